@@ -1,0 +1,53 @@
+//! Convergence (DESIGN §8): replicas that applied up to the same index hold identical KV maps
+//! and identical session tables, compared by digest after every applied index.
+
+use super::{Rule, Violations};
+use crate::ids::NodeId;
+use crate::kv::StateDigest;
+use crate::trace::TraceEvent;
+
+#[derive(Default)]
+pub struct Convergence {
+    /// The state digest of the first replica to apply each index (`first[i - 1]`).
+    first: Vec<(StateDigest, NodeId)>,
+    /// Only the first divergence is reported: every later index inherits it.
+    reported: bool,
+}
+
+impl Convergence {
+    pub fn observe(&mut self, event: &TraceEvent<'_>, found: &mut Violations) {
+        let TraceEvent::Apply {
+            node,
+            index,
+            digest,
+            ..
+        } = *event
+        else {
+            return;
+        };
+        let slot = index.0 as usize - 1;
+        if slot >= self.first.len() {
+            if slot == self.first.len() {
+                self.first.push((digest, node));
+            }
+            return;
+        }
+        let (expected, by) = self.first[slot];
+        if expected == digest || self.reported {
+            return;
+        }
+        self.reported = true;
+        let what = match (
+            expected.kv == digest.kv,
+            expected.sessions == digest.sessions,
+        ) {
+            (false, false) => "KV maps and session tables differ",
+            (false, true) => "KV maps differ",
+            _ => "session tables differ",
+        };
+        found.push(
+            Rule::Convergence,
+            format!("{by} and {node} diverge after applying index {index}: {what}"),
+        );
+    }
+}

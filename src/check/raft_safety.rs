@@ -1,0 +1,132 @@
+//! Raft safety (Raft §5.2, §5.4; DESIGN §8): at most one leader per term; every replica
+//! applies the same entry at the same index, in index order (State Machine Safety, which also
+//! means committed entries never change); a new leader holds every entry already applied
+//! anywhere (Leader Completeness).
+
+use std::collections::BTreeMap;
+
+use super::{Rule, Violations};
+use crate::ids::{ClientId, LogIndex, NodeId, Seq, Term};
+use crate::raft::{Log, Payload};
+use crate::trace::TraceEvent;
+
+/// What identifies a log entry across replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct EntryKey {
+    term: Term,
+    client: Option<(ClientId, Seq)>,
+    node: NodeId,
+}
+
+impl EntryKey {
+    fn describe(&self) -> String {
+        match self.client {
+            Some((c, s)) => format!("term {} client {c} seq {s}", self.term),
+            None => format!("term {} noop", self.term),
+        }
+    }
+}
+
+pub struct RaftSafety {
+    leaders: BTreeMap<Term, NodeId>,
+    /// The entry first applied at each index (`applied[i - 1]`).
+    applied: Vec<EntryKey>,
+    /// Last index each node's current incarnation applied.
+    last_applied: Vec<LogIndex>,
+}
+
+impl RaftSafety {
+    pub fn new(nodes: u8) -> RaftSafety {
+        RaftSafety {
+            leaders: BTreeMap::new(),
+            applied: Vec::new(),
+            last_applied: vec![LogIndex(0); usize::from(nodes)],
+        }
+    }
+
+    pub fn observe(&mut self, event: &TraceEvent<'_>, found: &mut Violations) {
+        match *event {
+            TraceEvent::Leader { node, term } => {
+                if let Some(&other) = self.leaders.get(&term) {
+                    if other != node {
+                        found.push(
+                            Rule::RaftSafety,
+                            format!("two leaders in term {term}: {other} and {node} (election safety, §5.2)"),
+                        );
+                    }
+                } else {
+                    self.leaders.insert(term, node);
+                }
+            }
+            TraceEvent::Restart { node } | TraceEvent::Crash { node, .. } => {
+                self.last_applied[node.index()] = LogIndex(0);
+            }
+            TraceEvent::Apply {
+                node,
+                index,
+                term,
+                payload,
+                ..
+            } => {
+                let last = &mut self.last_applied[node.index()];
+                if index != last.next() {
+                    found.push(
+                        Rule::RaftSafety,
+                        format!("{node} applied index {index} right after index {last}; applies must go in index order"),
+                    );
+                }
+                *last = index;
+                let key = EntryKey {
+                    term,
+                    client: match payload {
+                        Payload::Noop => None,
+                        Payload::Client(r) => Some((r.client, r.seq)),
+                    },
+                    node,
+                };
+                let slot = index.0 as usize - 1;
+                if slot == self.applied.len() {
+                    self.applied.push(key);
+                } else if slot > self.applied.len() {
+                    // A gap: reported above as out of order; remember nothing past it.
+                } else {
+                    let first = self.applied[slot];
+                    if (first.term, first.client) != (key.term, key.client) {
+                        found.push(
+                            Rule::RaftSafety,
+                            format!(
+                                "state machine safety (§5.4.3): index {index} was applied as {} on {} but as {} on {node}",
+                                first.describe(),
+                                first.node,
+                                key.describe()
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Leader Completeness (§5.4.1): the new leader's log holds every applied entry.
+    pub fn leader_elected(&mut self, node: NodeId, term: Term, log: &Log, found: &mut Violations) {
+        for (slot, key) in self.applied.iter().enumerate() {
+            let index = LogIndex(slot as u64 + 1);
+            let has = log.term_at(index);
+            if has != Some(key.term) {
+                let held = match has {
+                    Some(t) => format!("holds term {t} there"),
+                    None => format!("log ends at {}", log.last_index()),
+                };
+                found.push(
+                    Rule::RaftSafety,
+                    format!(
+                        "leader completeness (§5.4.1): {node} became leader of term {term} without committed index {index} ({}); it {held}",
+                        key.describe()
+                    ),
+                );
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! `idemsim run`.
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::time::Instant;
+
+use super::summary;
+use super::{RunArgs, TraceFormat};
+use crate::kv::Dedup;
+use crate::scenario::{self, Scenario};
+use crate::sim::determinism::{self, Determinism};
+use crate::sim::{self, RunOptions, RunReport};
+use crate::trace::{JsonlSink, TextSink, TraceSink, TracingSink};
+
+pub fn run(args: &RunArgs) -> u8 {
+    let mut scenario = match &args.scenario {
+        Some(path) => match scenario::load(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return e.exit_code();
+            }
+        },
+        None => scenario::default_scenario(),
+    };
+    if let Some(dedup) = args.dedup {
+        scenario.dedup = dedup;
+    }
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let replay = replay_command(args.scenario.as_deref(), seed, scenario.dedup);
+
+    let started = Instant::now();
+    let (report, trace_error) = run_traced(&scenario, seed, &replay, args.trace);
+    let wall = started.elapsed();
+    if let Some(e) = trace_error.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
+        eprintln!("error: writing the trace failed: {e}");
+    }
+
+    let determinism = args
+        .check_determinism
+        .then(|| determinism::check(&scenario, seed, &replay, &report));
+    let text = summary::render(&report, wall, determinism.as_ref(), &replay);
+    let written = if args.trace == Some(TraceFormat::Jsonl) {
+        io::stderr().write_all(text.as_bytes())
+    } else {
+        let mut out = io::stdout().lock();
+        let sep = if args.trace == Some(TraceFormat::Text) {
+            "\n"
+        } else {
+            ""
+        };
+        out.write_all(sep.as_bytes())
+            .and_then(|()| out.write_all(text.as_bytes()))
+            .and_then(|()| out.flush())
+    };
+    if let Some(e) = written
+        .err()
+        .filter(|e| e.kind() != io::ErrorKind::BrokenPipe)
+    {
+        eprintln!("error: writing the summary failed: {e}");
+    }
+
+    let diverged = matches!(determinism, Some(Determinism::Diverged { .. }));
+    if diverged { 1 } else { report.exit_code() }
+}
+
+/// Run once with the requested trace; returns the report and any error writing the trace.
+fn run_traced(
+    scenario: &Scenario,
+    seed: u64,
+    replay: &str,
+    format: Option<TraceFormat>,
+) -> (RunReport, Option<io::Error>) {
+    let run_with = |sink: &mut dyn TraceSink| {
+        let report = sim::run(
+            scenario,
+            RunOptions {
+                seed,
+                sink: Some(sink),
+                replay: replay.to_owned(),
+            },
+        );
+        (report, sink.finish().err())
+    };
+    match format {
+        None => {
+            let options = RunOptions {
+                seed,
+                sink: None,
+                replay: replay.to_owned(),
+            };
+            (sim::run(scenario, options), None)
+        }
+        Some(TraceFormat::Text) => {
+            run_with(&mut TextSink::new(BufWriter::new(io::stdout().lock())))
+        }
+        Some(TraceFormat::Jsonl) => {
+            run_with(&mut JsonlSink::new(BufWriter::new(io::stdout().lock())))
+        }
+        Some(TraceFormat::Tracing) => {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("idemsim::trace=info"));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(io::stderr)
+                .without_time()
+                .try_init();
+            run_with(&mut TracingSink::default())
+        }
+    }
+}
+
+/// The command that replays this run with a readable trace.
+pub fn replay_command(path: Option<&Path>, seed: u64, dedup: Dedup) -> String {
+    let mut cmd = String::from("idemsim run");
+    if let Some(path) = path {
+        cmd.push(' ');
+        cmd.push_str(&shell_quote(&path.display().to_string()));
+    }
+    cmd.push_str(&format!(
+        " --seed {seed} --dedup {} --trace text",
+        dedup.name()
+    ));
+    cmd
+}
+
+/// Quote `s` for a POSIX shell if it needs it.
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replay commands name the file, seed and strategy, and survive odd paths.
+    #[test]
+    fn replay_commands_are_shell_safe() {
+        assert_eq!(
+            replay_command(Some(Path::new("sim-scenarios/a.toml")), 42, Dedup::Off),
+            "idemsim run sim-scenarios/a.toml --seed 42 --dedup off --trace text"
+        );
+        assert_eq!(
+            replay_command(None, 7, Dedup::Sessions),
+            "idemsim run --seed 7 --dedup sessions --trace text"
+        );
+        assert_eq!(
+            replay_command(Some(Path::new("my dir/it's.toml")), 1, Dedup::LastSeq),
+            r"idemsim run 'my dir/it'\''s.toml' --seed 1 --dedup last-seq --trace text"
+        );
+    }
+}

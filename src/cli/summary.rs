@@ -1,0 +1,154 @@
+//! The human summary of a run (DESIGN §11).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::check::Rule;
+use crate::sim::RunReport;
+use crate::sim::determinism::Determinism;
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// Render the summary. `wall` is the wall time of the (first) run.
+pub fn render(
+    report: &RunReport,
+    wall: Duration,
+    determinism: Option<&Determinism>,
+    replay: &str,
+) -> String {
+    let s = &report.stats;
+    let mut out = String::new();
+    let total_ops = u64::from(report.clients) * report.ops_per_client;
+    let _ = writeln!(out, "scenario  {}  seed {}", report.scenario, report.seed);
+    let _ = writeln!(
+        out,
+        "cluster   {} · {} × {} · dedup={}",
+        plural(u64::from(report.nodes), "node", "nodes"),
+        plural(u64::from(report.clients), "client", "clients"),
+        plural(report.ops_per_client, "op", "ops"),
+        report.dedup.name()
+    );
+    let _ = writeln!(
+        out,
+        "ops       {} completed, {} pending · {} · {} · {} detected ({} at apply, {} on receive)",
+        thousands(s.completed),
+        thousands(total_ops.saturating_sub(s.completed)),
+        plural(s.timeouts, "retry", "retries"),
+        plural(s.redirects, "redirect", "redirects"),
+        plural(s.duplicates(), "duplicate", "duplicates"),
+        thousands(s.duplicates_at_apply),
+        thousands(s.duplicates_at_receive),
+    );
+    let mut faults = format!(
+        "faults    {}, {} · {} · {}",
+        plural(s.crashes, "crash", "crashes"),
+        plural(s.restarts, "restart", "restarts"),
+        plural(s.leader_changes, "leader change", "leader changes"),
+        plural(s.partitions, "partition", "partitions"),
+    );
+    if s.faults_skipped > 0 {
+        let _ = write!(
+            faults,
+            " · {} never triggered",
+            plural(s.faults_skipped, "fault", "faults")
+        );
+    }
+    let _ = writeln!(out, "{faults}");
+    let n = &s.network;
+    let _ = writeln!(
+        out,
+        "network   {} · {} lost · {} duplicated · {} cut by partitions",
+        plural(n.sent, "message", "messages"),
+        thousands(n.lost),
+        thousands(n.duplicated),
+        thousands(n.partitioned),
+    );
+    let wall_s = wall.as_secs_f64().max(1e-9);
+    let sim_s = report.end.as_secs_f64();
+    let _ = writeln!(
+        out,
+        "time      {:.3} s simulated in {:.3} s wall ({}x) · {} · {} events/s",
+        sim_s,
+        wall.as_secs_f64(),
+        thousands((sim_s / wall_s) as u64),
+        plural(report.events, "event", "events"),
+        thousands((report.events as f64 / wall_s) as u64),
+    );
+    match determinism {
+        None => {}
+        Some(Determinism::Identical { digest }) => {
+            let _ = writeln!(
+                out,
+                "determinism  identical: 2 runs, same trace (digest {digest:016x})"
+            );
+        }
+        Some(Determinism::Diverged {
+            event,
+            first,
+            second,
+        }) => {
+            let _ = writeln!(
+                out,
+                "determinism  DIVERGED at trace event #{event}\n          run 1: {}\n          run 2: {}",
+                first.as_deref().unwrap_or("(run had ended)"),
+                second.as_deref().unwrap_or("(run had ended)")
+            );
+        }
+    }
+    if report.passed() {
+        let rules: Vec<String> = Rule::ALL.iter().map(|r| format!("{r} ok")).collect();
+        let _ = writeln!(out, "verdict   PASS  {}", rules.join(" · "));
+    } else {
+        let kept = report.violations.kept();
+        for (i, v) in kept.iter().enumerate() {
+            let head = if i == 0 {
+                "verdict   FAIL  "
+            } else {
+                "                "
+            };
+            let _ = writeln!(out, "{head}{v}");
+        }
+        let hidden = report.violations.total() - kept.len() as u64;
+        if hidden > 0 {
+            let _ = writeln!(out, "                … and {} more", thousands(hidden));
+        }
+    }
+    let diverged = matches!(determinism, Some(Determinism::Diverged { .. }));
+    if !report.passed() || diverged {
+        let _ = writeln!(out, "replay    {replay}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        let cases = [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (1234567, "1,234,567"),
+        ];
+        for (i, (n, want)) in cases.into_iter().enumerate() {
+            assert_eq!(thousands(n), want, "case {i}");
+        }
+    }
+}

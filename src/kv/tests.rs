@@ -1,0 +1,175 @@
+//! The dedup strategies, each on the request sequences that tell them apart.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::ids::ClientId;
+
+const CLIENT: ClientId = ClientId(42);
+
+fn incr(seq: u64, lowest_unacked: u64, amount: i64) -> Request {
+    Request {
+        client: CLIENT,
+        seq: Seq(seq),
+        lowest_unacked: Seq(lowest_unacked),
+        op: Op::Incr {
+            key: Arc::from("n"),
+            amount,
+        },
+    }
+}
+
+fn get(seq: u64) -> Request {
+    Request {
+        client: CLIENT,
+        seq: Seq(seq),
+        lowest_unacked: Seq(seq),
+        op: Op::Get {
+            key: Arc::from("n"),
+        },
+    }
+}
+
+fn value(sm: &StateMachine) -> Option<&str> {
+    sm.store().get("n").map(|v| &**v)
+}
+
+fn res(r: &OpResult) -> Option<&str> {
+    r.as_deref()
+}
+
+/// The seed lesson's scenario: the same `(client_id, seq)` applied twice takes effect once
+/// and the second copy gets the cached result (both correct strategies).
+#[test]
+fn retry_of_applied_write_returns_cached_result() {
+    for dedup in [Dedup::Sessions, Dedup::LastSeq] {
+        let mut sm = StateMachine::new(dedup);
+        let (outcome, result) = sm.apply(&incr(1, 1, 5));
+        assert_eq!(outcome, Outcome::Applied, "{dedup:?}");
+        assert_eq!(res(&result), Some("5"), "{dedup:?}");
+        let (outcome, result) = sm.apply(&incr(1, 1, 5));
+        assert_eq!(
+            outcome,
+            Outcome::Duplicate {
+                last_seq: Seq(1),
+                expired: false
+            },
+            "{dedup:?}"
+        );
+        assert_eq!(res(&result), Some("5"), "{dedup:?}: cached result");
+        assert_eq!(value(&sm), Some("5"), "{dedup:?}: applied once");
+        let (outcome, result) = sm.apply(&incr(2, 2, 1));
+        assert_eq!(outcome, Outcome::Applied, "{dedup:?}");
+        assert_eq!(res(&result), Some("6"), "{dedup:?}");
+    }
+}
+
+/// `off` is at-least-once: a retried increment takes effect twice.
+#[test]
+fn off_applies_a_retry_twice() {
+    let mut sm = StateMachine::new(Dedup::Off);
+    sm.apply(&incr(1, 1, 5));
+    let (outcome, result) = sm.apply(&incr(1, 1, 5));
+    assert_eq!(outcome, Outcome::Applied);
+    assert_eq!(res(&result), Some("10"));
+    assert_eq!(value(&sm), Some("10"));
+}
+
+/// `sessions` forgets a result once the client says it was acknowledged, and a late copy of
+/// that request is still recognised as a duplicate (expired), never re-applied.
+#[test]
+fn sessions_forget_acknowledged_results_but_still_reject_them() {
+    let mut sm = StateMachine::new(Dedup::Sessions);
+    sm.apply(&incr(1, 1, 5));
+    sm.apply(&incr(2, 2, 1)); // seq 1 acknowledged
+    let (outcome, result) = sm.apply(&incr(1, 1, 5));
+    assert_eq!(
+        outcome,
+        Outcome::Duplicate {
+            last_seq: Seq(2),
+            expired: true
+        }
+    );
+    assert_eq!(res(&result), None);
+    assert_eq!(value(&sm), Some("6"));
+}
+
+/// With two requests in flight, `sessions` returns each retry its own result while
+/// `last-seq` returns the newer one's: the documented limit of `last-seq`.
+#[test]
+fn pipelined_requests_tell_sessions_from_last_seq() {
+    let mut sessions = StateMachine::new(Dedup::Sessions);
+    let mut last_seq = StateMachine::new(Dedup::LastSeq);
+    for sm in [&mut sessions, &mut last_seq] {
+        sm.apply(&incr(1, 1, 10)); // "10"
+        sm.apply(&incr(2, 1, 1)); // "11", seq 1 still unacknowledged
+    }
+    let (_, result) = sessions.apply(&incr(1, 1, 10));
+    assert_eq!(res(&result), Some("10"), "sessions caches per seq");
+    let (_, result) = last_seq.apply(&incr(1, 1, 10));
+    assert_eq!(
+        res(&result),
+        Some("11"),
+        "last-seq returns last_seq's result"
+    );
+    assert_eq!(value(&sessions), Some("11"));
+    assert_eq!(value(&last_seq), Some("11"));
+}
+
+/// Reads are never deduplicated: a repeated get is applied (and may see newer data).
+#[test]
+fn gets_are_never_deduplicated() {
+    for dedup in [Dedup::Sessions, Dedup::LastSeq, Dedup::Off] {
+        let mut sm = StateMachine::new(dedup);
+        sm.apply(&incr(1, 1, 3));
+        let (outcome, result) = sm.apply(&get(2));
+        assert_eq!(outcome, Outcome::Applied, "{dedup:?}");
+        assert_eq!(res(&result), Some("3"), "{dedup:?}");
+        let (outcome, _) = sm.apply(&get(2));
+        assert_eq!(outcome, Outcome::Applied, "{dedup:?}");
+        assert_eq!(sm.check_on_receive(&get(2)), Decision::Apply, "{dedup:?}");
+    }
+}
+
+/// A leader's receive-time check sees exactly what apply would decide.
+#[test]
+fn check_on_receive_agrees_with_apply() {
+    let mut sm = StateMachine::new(Dedup::Sessions);
+    assert_eq!(sm.check_on_receive(&incr(1, 1, 2)), Decision::Apply);
+    sm.apply(&incr(1, 1, 2));
+    assert_eq!(
+        sm.check_on_receive(&incr(1, 1, 2)),
+        Decision::Duplicate {
+            last_seq: Seq(1),
+            cached: Some(Some(Arc::from("2")))
+        }
+    );
+    let off = StateMachine::new(Dedup::Off);
+    assert_eq!(off.check_on_receive(&incr(1, 1, 2)), Decision::Apply);
+}
+
+/// Replicas applying the same entries reach the same digest, including the session table;
+/// one that skipped the dedup (a different table) does not.
+#[test]
+fn digests_agree_for_equal_histories() {
+    let history = [
+        incr(1, 1, 1),
+        incr(1, 1, 1),
+        incr(2, 2, 4),
+        get(3),
+        incr(4, 4, 2),
+    ];
+    let mut a = StateMachine::new(Dedup::Sessions);
+    let mut b = StateMachine::new(Dedup::Sessions);
+    for r in &history {
+        a.apply(r);
+        b.apply(r);
+        assert_eq!(a.digest(), b.digest());
+    }
+    let mut c = StateMachine::new(Dedup::Sessions);
+    for r in history.iter().filter(|r| r.seq != Seq(2)) {
+        c.apply(r);
+    }
+    assert_ne!(a.digest().sessions, c.digest().sessions);
+    assert_eq!(a.sessions().clients(), 1);
+}

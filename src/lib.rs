@@ -1,0 +1,22 @@
+//! idemsim: a deterministic simulation testbed for idempotent writes on a Raft-replicated
+//! key-value store.
+//!
+//! Raft nodes ([`raft`]) and clients ([`client`]) are sans-IO state machines ([`process`])
+//! run by a seeded scheduler ([`sim`]) that crashes leaders mid-replication, partitions the
+//! network, and loses and duplicates messages while clients retry. Checkers ([`check`]) prove
+//! that every `(client_id, seq)` takes effect exactly once, or report the seed, the command
+//! and the trace ([`trace`]) that show where it did not. Scenarios are TOML files
+//! ([`scenario`]); the replicated state machine and its dedup strategies live in [`kv`].
+
+pub mod check;
+pub mod cli;
+pub mod client;
+pub mod digest;
+pub mod ids;
+pub mod kv;
+pub mod message;
+pub mod process;
+pub mod raft;
+pub mod scenario;
+pub mod sim;
+pub mod trace;

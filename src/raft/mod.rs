@@ -1,0 +1,421 @@
+//! A Raft node as a sans-IO state machine (Raft paper, Ongaro & Ousterhout 2014).
+//!
+//! Time arrives as `now`; randomness (election timeouts) comes from the node's own seeded
+//! stream. The durable part ([`Durable`]: term, vote, log) is updated before any message that
+//! depends on it is queued, so a driver that persists it before draining `poll_transmit`
+//! satisfies Raft's "persist before answering" rule; the simulator's memory is that storage.
+//! A crash ([`RaftNode::crash`]) keeps only the durable part; [`RaftNode::recover`] rebuilds
+//! the rest and re-applies the log from index 1 as commits become known again.
+
+mod election;
+mod log;
+mod replication;
+mod requests;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+
+pub use log::{Entry, Log, Payload};
+
+use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
+use crate::kv::{Dedup, StateMachine};
+use crate::message::{Addr, Envelope, Message};
+use crate::process::{Process, ProcessEvent};
+
+/// Most entries one `AppendEntries` carries; a lagging follower catches up in batches.
+pub const MAX_ENTRIES_PER_APPEND: u64 = 64;
+
+/// A node's fixed settings.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// Number of nodes in the cluster, 1..=9; nodes are `n1..=n{cluster_size}`.
+    pub cluster_size: u8,
+    /// Election timeouts are drawn uniformly from `[min, max]` microseconds.
+    pub election_timeout_us: (u64, u64),
+    /// A leader sends `AppendEntries` to every follower at least this often.
+    pub heartbeat_us: u64,
+    pub dedup: Dedup,
+}
+
+impl NodeConfig {
+    /// Votes (or acknowledgements, counting the leader) needed to win or commit.
+    pub fn majority(&self) -> usize {
+        usize::from(self.cluster_size) / 2 + 1
+    }
+
+    /// Every other node of the cluster.
+    pub fn peers(&self) -> impl Iterator<Item = NodeId> + use<> {
+        let me = self.id;
+        (1..=self.cluster_size)
+            .map(NodeId)
+            .filter(move |&n| n != me)
+    }
+}
+
+/// What survives a crash: Raft's persistent state (Figure 2).
+#[derive(Clone, Debug, Default)]
+pub struct Durable {
+    pub current_term: Term,
+    pub voted_for: Option<NodeId>,
+    pub log: Log,
+}
+
+/// What a crashed node leaves behind for its next incarnation: its durable state, and its
+/// randomness stream (a new incarnation continues the stream rather than replaying it).
+#[derive(Debug)]
+pub struct CrashedNode {
+    pub config: NodeConfig,
+    pub durable: Durable,
+    pub rng: ChaCha8Rng,
+}
+
+/// A node's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// A leader's view of one follower (Raft Figure 2, plus what was sent for fault triggers).
+#[derive(Clone, Copy, Debug, Default)]
+struct Progress {
+    next_index: LogIndex,
+    match_index: LogIndex,
+    /// Highest index sent in any `AppendEntries` this term.
+    sent_up_to: LogIndex,
+}
+
+/// A client request the leader appended and must answer when it applies.
+#[derive(Clone, Copy, Debug)]
+struct Waiter {
+    seq: Seq,
+    client_no: ClientNo,
+}
+
+/// Timers, as a fixed table indexed by kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Follower/candidate: start an election when it fires.
+    Election = 0,
+    /// Leader: send `AppendEntries` to every follower.
+    Heartbeat = 1,
+    /// Apply committed entries. Armed at `now` when the commit index advances, so there is a
+    /// moment (observable from outside) when an entry is committed but not yet applied or
+    /// answered, as in any server whose apply loop runs behind its Raft loop.
+    Apply = 2,
+}
+
+/// Where the leader stands with respect to the crash points of DESIGN §4.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CrashPoints {
+    /// An uncommitted client write at this index was sent to this follower, and fewer than a
+    /// majority have acknowledged it.
+    pub mid_replication: Option<(LogIndex, NodeId)>,
+    /// A client write at this index is committed but not yet applied, so not yet answered.
+    pub after_commit: Option<LogIndex>,
+}
+
+/// One Raft node.
+#[derive(Debug)]
+pub struct RaftNode {
+    config: NodeConfig,
+    durable: Durable,
+    rng: ChaCha8Rng,
+    role: Role,
+    leader_hint: Option<NodeId>,
+    commit_index: LogIndex,
+    last_applied: LogIndex,
+    state: StateMachine,
+    /// Candidate: bit `n` set when node `n` granted its vote this term.
+    votes: u16,
+    /// Leader: progress of each node, indexed by `NodeId::index()` (own slot unused).
+    progress: Vec<Progress>,
+    /// Leader: requests to answer when applied, one per client (clients have one in flight).
+    waiting: BTreeMap<ClientId, Waiter>,
+    timers: [Option<SimTime>; 3],
+    outbox: VecDeque<Envelope>,
+    events: VecDeque<ProcessEvent>,
+}
+
+impl RaftNode {
+    /// A node that has never run: empty log, term 0. Its first election timer starts now.
+    pub fn new(config: NodeConfig, rng: ChaCha8Rng, now: SimTime) -> RaftNode {
+        RaftNode::recover(
+            CrashedNode {
+                config,
+                durable: Durable::default(),
+                rng,
+            },
+            now,
+        )
+    }
+
+    /// A new incarnation built from what a crash left: a follower that knows only its durable
+    /// state. It re-applies its log from index 1 as it learns the commit index again.
+    pub fn recover(crashed: CrashedNode, now: SimTime) -> RaftNode {
+        let CrashedNode {
+            config,
+            durable,
+            rng,
+        } = crashed;
+        assert!(
+            (1..=9).contains(&config.cluster_size),
+            "node {}: cluster size {} outside 1..=9",
+            config.id,
+            config.cluster_size
+        );
+        let mut node = RaftNode {
+            config,
+            durable,
+            rng,
+            role: Role::Follower,
+            leader_hint: None,
+            commit_index: LogIndex(0),
+            last_applied: LogIndex(0),
+            state: StateMachine::new(config.dedup),
+            votes: 0,
+            progress: vec![Progress::default(); usize::from(config.cluster_size)],
+            waiting: BTreeMap::new(),
+            timers: [None; 3],
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        node.reset_election_timer(now);
+        node
+    }
+
+    /// Crash: drop all volatile state (role, commit index, state machine, queued messages
+    /// and events) and keep the durable part.
+    pub fn crash(self) -> CrashedNode {
+        CrashedNode {
+            config: self.config,
+            durable: self.durable,
+            rng: self.rng,
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    pub fn term(&self) -> Term {
+        self.durable.current_term
+    }
+
+    pub fn commit_index(&self) -> LogIndex {
+        self.commit_index
+    }
+
+    pub fn last_applied(&self) -> LogIndex {
+        self.last_applied
+    }
+
+    pub fn log(&self) -> &Log {
+        &self.durable.log
+    }
+
+    pub fn state_machine(&self) -> &StateMachine {
+        &self.state
+    }
+
+    /// The leader this node believes in, if any.
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        self.leader_hint
+    }
+
+    /// Where this node stands with respect to the crash triggers. Cheap; call after a
+    /// `handle_*` when a triggered crash is waiting.
+    pub fn crash_points(&self) -> CrashPoints {
+        if self.role != Role::Leader {
+            return CrashPoints::default();
+        }
+        let log = &self.durable.log;
+        let is_write = |index: LogIndex| {
+            log.get(index)
+                .and_then(Entry::request)
+                .is_some_and(|r| r.op.kind().is_write())
+        };
+        let mut points = CrashPoints::default();
+        let mut index = self.commit_index.next();
+        while index <= log.last_index() {
+            if is_write(index) && self.acknowledgements(index) < self.config.majority() {
+                let sent_to = self.config.peers().find(|p| {
+                    let progress = &self.progress[p.index()];
+                    progress.sent_up_to >= index && progress.match_index < index
+                });
+                if let Some(peer) = sent_to {
+                    points.mid_replication = Some((index, peer));
+                    break;
+                }
+            }
+            index = index.next();
+        }
+        let mut index = self.last_applied.next();
+        while index <= self.commit_index {
+            if is_write(index) {
+                points.after_commit = Some(index);
+                break;
+            }
+            index = index.next();
+        }
+        points
+    }
+
+    /// Nodes (the leader included) known to hold the entry at `index`.
+    fn acknowledgements(&self, index: LogIndex) -> usize {
+        1 + self
+            .config
+            .peers()
+            .filter(|p| self.progress[p.index()].match_index >= index)
+            .count()
+    }
+
+    fn send(&mut self, to: Addr, msg: Message) {
+        self.outbox.push_back(Envelope {
+            from: Addr::Node(self.config.id),
+            to,
+            msg,
+        });
+    }
+
+    fn arm(&mut self, timer: Timer, at: SimTime) {
+        self.timers[timer as usize] = Some(at);
+    }
+
+    fn disarm(&mut self, timer: Timer) {
+        self.timers[timer as usize] = None;
+    }
+
+    fn reset_election_timer(&mut self, now: SimTime) {
+        let (min_us, max_us) = self.config.election_timeout_us;
+        let timeout_us = self.rng.random_range(min_us..=max_us);
+        self.arm(Timer::Election, now.plus_us(timeout_us));
+    }
+
+    /// Adopt a newer term seen in any message (Raft §5.1): become a follower with no vote.
+    fn observe_term(&mut self, now: SimTime, term: Term) {
+        if term <= self.durable.current_term {
+            return;
+        }
+        self.durable.current_term = term;
+        self.durable.voted_for = None;
+        self.leader_hint = None;
+        if self.role != Role::Follower {
+            self.become_follower(now);
+        }
+    }
+
+    /// Step down (or stay) a follower, telling clients still waiting on this node to look
+    /// elsewhere: their entries may yet commit, and the session table will absorb the retry.
+    fn become_follower(&mut self, now: SimTime) {
+        let was_leader = self.role == Role::Leader;
+        self.role = Role::Follower;
+        self.votes = 0;
+        self.disarm(Timer::Heartbeat);
+        if self.timers[Timer::Election as usize].is_none() {
+            self.reset_election_timer(now);
+        }
+        if was_leader {
+            let waiting = std::mem::take(&mut self.waiting);
+            let hint = self.leader_hint.filter(|&l| l != self.config.id);
+            for (client, waiter) in waiting {
+                self.send(
+                    Addr::Client(waiter.client_no),
+                    Message::ClientReply {
+                        client,
+                        seq: waiter.seq,
+                        reply: crate::message::Reply::NotLeader { hint },
+                    },
+                );
+            }
+        }
+    }
+}
+
+impl Process for RaftNode {
+    fn handle_message(&mut self, now: SimTime, envelope: Envelope) {
+        let Addr::Node(from) = envelope.from else {
+            if let (Addr::Client(client_no), Message::ClientRequest { request, attempt }) =
+                (envelope.from, envelope.msg)
+            {
+                self.handle_client_request(now, client_no, request, attempt);
+            }
+            return;
+        };
+        match envelope.msg {
+            Message::RequestVote {
+                term,
+                last_log_index,
+                last_log_term,
+            } => self.handle_request_vote(now, from, term, last_log_index, last_log_term),
+            Message::VoteReply { term, granted } => {
+                self.handle_vote_reply(now, from, term, granted)
+            }
+            Message::AppendEntries {
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            } => self.handle_append_entries(
+                now,
+                from,
+                term,
+                prev_log_index,
+                prev_log_term,
+                entries,
+                leader_commit,
+            ),
+            Message::AppendReply {
+                term,
+                success,
+                match_index,
+                hint,
+            } => self.handle_append_reply(now, from, term, success, match_index, hint),
+            // Nodes never send client traffic to each other.
+            Message::ClientRequest { .. } | Message::ClientReply { .. } => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, now: SimTime) {
+        let due = |t: Option<SimTime>| t.is_some_and(|t| t <= now);
+        if due(self.timers[Timer::Apply as usize]) {
+            self.disarm(Timer::Apply);
+            self.apply_committed();
+        }
+        if due(self.timers[Timer::Heartbeat as usize]) {
+            self.arm(Timer::Heartbeat, now.plus_us(self.config.heartbeat_us));
+            self.broadcast_append();
+        }
+        if due(self.timers[Timer::Election as usize]) {
+            self.start_election(now);
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<Envelope> {
+        self.outbox.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<SimTime> {
+        self.timers.iter().flatten().min().copied()
+    }
+
+    fn poll_event(&mut self) -> Option<ProcessEvent> {
+        self.events.pop_front()
+    }
+}

@@ -1,0 +1,219 @@
+//! Log replication and commitment (Raft §5.3, §5.4.2).
+
+use super::{Entry, MAX_ENTRIES_PER_APPEND, RaftNode, Role, Timer};
+use crate::ids::{LogIndex, NodeId, SimTime, Term};
+use crate::message::{Addr, Message};
+
+impl RaftNode {
+    /// Leader: send every follower what it is missing (or a heartbeat).
+    pub(super) fn broadcast_append(&mut self) {
+        for peer in self.config.peers() {
+            self.send_append(peer);
+        }
+    }
+
+    /// Leader: send `peer` the entries from its `next_index` on, at most
+    /// [`MAX_ENTRIES_PER_APPEND`] of them; an empty message is a heartbeat.
+    pub(super) fn send_append(&mut self, peer: NodeId) {
+        debug_assert_eq!(self.role, Role::Leader);
+        let log = &self.durable.log;
+        let last = log.last_index();
+        let progress = &mut self.progress[peer.index()];
+        let next = progress.next_index;
+        assert!(
+            next.0 >= 1 && next <= last.next(),
+            "node {} term {}: next_index {} for {} outside 1..={}",
+            self.config.id,
+            self.durable.current_term,
+            next,
+            peer,
+            last.next()
+        );
+        let prev_log_index = next.prev();
+        let prev_log_term = log
+            .term_at(prev_log_index)
+            .expect("prev_log_index is within the leader's log");
+        let upto = LogIndex(last.0.min(next.0 + MAX_ENTRIES_PER_APPEND - 1));
+        let entries = log.slice(next, upto).to_vec();
+        if !entries.is_empty() {
+            progress.sent_up_to = progress.sent_up_to.max(upto);
+        }
+        let msg = Message::AppendEntries {
+            term: self.durable.current_term,
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit: self.commit_index,
+        };
+        self.send(Addr::Node(peer), msg);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn handle_append_entries(
+        &mut self,
+        now: SimTime,
+        leader: NodeId,
+        term: Term,
+        prev_log_index: LogIndex,
+        prev_log_term: Term,
+        entries: Vec<Entry>,
+        leader_commit: LogIndex,
+    ) {
+        self.observe_term(now, term);
+        let current = self.durable.current_term;
+        if term < current {
+            self.reply_append(
+                leader,
+                false,
+                LogIndex(0),
+                self.durable.log.last_index().next(),
+            );
+            return;
+        }
+        // A valid leader for this term: a candidate steps down, everyone resets the timer.
+        assert!(
+            self.role != Role::Leader,
+            "node {} term {}: AppendEntries from {} for its own leadership term",
+            self.config.id,
+            current,
+            leader
+        );
+        if self.role == Role::Candidate {
+            self.become_follower(now);
+        }
+        self.leader_hint = Some(leader);
+        self.reset_election_timer(now);
+
+        let log = &mut self.durable.log;
+        match log.term_at(prev_log_index) {
+            None => {
+                let hint = log.last_index().next();
+                self.reply_append(leader, false, LogIndex(0), hint);
+                return;
+            }
+            Some(t) if t != prev_log_term => {
+                let hint = log.first_index_of_term_at(prev_log_index);
+                self.reply_append(leader, false, LogIndex(0), hint);
+                return;
+            }
+            Some(_) => {}
+        }
+
+        // Append what is new; truncate only where an existing entry conflicts (§5.3), never
+        // because a (possibly stale, reordered) message is shorter than the log.
+        let mut index = prev_log_index;
+        for entry in entries {
+            index = index.next();
+            match log.term_at(index) {
+                Some(existing) if existing == entry.term => continue,
+                Some(_) => {
+                    assert!(
+                        index > self.commit_index,
+                        "node {} term {}: conflict at committed index {} (commit {})",
+                        self.config.id,
+                        current,
+                        index,
+                        self.commit_index
+                    );
+                    log.truncate_from(index);
+                    log.push(entry);
+                }
+                None => {
+                    log.push(entry);
+                }
+            }
+        }
+        let match_index = index;
+        let new_commit = leader_commit.min(match_index);
+        if new_commit > self.commit_index {
+            self.commit_index = new_commit;
+            self.arm(Timer::Apply, now);
+        }
+        self.reply_append(leader, true, match_index, LogIndex(0));
+    }
+
+    fn reply_append(
+        &mut self,
+        leader: NodeId,
+        success: bool,
+        match_index: LogIndex,
+        hint: LogIndex,
+    ) {
+        let term = self.durable.current_term;
+        self.send(
+            Addr::Node(leader),
+            Message::AppendReply {
+                term,
+                success,
+                match_index,
+                hint,
+            },
+        );
+    }
+
+    pub(super) fn handle_append_reply(
+        &mut self,
+        now: SimTime,
+        peer: NodeId,
+        term: Term,
+        success: bool,
+        match_index: LogIndex,
+        hint: LogIndex,
+    ) {
+        self.observe_term(now, term);
+        if self.role != Role::Leader || term != self.durable.current_term {
+            return;
+        }
+        let last = self.durable.log.last_index();
+        let progress = &mut self.progress[peer.index()];
+        if success {
+            assert!(
+                match_index <= last,
+                "node {} term {}: {} acknowledged index {} beyond the leader's log end {}",
+                self.config.id,
+                term,
+                peer,
+                match_index,
+                last
+            );
+            if match_index <= progress.match_index {
+                return; // stale or duplicated reply: nothing new
+            }
+            progress.match_index = match_index;
+            progress.next_index = progress.next_index.max(match_index.next());
+            let behind = progress.next_index <= last;
+            self.advance_commit(now);
+            if behind {
+                self.send_append(peer);
+            }
+        } else {
+            let lower = LogIndex(progress.next_index.0.saturating_sub(1).min(hint.0));
+            progress.next_index = lower.max(progress.match_index.next()).max(LogIndex(1));
+            self.send_append(peer);
+        }
+    }
+
+    /// Leader: commit the highest index held by a majority whose entry is from the current
+    /// term (§5.4.2: entries of earlier terms commit only indirectly).
+    pub(super) fn advance_commit(&mut self, now: SimTime) {
+        let me = self.config.id;
+        let mut matches = [0u64; 9];
+        let n = usize::from(self.config.cluster_size);
+        for (i, slot) in matches.iter_mut().take(n).enumerate() {
+            *slot = if i == me.index() {
+                self.durable.log.last_index().0
+            } else {
+                self.progress[i].match_index.0
+            };
+        }
+        let matches = &mut matches[..n];
+        matches.sort_unstable_by(|a, b| b.cmp(a));
+        let candidate = LogIndex(matches[self.config.majority() - 1]);
+        if candidate > self.commit_index
+            && self.durable.log.term_at(candidate) == Some(self.durable.current_term)
+        {
+            self.commit_index = candidate;
+            self.arm(Timer::Apply, now);
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Client requests at the leader, and applying committed entries to the state machine.
+
+use std::sync::Arc;
+
+use super::{Entry, Payload, RaftNode, Role, Waiter};
+use crate::ids::{ClientNo, SimTime};
+use crate::kv::{Decision, Outcome, Request};
+use crate::message::{Addr, Message, Reply};
+use crate::process::ProcessEvent;
+
+impl RaftNode {
+    /// A client request arrived. A non-leader redirects it; a leader answers a retry whose
+    /// result is already in its (applied, hence committed) session table from the cache, and
+    /// otherwise appends it and answers when it applies.
+    pub(super) fn handle_client_request(
+        &mut self,
+        now: SimTime,
+        client_no: ClientNo,
+        request: Arc<Request>,
+        attempt: u32,
+    ) {
+        let client = Addr::Client(client_no);
+        if self.role != Role::Leader {
+            let hint = self.leader_hint.filter(|&l| l != self.config.id);
+            let reply = Reply::NotLeader { hint };
+            self.reply(client, &request, reply);
+            return;
+        }
+        if let Decision::Duplicate { last_seq, cached } = self.state.check_on_receive(&request) {
+            if let Some(result) = &cached {
+                let reply = Reply::Done {
+                    result: result.clone(),
+                    cached: true,
+                };
+                self.reply(client, &request, reply);
+            }
+            self.events.push_back(ProcessEvent::DuplicateOnReceive {
+                request,
+                last_seq,
+                cached,
+            });
+            return;
+        }
+        let term = self.durable.current_term;
+        self.waiting.insert(
+            request.client,
+            Waiter {
+                seq: request.seq,
+                client_no,
+            },
+        );
+        let index = self.durable.log.push(Entry {
+            term,
+            payload: Payload::Client(Arc::clone(&request)),
+        });
+        self.events.push_back(ProcessEvent::Appended {
+            index,
+            term,
+            request,
+            attempt,
+        });
+        self.broadcast_append();
+        self.advance_commit(now);
+    }
+
+    fn reply(&mut self, to: Addr, request: &Request, reply: Reply) {
+        self.send(
+            to,
+            Message::ClientReply {
+                client: request.client,
+                seq: request.seq,
+                reply,
+            },
+        );
+    }
+
+    /// The apply timer fired: apply every committed entry in index order, answering the
+    /// clients this leader is waiting on.
+    pub(super) fn apply_committed(&mut self) {
+        while self.last_applied < self.commit_index {
+            let index = self.last_applied.next();
+            let entry = self
+                .durable
+                .log
+                .get(index)
+                .cloned()
+                .expect("committed entries are in the log");
+            self.last_applied = index;
+            let (outcome, result) = match &entry.payload {
+                Payload::Noop => (Outcome::Applied, None),
+                Payload::Client(request) => {
+                    let (outcome, result) = self.state.apply(request);
+                    self.answer_waiter(request, outcome, &result);
+                    (outcome, result)
+                }
+            };
+            self.events.push_back(ProcessEvent::Applied {
+                index,
+                term: entry.term,
+                payload: entry.payload,
+                outcome,
+                result,
+                digest: self.state.digest(),
+            });
+        }
+    }
+
+    /// If this leader appended `request` and the client still waits for it, answer now.
+    fn answer_waiter(&mut self, request: &Request, outcome: Outcome, result: &crate::kv::OpResult) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let Some(waiter) = self.waiting.get(&request.client).copied() else {
+            return;
+        };
+        if waiter.seq != request.seq {
+            return;
+        }
+        let cached = match outcome {
+            Outcome::Applied => false,
+            Outcome::Duplicate { expired: true, .. } => return,
+            Outcome::Duplicate { expired: false, .. } => true,
+        };
+        self.waiting.remove(&request.client);
+        let reply = Reply::Done {
+            result: result.clone(),
+            cached,
+        };
+        self.reply(Addr::Client(waiter.client_no), request, reply);
+    }
+}

@@ -1,0 +1,223 @@
+//! Scenario errors that name the file, line, column and field.
+//!
+//! TOML and serde errors carry a byte span; validation errors carry a field path. Each is
+//! turned into the other with the document's spanned tree, so every error says both where
+//! and what.
+
+use std::fmt;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+
+/// Why a scenario could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScenarioError {
+    /// The file could not be read (missing, a directory, no permission). Exit code 66.
+    NotFound { file: String, reason: String },
+    /// The file was read but is not a valid scenario. Exit code 65.
+    Invalid(Invalid),
+}
+
+/// A precise complaint about a scenario's content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub file: String,
+    /// 1-based line and column; 1:1 when the problem has no better place (a missing field).
+    pub line: usize,
+    pub column: usize,
+    /// The field, as a path like `cluster.nodes` or `faults[1].node`; empty for syntax errors
+    /// outside any field.
+    pub field: String,
+    pub message: String,
+}
+
+impl ScenarioError {
+    /// The documented exit code: 66 for a file that cannot be read, 65 for a bad one.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ScenarioError::NotFound { .. } => 66,
+            ScenarioError::Invalid(_) => 65,
+        }
+    }
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ScenarioError::NotFound { file, reason } => {
+                write!(f, "cannot read scenario file {file}: {reason}")
+            }
+            ScenarioError::Invalid(invalid) => invalid.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// One step of a field path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// A field path, displayed as `faults[1].node`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldPath(pub Vec<Step>);
+
+impl FieldPath {
+    pub fn key(&self, key: &str) -> FieldPath {
+        let mut steps = self.0.clone();
+        steps.push(Step::Key(key.to_owned()));
+        FieldPath(steps)
+    }
+
+    pub fn index(&self, index: usize) -> FieldPath {
+        let mut steps = self.0.clone();
+        steps.push(Step::Index(index));
+        FieldPath(steps)
+    }
+}
+
+impl fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            match step {
+                Step::Key(k) if i == 0 => write!(f, "{k}")?,
+                Step::Key(k) => write!(f, ".{k}")?,
+                Step::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A parsed document with spans, used only to place errors.
+pub struct Located<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
+    pub root: Option<DeTable<'a>>,
+}
+
+impl<'a> Located<'a> {
+    /// An error at byte `offset` of the text.
+    pub fn at_offset(&self, offset: usize, field: String, message: String) -> ScenarioError {
+        let (line, column) = line_column(self.text, offset);
+        ScenarioError::Invalid(Invalid {
+            file: self.file.to_owned(),
+            line,
+            column,
+            field,
+            message,
+        })
+    }
+
+    /// An error about the field at `path`: placed at the value if present, else at the
+    /// nearest enclosing field that is, else at 1:1.
+    pub fn at_path(&self, path: &FieldPath, message: impl Into<String>) -> ScenarioError {
+        let offset = self.span_of(path).map_or(0, |span| span.start);
+        self.at_offset(offset, path.to_string(), message.into())
+    }
+
+    /// Turn a TOML/serde error (which has a span) into one that also names the field.
+    pub fn from_toml(&self, error: &toml::de::Error) -> ScenarioError {
+        let span = error.span().unwrap_or(0..0);
+        let field = self
+            .root
+            .as_ref()
+            .map(|root| path_at(root, span.start))
+            .unwrap_or_default();
+        let message = error.message().trim().replace('\n', "; ");
+        self.at_offset(span.start, field.to_string(), message)
+    }
+
+    fn span_of(&self, path: &FieldPath) -> Option<Range<usize>> {
+        let root = self.root.as_ref()?;
+        let mut best = None;
+        let mut table = Some(root);
+        let mut value: Option<&DeValue<'_>> = None;
+        for step in &path.0 {
+            let found = match (step, table, value) {
+                (Step::Key(k), Some(t), _) => t
+                    .iter()
+                    .find(|(key, _)| key.get_ref().as_ref() == k.as_str())
+                    .map(|(_, v)| v),
+                (Step::Index(i), _, Some(DeValue::Array(a))) => a.get(*i),
+                _ => None,
+            };
+            let Some(found) = found else {
+                break;
+            };
+            best = Some(found.span());
+            value = Some(found.get_ref());
+            table = match found.get_ref() {
+                DeValue::Table(t) => Some(t),
+                _ => None,
+            };
+        }
+        best
+    }
+}
+
+/// The path of the innermost key whose key or value contains byte `offset`.
+fn path_at(root: &DeTable<'_>, offset: usize) -> FieldPath {
+    let mut path = FieldPath::default();
+    let mut table = root;
+    loop {
+        let Some((key, value)) = table
+            .iter()
+            .find(|(k, v)| contains(&k.span(), offset) || contains(&v.span(), offset))
+        else {
+            return path;
+        };
+        path.0.push(Step::Key(key.get_ref().to_string()));
+        let mut current = value.get_ref();
+        loop {
+            match current {
+                DeValue::Table(t) => {
+                    table = t;
+                    break;
+                }
+                DeValue::Array(items) => {
+                    let Some((i, item)) = items
+                        .iter()
+                        .enumerate()
+                        .find(|(_, item)| contains(&item.span(), offset))
+                    else {
+                        return path;
+                    };
+                    path.0.push(Step::Index(i));
+                    current = item.get_ref();
+                }
+                _ => return path,
+            }
+        }
+    }
+}
+
+fn contains(span: &Range<usize>, offset: usize) -> bool {
+    span.start <= offset && (offset < span.end || span.start == span.end && offset == span.start)
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}

@@ -1,0 +1,173 @@
+//! Scenario files (DESIGN §4): serde types, defaults and validation. Runs nothing.
+//!
+//! [`load`] reads a file, [`parse`] parses text; both return a validated [`Scenario`] or a
+//! [`ScenarioError`] that names the file, line, column and field.
+
+mod error;
+mod raw;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{Invalid, ScenarioError};
+
+use crate::client::Mix;
+use crate::ids::NodeId;
+use crate::kv::Dedup;
+
+/// The path shown for the built-in default scenario in messages and replay commands.
+pub const DEFAULT_NAME: &str = "<built-in leader-crash-mid-replication>";
+
+/// The built-in default scenario, compiled in so `idemsim run` works from anywhere.
+pub const DEFAULT_TEXT: &str =
+    include_str!("../../sim-scenarios/leader-crash-mid-replication.toml");
+
+/// A validated scenario: every default filled in, every range checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub seed: u64,
+    /// Length of the fault phase.
+    pub duration_ms: u64,
+    /// After the fault phase everything heals; every client operation must then complete
+    /// within this budget.
+    pub liveness_ms: u64,
+    pub cluster: ClusterSpec,
+    pub network: NetworkSpec,
+    pub dedup: Dedup,
+    pub clients: ClientsSpec,
+    pub faults: Vec<FaultSpec>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// 1..=9.
+    pub nodes: u8,
+    pub election_timeout_ms: (u64, u64),
+    pub heartbeat_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NetworkSpec {
+    /// One-way delay, uniform over `[min, max]` (drawn in microseconds).
+    pub delay_ms: (u64, u64),
+    /// Probability a message is lost.
+    pub drop: f64,
+    /// Probability a message is delivered twice.
+    pub duplicate: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientsSpec {
+    pub count: u32,
+    pub ops: u64,
+    pub keys: u32,
+    pub timeout_ms: u64,
+    pub think_ms: (u64, u64),
+    pub mix: Mix,
+}
+
+/// Which node a fault targets, resolved when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeSelector {
+    /// The current leader (the live leader with the highest term).
+    Leader,
+    /// A live node that is not the leader, chosen by the fault stream.
+    Follower,
+    Node(NodeId),
+}
+
+/// When a crash fires, once its `at_ms` has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CrashWhen {
+    /// At once (or as soon as the selected node exists and is up).
+    Now,
+    /// When the leader has sent an uncommitted client write to at least one follower and
+    /// fewer than a majority have acknowledged it.
+    MidReplication,
+    /// When the leader has committed a client write and not yet replied.
+    AfterCommit,
+}
+
+impl CrashWhen {
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashWhen::Now => "now",
+            CrashWhen::MidReplication => "mid-replication",
+            CrashWhen::AfterCommit => "after-commit",
+        }
+    }
+}
+
+/// How a partition splits the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Nodes talk only within their group; every node is in exactly one group.
+    Groups(Vec<Vec<NodeId>>),
+    /// One node is cut off from every other node.
+    Isolate(NodeSelector),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    Crash {
+        node: NodeSelector,
+        when: CrashWhen,
+        /// Absent: down until the liveness phase.
+        restart_after_ms: Option<u64>,
+    },
+    Partition {
+        split: Split,
+        /// Absent: until the liveness phase.
+        heal_after_ms: Option<u64>,
+    },
+    /// Change link behaviour for a window; `None` fields keep the scenario's values.
+    Network {
+        for_ms: u64,
+        drop: Option<f64>,
+        duplicate: Option<f64>,
+        delay_ms: Option<(u64, u64)>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSpec {
+    pub at_ms: u64,
+    pub kind: FaultKind,
+}
+
+/// Parse and validate scenario `text`; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    validate::parse(file, text)
+}
+
+/// Read, parse and validate the scenario file at `path`.
+pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| ScenarioError::NotFound {
+        file: file.clone(),
+        reason: e.to_string(),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let prefix = String::from_utf8_lossy(&e.as_bytes()[..offset]).into_owned();
+        let (line, column) = error::line_column(&prefix, offset);
+        ScenarioError::Invalid(Invalid {
+            file: file.clone(),
+            line,
+            column,
+            field: String::new(),
+            message: "the file is not UTF-8 text".to_owned(),
+        })
+    })?;
+    parse(&file, &text)
+}
+
+/// The built-in default scenario.
+pub fn default_scenario() -> Scenario {
+    parse(DEFAULT_NAME, DEFAULT_TEXT).expect("the built-in default scenario is valid")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+//! The deterministic simulator: builds a world from a scenario and a seed, runs it, and
+//! reports what the checkers found.
+//!
+//! ```no_run
+//! let scenario = idemsim::scenario::default_scenario();
+//! let report = idemsim::sim::run(&scenario, RunOptions::new(scenario.seed));
+//! # use idemsim::sim::RunOptions;
+//! assert!(report.passed());
+//! ```
+
+pub mod determinism;
+mod faults;
+mod network;
+mod observer;
+mod queue;
+mod stats;
+mod world;
+
+pub use network::{LinkParams, NetStats};
+pub use queue::EventQueue;
+pub use stats::Stats;
+pub use world::stream_rng;
+
+use crate::check::{Rule, Violations};
+use crate::ids::SimTime;
+use crate::kv::Dedup;
+use crate::scenario::Scenario;
+use crate::trace::{TraceEvent, TraceSink};
+
+/// How to run a scenario.
+pub struct RunOptions<'s> {
+    /// The master seed; every random choice of the run derives from it.
+    pub seed: u64,
+    /// Receives every trace event, the verdict last. `None`: nothing is formatted.
+    pub sink: Option<&'s mut dyn TraceSink>,
+    /// The command that replays this run, put in the verdict event.
+    pub replay: String,
+}
+
+impl<'s> RunOptions<'s> {
+    /// Run with `seed`, no trace.
+    pub fn new(seed: u64) -> RunOptions<'s> {
+        RunOptions {
+            seed,
+            sink: None,
+            replay: String::new(),
+        }
+    }
+}
+
+/// What a run did and what the checkers found.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub scenario: String,
+    pub seed: u64,
+    pub dedup: Dedup,
+    pub nodes: u8,
+    pub clients: u32,
+    pub ops_per_client: u64,
+    pub stats: Stats,
+    pub violations: Violations,
+    /// Simulated time when the run ended.
+    pub end: SimTime,
+    /// Events processed: message deliveries, timer firings, faults.
+    pub events: u64,
+    /// Digest of the whole trace (verdict included): equal digests, equal traces.
+    pub trace_digest: u64,
+    /// Trace events produced.
+    pub trace_events: u64,
+}
+
+impl RunReport {
+    /// No rule was broken.
+    pub fn passed(&self) -> bool {
+        self.violations.total() == 0
+    }
+
+    /// Was a safety rule (anything but liveness) broken?
+    pub fn safety_failed(&self) -> bool {
+        Rule::ALL
+            .iter()
+            .any(|&r| r.is_safety() && self.violations.count(r) > 0)
+    }
+
+    /// The documented exit code: 0 pass, 1 safety violation, 3 liveness failure only.
+    pub fn exit_code(&self) -> u8 {
+        if self.safety_failed() {
+            1
+        } else if self.violations.count(Rule::Liveness) > 0 {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Run `scenario` once. The scenario's own `dedup` is used (override it before calling).
+pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> RunReport {
+    let RunOptions { seed, sink, replay } = options;
+    let mut world = world::World::new(scenario, seed, sink);
+    let end = world.run();
+    let pending = world.pending();
+    let world::World { io, .. } = world;
+    let world::Io {
+        observer,
+        network,
+        events,
+        ..
+    } = io;
+    let observer::Observer {
+        checks,
+        mut digest,
+        mut stats,
+        mut sink,
+    } = observer;
+    let violations = checks.finish(end, &pending);
+    let verdict = TraceEvent::Verdict {
+        ok: violations.total() == 0,
+        violations: violations.kept(),
+        replay: &replay,
+    };
+    digest.add(end, &verdict);
+    if let Some(sink) = sink.as_deref_mut() {
+        sink.event(end, &verdict);
+    }
+    stats.network = network.stats;
+    RunReport {
+        scenario: scenario.name.clone(),
+        seed,
+        dedup: scenario.dedup,
+        nodes: scenario.cluster.nodes,
+        clients: scenario.clients.count,
+        ops_per_client: scenario.clients.ops,
+        stats,
+        violations,
+        end,
+        events,
+        trace_digest: digest.value(),
+        trace_events: digest.events(),
+    }
+}

@@ -1,0 +1,77 @@
+//! Counters for the run summary, gathered from trace events.
+
+use std::collections::BTreeSet;
+
+use crate::ids::{LogIndex, Term};
+use crate::sim::network::NetStats;
+use crate::trace::{DedupSite, TraceEvent};
+
+/// What happened in a run, in numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Operations clients issued.
+    pub submitted: u64,
+    /// Operations whose result a client accepted.
+    pub completed: u64,
+    /// Sends of a request, first attempts included.
+    pub requests: u64,
+    /// Client timeouts, each followed by a retry of the same `(client_id, seq)`.
+    pub timeouts: u64,
+    /// "Not leader" answers.
+    pub redirects: u64,
+    /// Log entries found to be duplicates at apply (counted once per entry, not per replica).
+    pub duplicates_at_apply: u64,
+    /// Retries a leader answered from its session table on arrival.
+    pub duplicates_at_receive: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    /// Elections won.
+    pub leader_changes: u64,
+    pub partitions: u64,
+    pub highest_term: Term,
+    /// Highest log index applied anywhere.
+    pub highest_applied: LogIndex,
+    /// Faults whose trigger never came.
+    pub faults_skipped: u64,
+    pub network: NetStats,
+    duplicate_entries: BTreeSet<LogIndex>,
+}
+
+impl Stats {
+    #[inline]
+    pub fn observe(&mut self, event: &TraceEvent<'_>) {
+        match *event {
+            TraceEvent::Submit { .. } => self.submitted += 1,
+            TraceEvent::Reply { .. } => self.completed += 1,
+            TraceEvent::Request { .. } => self.requests += 1,
+            TraceEvent::Timeout { .. } => self.timeouts += 1,
+            TraceEvent::Redirect { .. } => self.redirects += 1,
+            TraceEvent::Apply { index, .. } => {
+                self.highest_applied = self.highest_applied.max(index);
+            }
+            TraceEvent::Dedup { site, index, .. } => match (site, index) {
+                (DedupSite::Receive, _) => self.duplicates_at_receive += 1,
+                (DedupSite::Apply, Some(index)) => {
+                    if self.duplicate_entries.insert(index) {
+                        self.duplicates_at_apply += 1;
+                    }
+                }
+                (DedupSite::Apply, None) => {}
+            },
+            TraceEvent::Crash { .. } => self.crashes += 1,
+            TraceEvent::Restart { .. } => self.restarts += 1,
+            TraceEvent::Leader { term, .. } => {
+                self.leader_changes += 1;
+                self.highest_term = self.highest_term.max(term);
+            }
+            TraceEvent::Partition { .. } => self.partitions += 1,
+            TraceEvent::FaultSkipped { .. } => self.faults_skipped += 1,
+            _ => {}
+        }
+    }
+
+    /// Duplicates detected, at apply and on receive.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates_at_apply + self.duplicates_at_receive
+    }
+}

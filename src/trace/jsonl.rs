@@ -1,0 +1,357 @@
+//! `--trace jsonl`: one JSON object per line for tools (DESIGN §7). Every object starts with
+//! `"t_us"` and `"event"`; the verdict is always the last line.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::{TraceEvent, TraceSink};
+use crate::ids::SimTime;
+use crate::kv::{OpResult, Outcome, Request};
+use crate::raft::Payload;
+
+/// Writes JSON lines to `out`. Keeps the first write error and stops writing after it.
+pub struct JsonlSink<W: Write> {
+    out: W,
+    line: String,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> JsonlSink<W> {
+    pub fn new(out: W) -> JsonlSink<W> {
+        JsonlSink {
+            out,
+            line: String::with_capacity(256),
+            error: None,
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// Builds one JSON object field by field.
+struct Obj<'a>(&'a mut String);
+
+impl Obj<'_> {
+    fn raw(&mut self, key: &str, value: impl std::fmt::Display) -> &mut Self {
+        let _ = write!(self.0, ",\"{key}\":{value}");
+        self
+    }
+
+    fn str(&mut self, key: &str, value: &str) -> &mut Self {
+        let _ = write!(self.0, ",\"{key}\":");
+        push_json_str(self.0, value);
+        self
+    }
+
+    fn opt_str(&mut self, key: &str, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(v) => self.str(key, v),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    fn result(&mut self, key: &str, value: &OpResult) -> &mut Self {
+        self.opt_str(key, value.as_deref())
+    }
+
+    /// `op`, `key`, `value` of a request (or nulls).
+    fn op(&mut self, request: Option<&Request>) -> &mut Self {
+        match request {
+            Some(r) => {
+                self.str("op", r.op.kind().name()).str("key", r.op.key());
+                match r.op.value() {
+                    Some(v) => self.str("value", &v.to_string()),
+                    None => self.raw("value", "null"),
+                }
+            }
+            None => self.raw("key", "null").raw("value", "null"),
+        }
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    match serde_json::to_string(s) {
+        Ok(quoted) => out.push_str(&quoted),
+        Err(_) => out.push_str("null"),
+    }
+}
+
+/// Format one event as a JSON object (no newline) into `line`.
+pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
+    let name = event_name(event);
+    let _ = write!(line, "{{\"t_us\":{},\"event\":\"{name}\"", t.as_us());
+    let mut o = Obj(line);
+    match *event {
+        TraceEvent::Submit { client_no, request } => {
+            o.raw("client", request.client)
+                .raw("seq", request.seq)
+                .op(Some(request))
+                .raw("client_no", client_no.0);
+        }
+        TraceEvent::Request {
+            client_no,
+            client,
+            seq,
+            node,
+            attempt,
+        } => {
+            o.raw("client", client)
+                .raw("seq", seq)
+                .raw("node", node.0)
+                .raw("attempt", attempt)
+                .raw("client_no", client_no.0);
+        }
+        TraceEvent::Timeout {
+            client_no,
+            client,
+            seq,
+            attempt,
+            retry_to,
+        } => {
+            o.raw("client", client)
+                .raw("seq", seq)
+                .raw("attempt", attempt)
+                .raw("retry_to", retry_to.0)
+                .raw("client_no", client_no.0);
+        }
+        TraceEvent::Redirect {
+            client_no,
+            client,
+            seq,
+            node,
+            hint,
+        } => {
+            o.raw("client", client).raw("seq", seq).raw("node", node.0);
+            match hint {
+                Some(h) => o.raw("hint", h.0),
+                None => o.raw("hint", "null"),
+            };
+            o.raw("client_no", client_no.0);
+        }
+        TraceEvent::Reply {
+            client_no,
+            client,
+            seq,
+            node,
+            result,
+            cached,
+        } => {
+            o.raw("client", client)
+                .raw("seq", seq)
+                .raw("node", node.0)
+                .result("result", result)
+                .raw("cached", cached)
+                .raw("client_no", client_no.0);
+        }
+        TraceEvent::Append {
+            node,
+            index,
+            term,
+            request,
+            attempt,
+        } => {
+            o.raw("node", node.0)
+                .raw("index", index)
+                .raw("term", term)
+                .raw("client", request.client)
+                .raw("seq", request.seq)
+                .raw("attempt", attempt);
+        }
+        TraceEvent::Apply {
+            node,
+            index,
+            term,
+            payload,
+            outcome,
+            result,
+            ..
+        } => {
+            o.raw("node", node.0).raw("index", index).raw("term", term);
+            match payload {
+                Payload::Noop => {
+                    o.raw("client", "null")
+                        .raw("seq", "null")
+                        .str("op", "noop")
+                        .op(None);
+                }
+                Payload::Client(request) => {
+                    o.raw("client", request.client)
+                        .raw("seq", request.seq)
+                        .op(Some(request));
+                }
+            }
+            o.str("outcome", outcome.name()).result("result", result);
+            if let Outcome::Duplicate { last_seq, expired } = outcome {
+                o.raw("last_seq", last_seq).raw("expired", expired);
+            }
+        }
+        TraceEvent::Dedup {
+            node,
+            client,
+            seq,
+            last_seq,
+            site,
+            index,
+            cached,
+        } => {
+            o.raw("node", node.0)
+                .raw("client", client)
+                .raw("seq", seq)
+                .raw("last_seq", last_seq)
+                .str("at", site.name());
+            match index {
+                Some(i) => o.raw("index", i),
+                None => o.raw("index", "null"),
+            };
+            o.raw("cached", cached);
+        }
+        TraceEvent::Leader { node, term } => {
+            o.raw("node", node.0).raw("term", term);
+        }
+        TraceEvent::Crash { node, cause } => {
+            o.raw("node", node.0)
+                .raw("fault", cause.fault)
+                .str(
+                    "role",
+                    if cause.was_leader {
+                        "leader"
+                    } else {
+                        "follower"
+                    },
+                )
+                .raw("term", cause.term)
+                .str("when", cause.when.name());
+            match cause.index {
+                Some(i) => o.raw("index", i),
+                None => o.raw("index", "null"),
+            };
+            match cause.sent_to {
+                Some(n) => o.raw("sent_to", n.0),
+                None => o.raw("sent_to", "null"),
+            };
+        }
+        TraceEvent::Restart { node } => {
+            o.raw("node", node.0);
+        }
+        TraceEvent::Partition { fault, groups } => {
+            let mut text = String::from("[");
+            for (i, g) in groups.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push('[');
+                for (j, n) in g.iter().enumerate() {
+                    if j > 0 {
+                        text.push(',');
+                    }
+                    let _ = write!(text, "{}", n.0);
+                }
+                text.push(']');
+            }
+            text.push(']');
+            o.raw("fault", fault).raw("groups", text);
+        }
+        TraceEvent::Heal { fault } => {
+            o.raw("fault", fault);
+        }
+        TraceEvent::Network {
+            fault,
+            open,
+            drop,
+            duplicate,
+            delay_us,
+        } => {
+            o.raw("fault", fault)
+                .raw("open", open)
+                .raw("drop", json_f64(drop.0))
+                .raw("duplicate", json_f64(duplicate.0))
+                .raw("delay_us", format!("[{},{}]", delay_us.0, delay_us.1));
+        }
+        TraceEvent::Liveness => {}
+        TraceEvent::FaultSkipped { fault } => {
+            o.raw("fault", fault);
+        }
+        TraceEvent::Verdict {
+            ok,
+            violations,
+            replay,
+        } => {
+            o.raw("ok", ok);
+            let list: Vec<String> = violations.iter().map(|v| v.to_string()).collect();
+            let list = serde_json::to_string(&list).unwrap_or_else(|_| "[]".to_owned());
+            o.raw("violations", list);
+            if !replay.is_empty() {
+                o.str("replay", replay);
+            }
+        }
+    }
+    line.push('}');
+}
+
+fn json_f64(v: f64) -> String {
+    serde_json::to_string(&v).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// The `"event"` name of an event.
+pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
+    match event {
+        TraceEvent::Submit { .. } => "submit",
+        TraceEvent::Request { .. } => "request",
+        TraceEvent::Timeout { .. } => "timeout",
+        TraceEvent::Redirect { .. } => "redirect",
+        TraceEvent::Reply { .. } => "reply",
+        TraceEvent::Append { .. } => "append",
+        TraceEvent::Apply { .. } => "apply",
+        TraceEvent::Dedup { .. } => "dedup",
+        TraceEvent::Leader { .. } => "leader",
+        TraceEvent::Crash { .. } => "crash",
+        TraceEvent::Restart { .. } => "restart",
+        TraceEvent::Partition { .. } => "partition",
+        TraceEvent::Heal { .. } => "heal",
+        TraceEvent::Network { .. } => "network",
+        TraceEvent::Liveness => "liveness",
+        TraceEvent::FaultSkipped { .. } => "fault_skipped",
+        TraceEvent::Verdict { .. } => "verdict",
+    }
+}
+
+impl<W: Write> TraceSink for JsonlSink<W> {
+    fn event(&mut self, t: SimTime, event: &TraceEvent<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        self.line.clear();
+        format_event(&mut self.line, t, event);
+        self.line.push('\n');
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()
+    }
+}
+
+/// Keeps every event as its JSON line in memory: used to find where two runs diverge.
+#[derive(Debug, Default)]
+pub struct RecordingSink {
+    pub lines: Vec<String>,
+}
+
+impl TraceSink for RecordingSink {
+    fn event(&mut self, t: SimTime, event: &TraceEvent<'_>) {
+        let mut line = String::new();
+        format_event(&mut line, t, event);
+        self.lines.push(line);
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! Trace events (DESIGN §7): what checkers observe and what `--trace` prints.
+//!
+//! The world builds one [`TraceEvent`] per observable step, borrowing from its own state, and
+//! hands it to the checkers, the run digest and (only when tracing is on) a [`TraceSink`].
+//! Nothing is formatted or allocated for an event unless a sink asks for it.
+
+mod jsonl;
+mod text;
+mod tracing_sink;
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+pub use jsonl::{JsonlSink, RecordingSink};
+pub use text::TextSink;
+pub use tracing_sink::TracingSink;
+
+use crate::check::Violation;
+use crate::digest::DigestHasher;
+use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
+use crate::kv::{OpResult, Outcome, Request, StateDigest};
+use crate::raft::Payload;
+use crate::scenario::CrashWhen;
+
+/// A probability, hashable by its bits so events can be digested.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Prob(pub f64);
+
+impl Hash for Prob {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.to_bits().hash(state);
+    }
+}
+
+/// Where a duplicate was caught.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DedupSite {
+    /// While applying a committed entry (every replica decides the same).
+    Apply,
+    /// At the leader, when the request arrived, from its applied session table.
+    Receive,
+}
+
+impl DedupSite {
+    pub fn name(self) -> &'static str {
+        match self {
+            DedupSite::Apply => "apply",
+            DedupSite::Receive => "receive",
+        }
+    }
+}
+
+/// Why and in which state a node crashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CrashCause {
+    /// Fault number in the scenario (0-based, as in `faults[i]`).
+    pub fault: usize,
+    pub was_leader: bool,
+    pub term: Term,
+    pub when: CrashWhen,
+    /// The client write the trigger waited for.
+    pub index: Option<LogIndex>,
+    /// Mid-replication: a follower the write was sent to that had not acknowledged it.
+    pub sent_to: Option<NodeId>,
+}
+
+/// One observable step of a run.
+#[derive(Clone, Copy, Debug, Hash)]
+pub enum TraceEvent<'a> {
+    /// A client issues a new operation.
+    Submit {
+        client_no: ClientNo,
+        request: &'a Arc<Request>,
+    },
+    /// A client sends (or re-sends) its request to a node.
+    Request {
+        client_no: ClientNo,
+        client: ClientId,
+        seq: Seq,
+        node: NodeId,
+        attempt: u32,
+    },
+    /// A client gave up on an attempt and will retry at `retry_to`.
+    Timeout {
+        client_no: ClientNo,
+        client: ClientId,
+        seq: Seq,
+        attempt: u32,
+        retry_to: NodeId,
+    },
+    /// A node told a client it is not the leader.
+    Redirect {
+        client_no: ClientNo,
+        client: ClientId,
+        seq: Seq,
+        node: NodeId,
+        hint: Option<NodeId>,
+    },
+    /// The client accepts the op's result.
+    Reply {
+        client_no: ClientNo,
+        client: ClientId,
+        seq: Seq,
+        node: NodeId,
+        result: &'a OpResult,
+        cached: bool,
+    },
+    /// A leader appended a client request to its log.
+    Append {
+        node: NodeId,
+        index: LogIndex,
+        term: Term,
+        request: &'a Request,
+        attempt: u32,
+    },
+    /// A node applied a committed entry.
+    Apply {
+        node: NodeId,
+        index: LogIndex,
+        term: Term,
+        payload: &'a Payload,
+        outcome: Outcome,
+        result: &'a OpResult,
+        digest: StateDigest,
+    },
+    /// A duplicate was detected.
+    Dedup {
+        node: NodeId,
+        client: ClientId,
+        seq: Seq,
+        last_seq: Seq,
+        site: DedupSite,
+        /// The duplicate entry's index when caught at apply.
+        index: Option<LogIndex>,
+        /// Whether a cached result was returned (false: already acknowledged and forgotten).
+        cached: bool,
+    },
+    /// A node became leader.
+    Leader {
+        node: NodeId,
+        term: Term,
+    },
+    Crash {
+        node: NodeId,
+        cause: CrashCause,
+    },
+    Restart {
+        node: NodeId,
+    },
+    /// Links between the groups are cut (`fault` numbers the scenario's fault).
+    Partition {
+        fault: usize,
+        groups: &'a [Vec<NodeId>],
+    },
+    /// Partition `fault` healed.
+    Heal {
+        fault: usize,
+    },
+    /// Link behaviour changed (a network fault's window opened or closed).
+    Network {
+        fault: usize,
+        open: bool,
+        drop: Prob,
+        duplicate: Prob,
+        delay_us: (u64, u64),
+    },
+    /// The fault phase ended: faults healed, crashed nodes restarted, no loss or duplication.
+    Liveness,
+    /// A scheduled fault's trigger never came during the fault phase.
+    FaultSkipped {
+        fault: usize,
+    },
+    /// The run's result; always the last event.
+    Verdict {
+        ok: bool,
+        violations: &'a [Violation],
+        replay: &'a str,
+    },
+}
+
+/// Receives every trace event of a run, in order.
+pub trait TraceSink {
+    fn event(&mut self, t: SimTime, event: &TraceEvent<'_>);
+
+    /// Flush buffered output; returns the first write error, if any happened.
+    fn finish(&mut self) -> std::io::Result<()>;
+}
+
+/// A 64-bit digest of every trace event of a run: two runs with equal digests produced the
+/// same trace (see [`crate::digest`] for what the hash promises).
+#[derive(Clone, Debug)]
+pub struct TraceDigest {
+    hasher: DigestHasher,
+    events: u64,
+}
+
+impl Default for TraceDigest {
+    fn default() -> Self {
+        TraceDigest {
+            hasher: crate::digest::hasher(),
+            events: 0,
+        }
+    }
+}
+
+impl TraceDigest {
+    #[inline]
+    pub fn add(&mut self, t: SimTime, event: &TraceEvent<'_>) {
+        t.hash(&mut self.hasher);
+        event.hash(&mut self.hasher);
+        self.events += 1;
+    }
+
+    pub fn value(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    /// Trace events digested so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+}

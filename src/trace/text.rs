@@ -1,0 +1,263 @@
+//! `--trace text`: one line per event for people, prefixed with simulated time and process.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::{CrashCause, DedupSite, TraceEvent, TraceSink};
+use crate::ids::SimTime;
+use crate::kv::{OpResult, Outcome};
+use crate::raft::Payload;
+use crate::scenario::CrashWhen;
+
+/// Writes the text trace to `out`. Keeps the first write error and stops writing after it.
+pub struct TextSink<W: Write> {
+    out: W,
+    line: String,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> TextSink<W> {
+    pub fn new(out: W) -> TextSink<W> {
+        TextSink {
+            out,
+            line: String::with_capacity(256),
+            error: None,
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+/// A result as the text trace shows it: a JSON string, or `null`.
+pub(super) fn quoted(result: &OpResult) -> String {
+    match result {
+        Some(s) => serde_json::to_string(&**s).unwrap_or_else(|_| format!("{s:?}")),
+        None => "null".to_owned(),
+    }
+}
+
+/// Format one event (without the time prefix or newline) into `line`.
+pub fn format_event(line: &mut String, event: &TraceEvent<'_>) {
+    let _ = write_event(line, event);
+}
+
+fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
+    match *event {
+        TraceEvent::Submit { client_no, request } => write!(
+            l,
+            "{client_no} submit seq={} {} (client {})",
+            request.seq, request.op, request.client
+        ),
+        TraceEvent::Request {
+            client_no,
+            seq,
+            node,
+            attempt,
+            ..
+        } => write!(l, "{client_no} -> {node} request seq={seq} attempt={attempt}"),
+        TraceEvent::Timeout {
+            client_no,
+            seq,
+            attempt,
+            retry_to,
+            ..
+        } => write!(
+            l,
+            "{client_no} timeout seq={seq} attempt={attempt}; retry -> {retry_to}"
+        ),
+        TraceEvent::Redirect {
+            client_no,
+            seq,
+            node,
+            hint,
+            ..
+        } => match hint {
+            Some(leader) => write!(
+                l,
+                "{client_no} <- {node} not leader seq={seq}; leader hint {leader}"
+            ),
+            None => write!(l, "{client_no} <- {node} not leader seq={seq}; no leader known"),
+        },
+        TraceEvent::Reply {
+            client_no,
+            seq,
+            node,
+            result,
+            cached,
+            ..
+        } => {
+            write!(l, "{client_no} <- {node} reply seq={seq} {}", quoted(result))?;
+            if cached {
+                l.write_str(" (cached)")?;
+            }
+            Ok(())
+        }
+        TraceEvent::Append {
+            node,
+            index,
+            term,
+            request,
+            attempt,
+        } => {
+            write!(
+                l,
+                "{node} append index={index} term={term} client={} seq={}",
+                request.client, request.seq
+            )?;
+            if attempt > 1 {
+                l.write_str(" (retry)")?;
+            }
+            Ok(())
+        }
+        TraceEvent::Apply {
+            node,
+            index,
+            term,
+            payload,
+            outcome,
+            result,
+            ..
+        } => match payload {
+            Payload::Noop => write!(l, "{node} apply index={index} noop (term {term})"),
+            Payload::Client(request) => {
+                write!(l, "{node} apply index={index} {} -> ", request.op)?;
+                match outcome {
+                    Outcome::Applied => write!(l, "{}", quoted(result))?,
+                    Outcome::Duplicate { last_seq, .. } => {
+                        write!(l, "duplicate (last_seq {last_seq})")?
+                    }
+                }
+                write!(l, " (client {} seq {})", request.client, request.seq)
+            }
+        },
+        TraceEvent::Dedup {
+            node,
+            client,
+            seq,
+            last_seq,
+            site,
+            cached,
+            ..
+        } => {
+            if cached {
+                // The seed lesson's line, word for word.
+                write!(
+                    l,
+                    "{node} [dedup] client {client} seq {seq} is duplicate, returning cached result"
+                )?;
+                if site == DedupSite::Receive {
+                    l.write_str(" (on receive, not appended)")?;
+                }
+                Ok(())
+            } else {
+                write!(
+                    l,
+                    "{node} [dedup] client {client} seq {seq} is duplicate, already acknowledged \
+                     (last_seq {last_seq}); nothing to return"
+                )
+            }
+        }
+        TraceEvent::Leader { node, term } => write!(l, "{node} became leader term={term}"),
+        TraceEvent::Crash { node, cause } => {
+            write!(l, "!! crash {node} (")?;
+            write_cause(l, &cause)?;
+            l.write_str(")")
+        }
+        TraceEvent::Restart { node } => write!(l, "!! restart {node}"),
+        TraceEvent::Partition { fault, groups } => {
+            l.write_str("!! partition")?;
+            for (i, group) in groups.iter().enumerate() {
+                l.write_str(if i == 0 { " {" } else { " | {" })?;
+                for (j, n) in group.iter().enumerate() {
+                    if j > 0 {
+                        l.write_str(" ")?;
+                    }
+                    write!(l, "{n}")?;
+                }
+                l.write_str("}")?;
+            }
+            write!(l, " (faults[{fault}])")
+        }
+        TraceEvent::Heal { fault } => write!(l, "!! heal partition (faults[{fault}])"),
+        TraceEvent::Network {
+            fault,
+            open,
+            drop,
+            duplicate,
+            delay_us,
+        } => write!(
+            l,
+            "!! network {} drop={} duplicate={} delay=[{}, {}]ms (faults[{fault}])",
+            if open { "changed:" } else { "restored:" },
+            drop.0,
+            duplicate.0,
+            delay_us.0 as f64 / 1000.0,
+            delay_us.1 as f64 / 1000.0
+        ),
+        TraceEvent::Liveness => l.write_str(
+            "== fault phase over: partitions healed, crashed nodes restarted, no loss or duplication",
+        ),
+        TraceEvent::FaultSkipped { fault } => {
+            write!(l, "!! faults[{fault}] never triggered during the fault phase")
+        }
+        TraceEvent::Verdict {
+            ok, violations, ..
+        } => {
+            if ok {
+                l.write_str("verdict PASS")
+            } else {
+                write!(l, "verdict FAIL ({} violations)", violations.len())?;
+                for v in violations {
+                    write!(l, "\n    {v}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn write_cause(l: &mut String, cause: &CrashCause) -> std::fmt::Result {
+    let role = if cause.was_leader {
+        "leader"
+    } else {
+        "follower"
+    };
+    write!(l, "{role} term {}", cause.term)?;
+    match (cause.when, cause.index) {
+        (CrashWhen::MidReplication, Some(index)) => {
+            write!(l, "; mid-replication: index {index}")?;
+            if let Some(peer) = cause.sent_to {
+                write!(l, " sent to {peer}")?;
+            }
+            l.write_str(", not acknowledged")
+        }
+        (CrashWhen::AfterCommit, Some(index)) => {
+            write!(l, "; after-commit: index {index} committed, not answered")
+        }
+        _ => Ok(()),
+    }
+}
+
+impl<W: Write> TraceSink for TextSink<W> {
+    fn event(&mut self, t: SimTime, event: &TraceEvent<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        self.line.clear();
+        let _ = write!(self.line, "t={t} ");
+        format_event(&mut self.line, event);
+        self.line.push('\n');
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()
+    }
+}
