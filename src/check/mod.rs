@@ -23,14 +23,17 @@ pub enum Rule {
     RaftSafety,
     Convergence,
     Liveness,
+    /// A process's own assertion failed (it panicked): the run stops there.
+    Invariant,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 4] = [
+    pub const ALL: [Rule; 5] = [
         Rule::ExactlyOnce,
         Rule::RaftSafety,
         Rule::Convergence,
         Rule::Liveness,
+        Rule::Invariant,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Rule {
             Rule::RaftSafety => "raft-safety",
             Rule::Convergence => "convergence",
             Rule::Liveness => "liveness",
+            Rule::Invariant => "invariant",
         }
     }
 
@@ -74,7 +78,7 @@ pub const MAX_KEPT_PER_RULE: usize = 20;
 #[derive(Clone, Debug, Default)]
 pub struct Violations {
     kept: Vec<Violation>,
-    counts: [u64; 4],
+    counts: [u64; 5],
 }
 
 impl Violations {
@@ -152,8 +156,19 @@ impl Checks {
         self.found
     }
 
+    /// End of a run that stopped because a process panicked: the history checks still run
+    /// on what was observed; liveness does not (the run was cut short).
+    pub fn finish_after_panic(mut self, message: String) -> Violations {
+        self.exactly_once.finish(&mut self.found);
+        self.found.push(Rule::Invariant, message);
+        self.found
+    }
+
     /// Violations found so far.
     pub fn found(&self) -> &Violations {
         &self.found
     }
 }
+
+#[cfg(test)]
+mod tests;

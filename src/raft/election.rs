@@ -50,10 +50,11 @@ impl RaftNode {
         let current = self.durable.current_term;
         let granted = term == current
             && self.durable.voted_for.is_none_or(|v| v == candidate)
-            && self
-                .durable
-                .log
-                .is_up_to_date(last_log_index, last_log_term);
+            && (self.config.mutations.vote_ignores_log
+                || self
+                    .durable
+                    .log
+                    .is_up_to_date(last_log_index, last_log_term));
         if granted {
             self.durable.voted_for = Some(candidate);
             self.reset_election_timer(now);

@@ -41,6 +41,31 @@ pub struct NodeConfig {
     /// A leader sends `AppendEntries` to every follower at least this often.
     pub heartbeat_us: u64,
     pub dedup: Dedup,
+    /// Deliberate bugs, all off unless a checker test turns one on.
+    pub mutations: Mutations,
+}
+
+/// Deliberate Raft bugs, for proving that the checkers catch real implementation mistakes
+/// (mutation testing: each must make some checker fire). Never set from scenario files; all
+/// off by default, and each costs one predictable branch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mutations {
+    /// Drop the election restriction (§5.4.1): grant a vote whatever the candidate's log.
+    /// Raft safety must catch the leader that lacks committed entries.
+    pub vote_ignores_log: bool,
+    /// Drop the consistency check (§5.3): append entries after `prev_log_index` without
+    /// checking that the terms match there. Raft safety must catch the divergent logs.
+    pub skip_consistency_check: bool,
+    /// A leader drops retried requests (attempt > 1) as if they were replays. Liveness must
+    /// catch the operations that then never complete.
+    pub leader_drops_retries: bool,
+}
+
+impl Mutations {
+    /// Any mutation on?
+    pub fn any(&self) -> bool {
+        *self != Mutations::default()
+    }
 }
 
 impl NodeConfig {

@@ -26,6 +26,9 @@ impl RaftNode {
             self.reply(client, &request, reply);
             return;
         }
+        if attempt > 1 && self.config.mutations.leader_drops_retries {
+            return;
+        }
         if let Decision::Duplicate { last_seq, cached } = self.state.check_on_receive(&request) {
             if let Some(result) = &cached {
                 let reply = Reply::Done {

@@ -21,6 +21,7 @@ fn config(id: u8, nodes: u8) -> NodeConfig {
         election_timeout_us: (150_000, 300_000),
         heartbeat_us: 50_000,
         dedup: Dedup::Sessions,
+        mutations: Mutations::default(),
     }
 }
 

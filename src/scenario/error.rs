@@ -132,12 +132,22 @@ impl<'a> Located<'a> {
     /// Turn a TOML/serde error (which has a span) into one that also names the field.
     pub fn from_toml(&self, error: &toml::de::Error) -> ScenarioError {
         let span = error.span().unwrap_or(0..0);
-        let field = self
-            .root
-            .as_ref()
-            .map(|root| path_at(root, span.start))
-            .unwrap_or_default();
         let message = error.message().trim().replace('\n', "; ");
+        // "missing field `x`" points at the table that lacks it (0..0 for the top level).
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let mut field = match (&self.root, span == (0..0) && missing.is_some()) {
+            (Some(root), false) => path_at(root, span.start),
+            _ => FieldPath::default(),
+        };
+        let message = match missing {
+            Some(name) => {
+                field = field.key(name);
+                "missing: this field is required".to_owned()
+            }
+            None => message,
+        };
         self.at_offset(span.start, field.to_string(), message)
     }
 
@@ -169,39 +179,37 @@ impl<'a> Located<'a> {
     }
 }
 
-/// The path of the innermost key whose key or value contains byte `offset`.
+/// The path of the innermost key, value or array item whose span contains byte `offset`.
+/// Every table is searched: a table header's span does not cover the table's body.
 fn path_at(root: &DeTable<'_>, offset: usize) -> FieldPath {
-    let mut path = FieldPath::default();
-    let mut table = root;
-    loop {
-        let Some((key, value)) = table
-            .iter()
-            .find(|(k, v)| contains(&k.span(), offset) || contains(&v.span(), offset))
-        else {
-            return path;
-        };
-        path.0.push(Step::Key(key.get_ref().to_string()));
-        let mut current = value.get_ref();
-        loop {
-            match current {
-                DeValue::Table(t) => {
-                    table = t;
-                    break;
+    let mut best = FieldPath::default();
+    search_table(root, offset, &FieldPath::default(), &mut best);
+    best
+}
+
+fn search_table(table: &DeTable<'_>, offset: usize, at: &FieldPath, best: &mut FieldPath) {
+    for (key, value) in table.iter() {
+        let path = at.key(key.get_ref());
+        if contains(&key.span(), offset) || contains(&value.span(), offset) {
+            *best = path.clone();
+        }
+        search_value(value.get_ref(), offset, &path, best);
+    }
+}
+
+fn search_value(value: &DeValue<'_>, offset: usize, at: &FieldPath, best: &mut FieldPath) {
+    match value {
+        DeValue::Table(t) => search_table(t, offset, at, best),
+        DeValue::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = at.index(i);
+                if contains(&item.span(), offset) {
+                    *best = path.clone();
                 }
-                DeValue::Array(items) => {
-                    let Some((i, item)) = items
-                        .iter()
-                        .enumerate()
-                        .find(|(_, item)| contains(&item.span(), offset))
-                    else {
-                        return path;
-                    };
-                    path.0.push(Step::Index(i));
-                    current = item.get_ref();
-                }
-                _ => return path,
+                search_value(item.get_ref(), offset, &path, best);
             }
         }
+        _ => {}
     }
 }
 

@@ -14,6 +14,7 @@ pub use error::{Invalid, ScenarioError};
 use crate::client::Mix;
 use crate::ids::NodeId;
 use crate::kv::Dedup;
+use crate::raft::Mutations;
 
 /// The path shown for the built-in default scenario in messages and replay commands.
 pub const DEFAULT_NAME: &str = "<built-in leader-crash-mid-replication>";
@@ -38,6 +39,8 @@ pub struct Scenario {
     pub dedup: Dedup,
     pub clients: ClientsSpec,
     pub faults: Vec<FaultSpec>,
+    /// Deliberate Raft bugs for checker tests; never read from a file, all off by default.
+    pub mutations: Mutations,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

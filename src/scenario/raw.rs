@@ -28,14 +28,14 @@ pub struct RawScenario {
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     pub nodes: Option<u64>,
-    pub election_timeout_ms: Option<[u64; 2]>,
+    pub election_timeout_ms: Option<Vec<u64>>,
     pub heartbeat_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNetwork {
-    pub delay_ms: Option<[u64; 2]>,
+    pub delay_ms: Option<Vec<u64>>,
     pub drop: Option<f64>,
     pub duplicate: Option<f64>,
 }
@@ -53,7 +53,7 @@ pub struct RawClients {
     pub ops: Option<u64>,
     pub keys: Option<u64>,
     pub timeout_ms: Option<u64>,
-    pub think_ms: Option<[u64; 2]>,
+    pub think_ms: Option<Vec<u64>>,
     pub mix: Option<RawMix>,
 }
 
@@ -108,7 +108,7 @@ pub struct RawFault {
     pub for_ms: Option<u64>,
     pub drop: Option<f64>,
     pub duplicate: Option<f64>,
-    pub delay_ms: Option<[u64; 2]>,
+    pub delay_ms: Option<Vec<u64>>,
 }
 
 /// `"leader"`, `"follower"` or a node number, as written.

@@ -65,11 +65,19 @@ impl Checker<'_> {
     fn range_ms(
         &self,
         at: &FieldPath,
-        value: [u64; 2],
+        value: Vec<u64>,
         min: u64,
         max: u64,
     ) -> Result<(u64, u64), ScenarioError> {
-        let [lo, hi] = value;
+        let [lo, hi] = value[..] else {
+            return self.fail(
+                at,
+                format!(
+                    "must be a range [min, max] of two numbers, got {} numbers",
+                    value.len()
+                ),
+            );
+        };
         if lo > hi {
             return self.fail(
                 at,
@@ -178,6 +186,7 @@ impl Checker<'_> {
             dedup,
             clients,
             faults,
+            mutations: Default::default(),
         })
     }
 

@@ -21,9 +21,13 @@ pub use queue::EventQueue;
 pub use stats::Stats;
 pub use world::stream_rng;
 
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
 use crate::check::{Rule, Violations};
 use crate::ids::SimTime;
 use crate::kv::Dedup;
+use crate::message::Addr;
 use crate::scenario::Scenario;
 use crate::trace::{TraceEvent, TraceSink};
 
@@ -98,8 +102,31 @@ impl RunReport {
 pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> RunReport {
     let RunOptions { seed, sink, replay } = options;
     let mut world = world::World::new(scenario, seed, sink);
-    let end = world.run();
-    let pending = world.pending();
+    // A panic inside a process (a failed assertion, a bug) ends the run as a violation of
+    // its own, keeping everything the checkers saw until then.
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| world.run()));
+    let (end, panicked) = match outcome {
+        Ok(end) => (end, None),
+        Err(payload) => {
+            let at = world.io.now;
+            let who = world.handling.map_or("the world".to_owned(), |a| match a {
+                Addr::Node(n) => n.to_string(),
+                Addr::Client(c) => c.to_string(),
+            });
+            (
+                at,
+                Some(format!(
+                    "{who} panicked at t={at}: {}",
+                    panic_message(&payload)
+                )),
+            )
+        }
+    };
+    let pending = if panicked.is_none() {
+        world.pending()
+    } else {
+        Vec::new()
+    };
     let world::World { io, .. } = world;
     let world::Io {
         observer,
@@ -113,7 +140,10 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> RunReport {
         mut stats,
         mut sink,
     } = observer;
-    let violations = checks.finish(end, &pending);
+    let violations = match panicked {
+        None => checks.finish(end, &pending),
+        Some(message) => checks.finish_after_panic(message),
+    };
     let verdict = TraceEvent::Verdict {
         ok: violations.total() == 0,
         violations: violations.kept(),
@@ -137,5 +167,16 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> RunReport {
         events,
         trace_digest: digest.value(),
         trace_events: digest.events(),
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(payload: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_owned()
     }
 }

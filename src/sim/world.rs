@@ -137,6 +137,8 @@ pub(super) struct World<'s> {
     pub armed: usize,
     pub fault_rng: ChaCha8Rng,
     pub phase: Phase,
+    /// The process whose handler is running, to name it if it panics.
+    pub handling: Option<Addr>,
     /// End of the liveness budget: the run stops here whatever happens.
     pub deadline: SimTime,
 }
@@ -154,6 +156,7 @@ impl<'s> World<'s> {
             ),
             heartbeat_us: c.heartbeat_ms * 1000,
             dedup: scenario.dedup,
+            mutations: scenario.mutations,
         };
         let nodes: Vec<NodeSlot> = (0..usize::from(c.nodes))
             .map(|i| {
@@ -219,6 +222,7 @@ impl<'s> World<'s> {
             armed: 0,
             fault_rng: stream_rng(seed, stream::FAULTS),
             phase: Phase::Faults,
+            handling: None,
             deadline: fault_phase_end.plus_ms(scenario.liveness_ms),
         };
         for (i, fault) in scenario.faults.iter().enumerate() {
@@ -277,11 +281,13 @@ impl<'s> World<'s> {
                     return; // lost: the node is down
                 };
                 self.io.events += 1;
+                self.handling = Some(envelope.to);
                 node.handle_message(self.io.now, envelope);
                 self.after_node(id);
             }
             Addr::Client(no) => {
                 self.io.events += 1;
+                self.handling = Some(envelope.to);
                 self.clients[no.index()].handle_message(self.io.now, envelope);
                 self.after_client(no.index());
             }
@@ -301,6 +307,7 @@ impl<'s> World<'s> {
                 };
                 if node.poll_timeout().is_some_and(|d| d <= now) {
                     self.io.events += 1;
+                    self.handling = Some(addr);
                     node.handle_timeout(now);
                 }
                 self.after_node(id);
@@ -313,6 +320,7 @@ impl<'s> World<'s> {
                 let client = &mut self.clients[i];
                 if client.poll_timeout().is_some_and(|d| d <= now) {
                     self.io.events += 1;
+                    self.handling = Some(addr);
                     client.handle_timeout(now);
                 }
                 self.after_client(i);

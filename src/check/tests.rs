@@ -1,0 +1,338 @@
+//! Each checker, fed hand-made event sequences: it stays quiet on a correct history and fires,
+//! naming the rule, client, seq, node and index, on each kind of broken one.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::digest::Digest;
+use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
+use crate::kv::{Op, OpResult, Outcome, Request, StateDigest};
+use crate::raft::{Entry, Log, Payload};
+use crate::trace::TraceEvent;
+
+const T: SimTime = SimTime(1_000);
+const C: ClientId = ClientId(42);
+
+fn incr(seq: u64) -> Arc<Request> {
+    Arc::new(Request {
+        client: C,
+        seq: Seq(seq),
+        lowest_unacked: Seq(seq),
+        op: Op::Incr {
+            key: Arc::from("k"),
+            amount: 1,
+        },
+    })
+}
+
+fn result(s: &str) -> OpResult {
+    Some(Arc::from(s))
+}
+
+fn digest(n: u64) -> StateDigest {
+    StateDigest {
+        kv: Digest(n),
+        sessions: Digest(0),
+    }
+}
+
+fn apply(
+    checks: &mut Checks,
+    node: u8,
+    index: u64,
+    payload: &Payload,
+    outcome: Outcome,
+    r: &OpResult,
+    d: StateDigest,
+) {
+    checks.observe(
+        T,
+        &TraceEvent::Apply {
+            node: NodeId(node),
+            index: LogIndex(index),
+            term: Term(1),
+            payload,
+            outcome,
+            result: r,
+            digest: d,
+        },
+    );
+}
+
+fn submit(checks: &mut Checks, request: &Arc<Request>) {
+    checks.observe(
+        T,
+        &TraceEvent::Submit {
+            client_no: ClientNo(1),
+            request,
+        },
+    );
+}
+
+fn reply(checks: &mut Checks, seq: u64, r: &OpResult) {
+    checks.observe(
+        T,
+        &TraceEvent::Reply {
+            client_no: ClientNo(1),
+            client: C,
+            seq: Seq(seq),
+            node: NodeId(1),
+            result: r,
+            cached: false,
+        },
+    );
+}
+
+fn rules(v: &Violations) -> Vec<Rule> {
+    v.kept().iter().map(|v| v.rule).collect()
+}
+
+/// A correct history: one write applied at one index on three replicas (plus a duplicate
+/// copy at a later index), acknowledged with the result of that application.
+#[test]
+fn a_correct_history_passes_every_checker() {
+    let mut checks = Checks::new(3);
+    let r = incr(1);
+    let payload = Payload::Client(Arc::clone(&r));
+    submit(&mut checks, &r);
+    for node in 1..=3 {
+        apply(
+            &mut checks,
+            node,
+            1,
+            &payload,
+            Outcome::Applied,
+            &result("1"),
+            digest(7),
+        );
+        let dup = Outcome::Duplicate {
+            last_seq: Seq(1),
+            expired: false,
+        };
+        apply(&mut checks, node, 2, &payload, dup, &result("1"), digest(7));
+    }
+    reply(&mut checks, 1, &result("1"));
+    let found = checks.finish(T, &[]);
+    assert_eq!(found.total(), 0, "{:?}", found.kept());
+}
+
+/// Exactly once: the same (client, seq) taking effect at two indexes is caught, with both
+/// indexes and results in the message.
+#[test]
+fn exactly_once_catches_a_double_apply() {
+    let mut checks = Checks::new(3);
+    let r = incr(7);
+    let payload = Payload::Client(Arc::clone(&r));
+    submit(&mut checks, &r);
+    apply(
+        &mut checks,
+        3,
+        31,
+        &payload,
+        Outcome::Applied,
+        &result("5"),
+        digest(1),
+    );
+    apply(
+        &mut checks,
+        3,
+        33,
+        &payload,
+        Outcome::Applied,
+        &result("6"),
+        digest(2),
+    );
+    reply(&mut checks, 7, &result("6"));
+    let found = checks.finish(T, &[]);
+    assert_eq!(found.count(Rule::ExactlyOnce), 1, "{:?}", found.kept());
+    let message = &found
+        .kept()
+        .iter()
+        .find(|v| v.rule == Rule::ExactlyOnce)
+        .expect("kept")
+        .message;
+    for part in [
+        "client 42 seq 7",
+        "on n3 (index 31 and index 33)",
+        "\"5\"",
+        "\"6\"",
+    ] {
+        assert!(message.contains(part), "{part:?} missing from: {message}");
+    }
+}
+
+/// Exactly once: an acknowledged write that never took effect, and an acknowledgement whose
+/// result is not the result of the one application, are both caught.
+#[test]
+fn exactly_once_catches_lost_writes_and_wrong_results() {
+    let mut checks = Checks::new(3);
+    let (lost, wrong) = (incr(1), incr(2));
+    submit(&mut checks, &lost);
+    reply(&mut checks, 1, &result("1"));
+    submit(&mut checks, &wrong);
+    let payload = Payload::Client(Arc::clone(&wrong));
+    apply(
+        &mut checks,
+        1,
+        1,
+        &payload,
+        Outcome::Applied,
+        &result("1"),
+        digest(1),
+    );
+    reply(&mut checks, 2, &result("2"));
+    let found = checks.finish(T, &[]);
+    let messages: Vec<&str> = found.kept().iter().map(|v| v.message.as_str()).collect();
+    assert_eq!(found.count(Rule::ExactlyOnce), 2, "{messages:?}");
+    assert!(
+        messages[0].contains("seq 1") && messages[0].contains("never took effect"),
+        "{}",
+        messages[0]
+    );
+    assert!(
+        messages[1].contains("seq 2") && messages[1].contains("got \"2\""),
+        "{}",
+        messages[1]
+    );
+}
+
+/// Election safety: two leaders in one term.
+#[test]
+fn raft_safety_catches_two_leaders_in_a_term() {
+    let mut checks = Checks::new(3);
+    checks.observe(
+        T,
+        &TraceEvent::Leader {
+            node: NodeId(1),
+            term: Term(4),
+        },
+    );
+    checks.observe(
+        T,
+        &TraceEvent::Leader {
+            node: NodeId(2),
+            term: Term(5),
+        },
+    );
+    checks.observe(
+        T,
+        &TraceEvent::Leader {
+            node: NodeId(3),
+            term: Term(4),
+        },
+    );
+    let found = checks.finish(T, &[]);
+    assert_eq!(rules(&found), [Rule::RaftSafety]);
+    assert!(
+        found.kept()[0]
+            .message
+            .contains("two leaders in term 4: n1 and n3")
+    );
+}
+
+/// State machine safety: two replicas apply different entries at one index; and a replica
+/// applying out of index order.
+#[test]
+fn raft_safety_catches_divergent_and_out_of_order_applies() {
+    let mut checks = Checks::new(3);
+    let (a, b) = (Payload::Client(incr(1)), Payload::Client(incr(2)));
+    apply(&mut checks, 1, 1, &a, Outcome::Applied, &None, digest(1));
+    apply(&mut checks, 2, 1, &b, Outcome::Applied, &None, digest(1));
+    apply(
+        &mut checks,
+        3,
+        2,
+        &Payload::Noop,
+        Outcome::Applied,
+        &None,
+        digest(1),
+    );
+    let found = checks.finish(T, &[]);
+    let messages: Vec<&str> = found.kept().iter().map(|v| v.message.as_str()).collect();
+    assert!(messages.iter().any(|m| m.contains("index 1 was applied as term 1 client 42 seq 1 on n1 but as term 1 client 42 seq 2 on n2")), "{messages:?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("n3 applied index 2 right after index 0")),
+        "{messages:?}"
+    );
+}
+
+/// Leader completeness: a new leader whose log lacks an applied (committed) entry.
+#[test]
+fn raft_safety_catches_an_incomplete_leader() {
+    let mut checks = Checks::new(3);
+    apply(
+        &mut checks,
+        1,
+        1,
+        &Payload::Noop,
+        Outcome::Applied,
+        &None,
+        digest(1),
+    );
+    let mut log = Log::new();
+    log.push(Entry {
+        term: Term(1),
+        payload: Payload::Noop,
+    });
+    checks.leader_elected(NodeId(2), Term(2), &log);
+    assert_eq!(checks.found().total(), 0, "n2 holds index 1");
+    checks.leader_elected(NodeId(3), Term(3), &Log::new());
+    let found = checks.finish(T, &[]);
+    assert_eq!(rules(&found), [Rule::RaftSafety]);
+    assert!(
+        found.kept()[0]
+            .message
+            .contains("n3 became leader of term 3 without committed index 1")
+    );
+}
+
+/// Convergence: equal index, different state; reported once, naming both replicas.
+#[test]
+fn convergence_catches_diverging_replicas_once() {
+    let mut checks = Checks::new(3);
+    let p = Payload::Client(incr(1));
+    apply(&mut checks, 1, 1, &p, Outcome::Applied, &None, digest(1));
+    let skewed = StateDigest {
+        kv: Digest(1),
+        sessions: Digest(9),
+    };
+    apply(&mut checks, 2, 1, &p, Outcome::Applied, &None, skewed);
+    apply(&mut checks, 3, 1, &p, Outcome::Applied, &None, skewed);
+    let found = checks.finish(T, &[]);
+    assert_eq!(rules(&found), [Rule::Convergence]);
+    assert_eq!(
+        found.kept()[0].message,
+        "n1 and n2 diverge after applying index 1: session tables differ"
+    );
+}
+
+/// Liveness: a client with an unanswered operation at the end of the run.
+#[test]
+fn liveness_reports_pending_operations() {
+    let checks = Checks::new(3);
+    let pending = [PendingOp {
+        client_no: ClientNo(2),
+        client: C,
+        waiting: Some((Seq(9), "incr k 1".to_owned(), SimTime(4_000_000))),
+        unsubmitted: 3,
+    }];
+    let found = checks.finish(SimTime(20_000_000), &pending);
+    assert_eq!(rules(&found), [Rule::Liveness]);
+    assert_eq!(
+        found.kept()[0].message,
+        "c2 (client 42) seq 9 (incr k 1) submitted at t=4.000000s still has no answer at t=20.000000s; 3 more ops never submitted"
+    );
+}
+
+/// Violations beyond the kept limit are counted, not stored.
+#[test]
+fn violations_are_capped_but_counted() {
+    let mut v = Violations::default();
+    for i in 0..(MAX_KEPT_PER_RULE + 5) {
+        v.push(Rule::Liveness, format!("{i}"));
+    }
+    assert_eq!(v.kept().len(), MAX_KEPT_PER_RULE);
+    assert_eq!(v.count(Rule::Liveness), MAX_KEPT_PER_RULE as u64 + 5);
+}
