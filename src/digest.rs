@@ -66,18 +66,32 @@ impl Digest {
     /// Add one element.
     #[inline]
     pub fn add<T: Hash + ?Sized>(&mut self, element: &T) {
-        self.0 = self.0.wrapping_add(element_hash(element));
+        self.add_hash(hash_of(element));
     }
 
     /// Remove one element that was added before.
     #[inline]
     pub fn remove<T: Hash + ?Sized>(&mut self, element: &T) {
-        self.0 = self.0.wrapping_sub(element_hash(element));
+        self.remove_hash(hash_of(element));
+    }
+
+    /// Add an element by its [`hash_of`] (kept by callers that remove it later, so removal
+    /// costs no rehash).
+    #[inline]
+    pub fn add_hash(&mut self, hash: u64) {
+        self.0 = self.0.wrapping_add(hash);
+    }
+
+    /// Remove an element added with [`Digest::add_hash`].
+    #[inline]
+    pub fn remove_hash(&mut self, hash: u64) {
+        self.0 = self.0.wrapping_sub(hash);
     }
 }
 
+/// The 64-bit hash of one digest element.
 #[inline]
-fn element_hash<T: Hash + ?Sized>(element: &T) -> u64 {
+pub fn hash_of<T: Hash + ?Sized>(element: &T) -> u64 {
     let mut hasher = hasher();
     element.hash(&mut hasher);
     hasher.finish()

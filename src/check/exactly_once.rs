@@ -21,18 +21,21 @@ struct Effect {
     again: Option<(LogIndex, NodeId, OpResult)>,
 }
 
-/// What the client submitted and what it accepted.
-#[derive(Clone, Debug)]
-struct Submitted {
-    client_no: ClientNo,
-    request: Arc<Request>,
+/// What the checker knows of one `(client, seq)`.
+#[derive(Clone, Debug, Default)]
+struct Op {
+    /// The client's submission (number and request).
+    submitted: Option<(ClientNo, Arc<Request>)>,
+    effect: Option<Effect>,
     reply: Option<(OpResult, NodeId, SimTime)>,
 }
 
+/// Every op of every client: clients by id, then ops by seq (seqs count up from 1, so a
+/// vector indexed by seq beats a map on the hot path of every apply).
 #[derive(Default)]
 pub struct ExactlyOnce {
-    effects: BTreeMap<(ClientId, Seq), Effect>,
-    submitted: BTreeMap<(ClientId, Seq), Submitted>,
+    clients: BTreeMap<ClientId, usize>,
+    ops: Vec<Vec<Op>>,
 }
 
 fn quoted(r: &OpResult) -> String {
@@ -43,17 +46,26 @@ fn quoted(r: &OpResult) -> String {
 }
 
 impl ExactlyOnce {
+    /// The record of `(client, seq)`, created on first sight.
+    fn op(&mut self, client: ClientId, seq: Seq) -> &mut Op {
+        let next = self.ops.len();
+        let c = *self.clients.entry(client).or_insert(next);
+        if c == next {
+            self.ops.push(Vec::new());
+        }
+        let ops = &mut self.ops[c];
+        let i = seq.0.saturating_sub(1) as usize;
+        if i >= ops.len() {
+            ops.resize_with(i + 1, Op::default);
+        }
+        &mut ops[i]
+    }
+
     pub fn observe(&mut self, t: SimTime, event: &TraceEvent<'_>, found: &mut Violations) {
         match *event {
             TraceEvent::Submit { client_no, request } => {
-                self.submitted.insert(
-                    (request.client, request.seq),
-                    Submitted {
-                        client_no,
-                        request: Arc::clone(request),
-                        reply: None,
-                    },
-                );
+                self.op(request.client, request.seq).submitted =
+                    Some((client_no, Arc::clone(request)));
             }
             TraceEvent::Reply {
                 client,
@@ -62,13 +74,8 @@ impl ExactlyOnce {
                 result,
                 ..
             } => {
-                if let Some(s) = self.submitted.get_mut(&(client, seq)) {
-                    assert!(
-                        s.reply.is_none(),
-                        "client {client} seq {seq}: accepted two replies"
-                    );
-                    s.reply = Some((result.clone(), node, t));
-                } else {
+                let op = self.op(client, seq);
+                if op.submitted.is_none() {
                     found.push(
                         Rule::ExactlyOnce,
                         format!(
@@ -76,6 +83,11 @@ impl ExactlyOnce {
                         ),
                     );
                 }
+                assert!(
+                    op.reply.is_none(),
+                    "client {client} seq {seq}: accepted two replies"
+                );
+                op.reply = Some((result.clone(), node, t));
             }
             TraceEvent::Apply {
                 node,
@@ -84,102 +96,100 @@ impl ExactlyOnce {
                 outcome: Outcome::Applied,
                 result,
                 ..
-            } if request.op.kind().is_write() => self.took_effect(node, index, request, result),
+            } if request.op.kind().is_write() => {
+                let op = self.op(request.client, request.seq);
+                match &mut op.effect {
+                    None => {
+                        op.effect = Some(Effect {
+                            index,
+                            node,
+                            result: result.clone(),
+                            again: None,
+                        });
+                    }
+                    Some(effect) if effect.index != index && effect.again.is_none() => {
+                        effect.again = Some((index, node, result.clone()));
+                    }
+                    Some(_) => {}
+                }
+            }
             _ => {}
         }
     }
 
-    fn took_effect(&mut self, node: NodeId, index: LogIndex, request: &Request, result: &OpResult) {
-        let key = (request.client, request.seq);
-        match self.effects.get_mut(&key) {
-            None => {
-                self.effects.insert(
-                    key,
-                    Effect {
-                        index,
-                        node,
-                        result: result.clone(),
-                        again: None,
-                    },
-                );
-            }
-            Some(effect) if effect.index != index && effect.again.is_none() => {
-                effect.again = Some((index, node, result.clone()));
-            }
-            Some(_) => {}
-        }
-    }
-
     pub fn finish(&mut self, found: &mut Violations) {
-        for (&(client, seq), effect) in &self.effects {
-            let Some((index, node, result)) = &effect.again else {
-                continue;
-            };
-            let place = if *node == effect.node {
-                format!("on {node} (index {} and index {index})", effect.index)
-            } else {
-                format!(
-                    "(index {} on {} and index {index} on {node})",
-                    effect.index, effect.node
-                )
-            };
-            let mut message = format!("client {client} seq {seq}");
-            if let Some(s) = self.submitted.get(&(client, seq)) {
-                message.push_str(&format!(" ({} {})", s.client_no, s.request.op));
-            }
-            message.push_str(&format!(" took effect twice {place}"));
-            match self
-                .submitted
-                .get(&(client, seq))
-                .and_then(|s| s.reply.as_ref())
-            {
-                Some((got, _, _)) => message.push_str(&format!(
-                    "; the client got {}, its first application returned {} and the second {}",
-                    quoted(got),
-                    quoted(&effect.result),
-                    quoted(result)
-                )),
-                None => message.push_str(&format!(
-                    "; the first application returned {}, the second {}",
-                    quoted(&effect.result),
-                    quoted(result)
-                )),
-            }
-            found.push(Rule::ExactlyOnce, message);
-        }
-        for (&(client, seq), s) in &self.submitted {
-            let Some((got, node, t)) = &s.reply else {
-                continue;
-            };
-            if !s.request.op.kind().is_write() {
-                continue;
-            }
-            match self.effects.get(&(client, seq)) {
-                None => found.push(
-                    Rule::ExactlyOnce,
-                    format!(
-                        "client {client} seq {seq} ({} {}) was acknowledged by {node} at t={t} \
-                         with {} but never took effect on any replica",
-                        s.client_no,
-                        s.request.op,
-                        quoted(got)
+        for (&client, &c) in &self.clients {
+            for (i, op) in self.ops[c].iter().enumerate() {
+                let seq = Seq(i as u64 + 1);
+                let what = || {
+                    op.submitted
+                        .as_ref()
+                        .map(|(no, r)| format!(" ({no} {})", r.op))
+                        .unwrap_or_default()
+                };
+                if let Some(effect) = &op.effect {
+                    if let Some((index, node, result)) = &effect.again {
+                        let place = if *node == effect.node {
+                            format!("on {node} (index {} and index {index})", effect.index)
+                        } else {
+                            format!(
+                                "(index {} on {} and index {index} on {node})",
+                                effect.index, effect.node
+                            )
+                        };
+                        let got = match &op.reply {
+                            Some((got, _, _)) => format!(
+                                "the client got {}, its first application returned {} and the second {}",
+                                quoted(got),
+                                quoted(&effect.result),
+                                quoted(result)
+                            ),
+                            None => format!(
+                                "the first application returned {}, the second {}",
+                                quoted(&effect.result),
+                                quoted(result)
+                            ),
+                        };
+                        found.push(
+                            Rule::ExactlyOnce,
+                            format!(
+                                "client {client} seq {seq}{} took effect twice {place}; {got}",
+                                what()
+                            ),
+                        );
+                    }
+                }
+                let (Some((got, node, t)), Some((_, request))) = (&op.reply, &op.submitted) else {
+                    continue;
+                };
+                if !request.op.kind().is_write() {
+                    continue;
+                }
+                match &op.effect {
+                    None => found.push(
+                        Rule::ExactlyOnce,
+                        format!(
+                            "client {client} seq {seq}{} was acknowledged by {node} at t={t} \
+                             with {} but never took effect on any replica",
+                            what(),
+                            quoted(got)
+                        ),
                     ),
-                ),
-                // A write that took effect twice is reported above, with what the client got.
-                Some(effect) if effect.result != *got && effect.again.is_none() => found.push(
-                    Rule::ExactlyOnce,
-                    format!(
-                        "client {client} seq {seq} ({} {}) got {} from {node}, but its \
-                         application at index {} on {} returned {}",
-                        s.client_no,
-                        s.request.op,
-                        quoted(got),
-                        effect.index,
-                        effect.node,
-                        quoted(&effect.result)
+                    // A write that took effect twice is reported above, with what the client got.
+                    Some(effect) if effect.result != *got && effect.again.is_none() => found.push(
+                        Rule::ExactlyOnce,
+                        format!(
+                            "client {client} seq {seq}{} got {} from {node}, but its \
+                             application at index {} on {} returned {}",
+                            what(),
+                            quoted(got),
+                            effect.index,
+                            effect.node,
+                            quoted(&effect.result)
+                        ),
                     ),
-                ),
-                Some(_) => {}
+                    Some(_) => {}
+                }
             }
         }
     }

@@ -62,25 +62,24 @@ impl StateMachine {
     pub fn apply(&mut self, request: &Request) -> (Outcome, OpResult) {
         if !request.op.kind().is_write() {
             let result = self.store.apply(&request.op);
-            self.sessions.acknowledge(request);
+            self.sessions.settle(request, None);
             return (Outcome::Applied, result);
         }
-        let applied = match self.sessions.decide(request.client, request.seq) {
+        match self.sessions.decide(request.client, request.seq) {
             Decision::Apply => {
                 let result = self.store.apply(&request.op);
-                self.sessions.record(request, &result);
+                self.sessions.settle(request, Some(&result));
                 (Outcome::Applied, result)
             }
             Decision::Duplicate { last_seq, cached } => {
+                self.sessions.settle(request, None);
                 let expired = cached.is_none();
                 (
                     Outcome::Duplicate { last_seq, expired },
                     cached.unwrap_or(None),
                 )
             }
-        };
-        self.sessions.acknowledge(request);
-        applied
+        }
     }
 
     /// Called by a leader when a request arrives: has this write already taken effect here?

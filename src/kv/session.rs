@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use super::op::{OpResult, Request};
-use crate::digest::Digest;
+use crate::digest::{Digest, hash_of};
 use crate::ids::{ClientId, Seq};
 
 /// The dedup strategy of a run (`[server] dedup`, `--dedup`; DESIGN §6).
@@ -53,6 +53,14 @@ pub enum Decision {
     },
 }
 
+/// A cached result with its digest element hash, so forgetting it costs no rehash.
+#[derive(Clone, Debug)]
+struct Cached {
+    seq: Seq,
+    result: OpResult,
+    hash: u64,
+}
+
 /// One client's entry under [`Dedup::Sessions`].
 #[derive(Clone, Debug, Default)]
 struct Session {
@@ -60,22 +68,23 @@ struct Session {
     lowest_unacked: Seq,
     /// The highest seq that took effect.
     last_seq: Seq,
+    /// Digest hash of `(client, lowest_unacked, last_seq)`.
+    header_hash: u64,
     /// Results of seqs at or above `lowest_unacked` that took effect, in seq order. A few at
     /// most (one per request in flight), so a sorted deque beats a map and keeps its capacity.
-    results: VecDeque<(Seq, OpResult)>,
+    results: VecDeque<Cached>,
 }
 
-/// One client's entry under [`Dedup::LastSeq`].
-#[derive(Clone, Debug)]
-struct LastSeqEntry {
-    last_seq: Seq,
-    result: OpResult,
+impl Session {
+    fn find(&self, seq: Seq) -> Result<usize, usize> {
+        self.results.binary_search_by_key(&seq, |c| c.seq)
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Table {
     Sessions(BTreeMap<ClientId, Session>),
-    LastSeq(BTreeMap<ClientId, LastSeqEntry>),
+    LastSeq(BTreeMap<ClientId, Cached>),
     Off,
 }
 
@@ -113,17 +122,17 @@ impl SessionTable {
                         cached: None,
                     };
                 }
-                match session.results.binary_search_by_key(&seq, |(s, _)| *s) {
+                match session.find(seq) {
                     Ok(i) => Decision::Duplicate {
                         last_seq: session.last_seq,
-                        cached: Some(session.results[i].1.clone()),
+                        cached: Some(session.results[i].result.clone()),
                     },
                     Err(_) => Decision::Apply,
                 }
             }
             Table::LastSeq(entries) => match entries.get(&client) {
-                Some(entry) if seq <= entry.last_seq => Decision::Duplicate {
-                    last_seq: entry.last_seq,
+                Some(entry) if seq <= entry.seq => Decision::Duplicate {
+                    last_seq: entry.seq,
                     cached: Some(entry.result.clone()),
                 },
                 _ => Decision::Apply,
@@ -132,77 +141,75 @@ impl SessionTable {
         }
     }
 
-    /// Record that `request` took effect with `result`. Call only after [`decide`] said
-    /// [`Decision::Apply`] for it, from the state machine's apply.
+    /// Apply-time bookkeeping for one applied client entry, duplicate or not: record
+    /// `took_effect` (the result, when [`decide`] said [`Decision::Apply`] and the op is a
+    /// write), then learn from the request which of its client's results were acknowledged
+    /// and forget them.
     ///
     /// [`decide`]: SessionTable::decide
-    pub fn record(&mut self, request: &Request, result: &OpResult) {
+    pub fn settle(&mut self, request: &Request, took_effect: Option<&OpResult>) {
         let digest = &mut self.digest;
         match &mut self.table {
             Table::Sessions(sessions) => {
-                let session = sessions.entry(request.client).or_insert_with(|| {
-                    let fresh = Session::default();
-                    digest.add(&session_header(request.client, &fresh));
-                    fresh
-                });
-                digest.remove(&session_header(request.client, session));
-                session.last_seq = session.last_seq.max(request.seq);
-                digest.add(&session_header(request.client, session));
-                let at = match session
-                    .results
-                    .binary_search_by_key(&request.seq, |(s, _)| *s)
-                {
-                    Ok(_) => panic!(
-                        "session table: client {} seq {} recorded twice",
-                        request.client, request.seq
-                    ),
-                    Err(at) => at,
+                let client = request.client;
+                let (session, is_new) = match (sessions.get_mut(&client), took_effect) {
+                    (Some(session), _) => (session, false),
+                    (None, Some(_)) => (sessions.entry(client).or_default(), true),
+                    (None, None) => return, // nothing recorded for this client, nothing to forget
                 };
-                session.results.insert(at, (request.seq, result.clone()));
-                digest.add(&(request.client, request.seq, result));
+                let before = (session.lowest_unacked, session.last_seq);
+                if let Some(result) = took_effect {
+                    let at = match session.find(request.seq) {
+                        Ok(_) => panic!(
+                            "session table: client {client} seq {} recorded twice",
+                            request.seq
+                        ),
+                        Err(at) => at,
+                    };
+                    let hash = hash_of(&(client, request.seq, result));
+                    digest.add_hash(hash);
+                    let cached = Cached {
+                        seq: request.seq,
+                        result: result.clone(),
+                        hash,
+                    };
+                    session.results.insert(at, cached);
+                    session.last_seq = session.last_seq.max(request.seq);
+                }
+                session.lowest_unacked = session.lowest_unacked.max(request.lowest_unacked);
+                while session
+                    .results
+                    .front()
+                    .is_some_and(|c| c.seq < session.lowest_unacked)
+                {
+                    let forgotten = session.results.pop_front().expect("checked non-empty");
+                    digest.remove_hash(forgotten.hash);
+                }
+                let after = (session.lowest_unacked, session.last_seq);
+                if after != before || is_new {
+                    if !is_new {
+                        digest.remove_hash(session.header_hash);
+                    }
+                    session.header_hash = hash_of(&(client, "session", after));
+                    digest.add_hash(session.header_hash);
+                }
             }
             Table::LastSeq(entries) => {
-                if let Some(old) = entries.get(&request.client) {
-                    digest.remove(&(request.client, old.last_seq, &old.result));
+                let Some(result) = took_effect else {
+                    return;
+                };
+                let hash = hash_of(&(request.client, request.seq, result));
+                digest.add_hash(hash);
+                let cached = Cached {
+                    seq: request.seq,
+                    result: result.clone(),
+                    hash,
+                };
+                if let Some(old) = entries.insert(request.client, cached) {
+                    digest.remove_hash(old.hash);
                 }
-                entries.insert(
-                    request.client,
-                    LastSeqEntry {
-                        last_seq: request.seq,
-                        result: result.clone(),
-                    },
-                );
-                digest.add(&(request.client, request.seq, result));
             }
             Table::Off => {}
-        }
-    }
-
-    /// Learn from `request` which of its client's results were acknowledged, and forget them.
-    /// Called for every applied client entry, duplicate or not, after [`record`].
-    ///
-    /// [`record`]: SessionTable::record
-    pub fn acknowledge(&mut self, request: &Request) {
-        let Table::Sessions(sessions) = &mut self.table else {
-            return;
-        };
-        let Some(session) = sessions.get_mut(&request.client) else {
-            return;
-        };
-        if request.lowest_unacked <= session.lowest_unacked {
-            return;
-        }
-        let digest = &mut self.digest;
-        digest.remove(&session_header(request.client, session));
-        session.lowest_unacked = request.lowest_unacked;
-        digest.add(&session_header(request.client, session));
-        while session
-            .results
-            .front()
-            .is_some_and(|(seq, _)| *seq < session.lowest_unacked)
-        {
-            let (seq, result) = session.results.pop_front().expect("checked non-empty");
-            digest.remove(&(request.client, seq, &result));
         }
     }
 
@@ -219,9 +226,4 @@ impl SessionTable {
             Table::Off => 0,
         }
     }
-}
-
-/// The part of a session that is not a cached result, as one digest element.
-fn session_header(client: ClientId, session: &Session) -> (ClientId, &'static str, Seq, Seq) {
-    (client, "session", session.lowest_unacked, session.last_seq)
 }

@@ -4,18 +4,27 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::op::{Op, OpResult};
-use crate::digest::Digest;
+use crate::digest::{Digest, hash_of};
 
 /// The result of an `incr` on a value that is not a decimal integer (DESIGN §5, word for word).
 pub const ERR_NOT_AN_INTEGER: &str = "ERR not an integer";
 /// The result of an `incr` whose sum does not fit in a signed 64-bit integer; no change.
 pub const ERR_OVERFLOW: &str = "ERR increment would overflow";
 
+/// A value with its digest element hash, so replacing or removing it costs no rehash.
+#[derive(Clone, Debug)]
+struct Stored {
+    value: Arc<str>,
+    hash: u64,
+}
+
 /// The replicated map. Ordered, so that anything derived from it is deterministic.
 #[derive(Clone, Debug, Default)]
 pub struct KvStore {
-    map: BTreeMap<Arc<str>, Arc<str>>,
+    map: BTreeMap<Arc<str>, Stored>,
     digest: Digest,
+    /// Reused to build appended values, so each costs one allocation (the shared string).
+    scratch: String,
 }
 
 impl KvStore {
@@ -29,12 +38,12 @@ impl KvStore {
         match op {
             Op::Put { key, value } => self.set(key, Arc::clone(value)),
             Op::Append { key, value } => {
-                let new: Arc<str> = match self.map.get(key) {
+                let new: Arc<str> = match self.map.get(&**key) {
                     Some(old) => {
-                        let mut joined = String::with_capacity(old.len() + value.len());
-                        joined.push_str(old);
-                        joined.push_str(value);
-                        joined.into()
+                        self.scratch.clear();
+                        self.scratch.push_str(&old.value);
+                        self.scratch.push_str(value);
+                        Arc::from(self.scratch.as_str())
                     }
                     None => Arc::clone(value),
                 };
@@ -42,8 +51,8 @@ impl KvStore {
                 Some(new)
             }
             Op::Incr { key, amount } => {
-                let current = match self.map.get(key) {
-                    Some(old) => match old.parse::<i64>() {
+                let current = match self.map.get(&**key) {
+                    Some(old) => match old.value.parse::<i64>() {
                         Ok(n) => n,
                         Err(_) => return Some(Arc::from(ERR_NOT_AN_INTEGER)),
                     },
@@ -52,34 +61,36 @@ impl KvStore {
                 let Some(sum) = current.checked_add(*amount) else {
                     return Some(Arc::from(ERR_OVERFLOW));
                 };
-                let new: Arc<str> = sum.to_string().into();
+                let new = decimal(sum);
                 self.set(key, Arc::clone(&new));
                 Some(new)
             }
             Op::Delete { key } => {
-                let old = self.map.remove(key);
-                if let Some(old) = &old {
-                    self.digest.remove(&(&**key, &**old));
-                }
-                old
+                let old = self.map.remove(&**key)?;
+                self.digest.remove_hash(old.hash);
+                Some(old.value)
             }
-            Op::Get { key } => self.map.get(key).cloned(),
+            Op::Get { key } => self.map.get(&**key).map(|s| Arc::clone(&s.value)),
         }
     }
 
     /// Set `key` to `value`, returning the previous value.
     fn set(&mut self, key: &Arc<str>, value: Arc<str>) -> OpResult {
-        self.digest.add(&(&**key, &*value));
-        let old = self.map.insert(Arc::clone(key), value);
-        if let Some(old) = &old {
-            self.digest.remove(&(&**key, &**old));
-        }
-        old
+        let hash = hash_of(&(&**key, &*value));
+        self.digest.add_hash(hash);
+        let new = Stored { value, hash };
+        let Some(slot) = self.map.get_mut(&**key) else {
+            self.map.insert(Arc::clone(key), new);
+            return None;
+        };
+        let old = std::mem::replace(slot, new);
+        self.digest.remove_hash(old.hash);
+        Some(old.value)
     }
 
     /// The current value of `key`.
     pub fn get(&self, key: &str) -> Option<&Arc<str>> {
-        self.map.get(key)
+        self.map.get(key).map(|s| &s.value)
     }
 
     /// An order-independent digest of every (key, value) pair.
@@ -95,6 +106,16 @@ impl KvStore {
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
+}
+
+/// `n` in decimal as a shared string, formatted on the stack.
+fn decimal(n: i64) -> Arc<str> {
+    use std::io::Write as _;
+    let mut buf = [0u8; 20];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{n}").expect("an i64 fits in 20 bytes");
+    let len = cursor.position() as usize;
+    Arc::from(std::str::from_utf8(&buf[..len]).expect("decimal digits are UTF-8"))
 }
 
 #[cfg(test)]

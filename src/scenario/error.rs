@@ -130,7 +130,7 @@ impl<'a> Located<'a> {
     }
 
     /// Turn a TOML/serde error (which has a span) into one that also names the field.
-    pub fn from_toml(&self, error: &toml::de::Error) -> ScenarioError {
+    pub fn toml_error(&self, error: &toml::de::Error) -> ScenarioError {
         let span = error.span().unwrap_or(0..0);
         let message = error.message().trim().replace('\n', "; ");
         // "missing field `x`" points at the table that lacks it (0..0 for the top level).

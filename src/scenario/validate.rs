@@ -28,7 +28,7 @@ const DEFAULT_LIVENESS_MS: u64 = 10_000;
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     let root = DeTable::parse(text).ok().map(|t| t.into_inner());
     let located = Located { file, text, root };
-    let raw: RawScenario = toml::from_str(text).map_err(|e| located.from_toml(&e))?;
+    let raw: RawScenario = toml::from_str(text).map_err(|e| located.toml_error(&e))?;
     Checker { at: &located }.scenario(raw)
 }
 

@@ -138,7 +138,7 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> RunReport {
         checks,
         mut digest,
         mut stats,
-        mut sink,
+        sink,
     } = observer;
     let violations = match panicked {
         None => checks.finish(end, &pending),
@@ -150,7 +150,7 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> RunReport {
         replay: &replay,
     };
     digest.add(end, &verdict);
-    if let Some(sink) = sink.as_deref_mut() {
+    if let Some(sink) = sink {
         sink.event(end, &verdict);
     }
     stats.network = network.stats;

@@ -1,39 +1,45 @@
 //! The event queue: ordered by `(time, insertion counter)`, so ties never depend on memory
 //! layout or on anything but the order events were scheduled in.
 //!
-//! The heap holds small keys; events wait in a slab beside it, so sifting the heap moves 24
-//! bytes instead of a whole message.
+//! The heap holds 16-byte keys; events wait in a slab beside it, so sifting the heap moves a
+//! key instead of a whole message.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::ids::SimTime;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Key {
-    at: SimTime,
-    counter: u64,
-    slot: u32,
-}
+/// Bits of a key's low word that hold the slot; the insertion counter takes the rest.
+const SLOT_BITS: u32 = 24;
+const MAX_SLOTS: usize = 1 << SLOT_BITS;
 
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
+/// `(time, counter, slot)` packed into one integer whose order is `(time, counter)`: the
+/// time in the high 64 bits, then the counter, then the slot. Counters are unique, so the
+/// slot never decides, and one integer comparison replaces a tuple comparison in the sifts.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key(u128);
 
-impl Ord for Key {
-    /// Reversed, so the max-heap pops the earliest `(at, counter)` first. Counters are unique,
-    /// so the slot never decides.
+impl Key {
     #[inline]
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.counter).cmp(&(self.at, self.counter))
+    fn new(at: SimTime, counter: u64, slot: u32) -> Key {
+        let low = (counter << SLOT_BITS) | u64::from(slot);
+        Key((u128::from(at.as_us()) << 64) | u128::from(low))
+    }
+
+    #[inline]
+    fn at(self) -> SimTime {
+        SimTime((self.0 >> 64) as u64)
+    }
+
+    #[inline]
+    fn slot(self) -> usize {
+        (self.0 as u64 & (MAX_SLOTS as u64 - 1)) as usize
     }
 }
 
 /// A deterministic priority queue of events.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Key>,
+    heap: BinaryHeap<Reverse<Key>>,
     slots: Vec<Option<E>>,
     free: Vec<u32>,
     counter: u64,
@@ -54,29 +60,37 @@ impl<E> EventQueue<E> {
     pub fn push(&mut self, at: SimTime, event: E) {
         let counter = self.counter;
         self.counter += 1;
+        assert!(
+            counter < 1 << (64 - SLOT_BITS),
+            "event queue: insertion counter overflow"
+        );
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(event);
                 slot
             }
             None => {
-                let slot = u32::try_from(self.slots.len()).expect("fewer than 2^32 queued events");
+                assert!(
+                    self.slots.len() < MAX_SLOTS,
+                    "event queue: more than {MAX_SLOTS} events queued at once"
+                );
                 self.slots.push(Some(event));
-                slot
+                (self.slots.len() - 1) as u32
             }
         };
-        self.heap.push(Key { at, counter, slot });
+        self.heap.push(Reverse(Key::new(at, counter, slot)));
     }
 
     /// The earliest event.
     #[inline]
     pub fn pop(&mut self) -> Option<(SimTime, E)> {
-        let key = self.heap.pop()?;
-        let event = self.slots[key.slot as usize]
+        let Reverse(key) = self.heap.pop()?;
+        let slot = key.slot();
+        let event = self.slots[slot]
             .take()
             .expect("a queued key's slot holds its event");
-        self.free.push(key.slot);
-        Some((key.at, event))
+        self.free.push(slot as u32);
+        Some((key.at(), event))
     }
 
     pub fn len(&self) -> usize {

@@ -31,6 +31,10 @@ pub fn client_backoff_us(timeout_us: u64) -> u64 {
     (timeout_us / 4).max(1)
 }
 
+/// Most timeouts one process may handle at one instant; more means a timer that never moves
+/// forward, a bug worth stopping for.
+const MAX_TIMEOUTS_PER_INSTANT: u32 = 64;
+
 /// Randomness streams: each component draws from its own, so adding a node or a client
 /// never shifts another component's choices.
 mod stream {
@@ -63,6 +67,9 @@ pub(super) enum Event {
     FaultPhaseEnd,
 }
 
+// A live node is most of the world's state and is touched on every event; boxing it to
+// shrink the rare `Down` variant would add an indirection to the hot path.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum NodeSlot {
     Up(RaftNode),
     Down(CrashedNode),
@@ -294,60 +301,103 @@ impl<'s> World<'s> {
         }
     }
 
+    /// A timer event popped. Only the latest one queued for a process is live; an older one
+    /// (superseded by an earlier deadline) finds nothing due and is skipped.
     fn fire_timer(&mut self, at: SimTime, addr: Addr) {
-        let now = self.io.now;
         match addr {
             Addr::Node(id) => {
-                let i = id.index();
-                if self.node_timer[i] == Some(at) {
-                    self.node_timer[i] = None;
-                }
-                let NodeSlot::Up(node) = &mut self.nodes[i] else {
+                let scheduled = &mut self.node_timer[id.index()];
+                if *scheduled != Some(at) {
                     return;
-                };
-                if node.poll_timeout().is_some_and(|d| d <= now) {
-                    self.io.events += 1;
-                    self.handling = Some(addr);
-                    node.handle_timeout(now);
                 }
+                *scheduled = None;
                 self.after_node(id);
             }
             Addr::Client(no) => {
-                let i = no.index();
-                if self.client_timer[i] == Some(at) {
-                    self.client_timer[i] = None;
+                let scheduled = &mut self.client_timer[no.index()];
+                if *scheduled != Some(at) {
+                    return;
                 }
-                let client = &mut self.clients[i];
-                if client.poll_timeout().is_some_and(|d| d <= now) {
-                    self.io.events += 1;
-                    self.handling = Some(addr);
-                    client.handle_timeout(now);
-                }
-                self.after_client(i);
+                *scheduled = None;
+                self.after_client(no.index());
             }
         }
     }
 
-    /// Drain a node's events and messages, re-arm its timer, and check waiting fault triggers.
+    /// After a node handled something: drain its events (observed in order) and messages,
+    /// check waiting fault triggers (which may crash it), run any timeout already due at this
+    /// instant (such as applying what just committed) without a trip through the queue, and
+    /// finally queue its next wake-up.
     pub(super) fn after_node(&mut self, id: NodeId) {
         let i = id.index();
-        let NodeSlot::Up(node) = &mut self.nodes[i] else {
-            return;
-        };
-        let io = &mut self.io;
-        while let Some(event) = node.poll_event() {
-            observe_node_event(io, id, node, &event);
+        for _ in 0..MAX_TIMEOUTS_PER_INSTANT {
+            let NodeSlot::Up(node) = &mut self.nodes[i] else {
+                return;
+            };
+            let io = &mut self.io;
+            while let Some(event) = node.poll_event() {
+                observe_node_event(io, id, node, &event);
+            }
+            while let Some(envelope) = node.poll_transmit() {
+                io.send(envelope);
+            }
+            if self.armed > 0 {
+                self.check_triggers(id);
+            }
+            let NodeSlot::Up(node) = &mut self.nodes[i] else {
+                return; // a trigger crashed it
+            };
+            let now = self.io.now;
+            match node.poll_timeout() {
+                Some(due) if due <= now => {
+                    self.io.events += 1;
+                    self.handling = Some(Addr::Node(id));
+                    node.handle_timeout(now);
+                }
+                next => {
+                    self.io.arm(&mut self.node_timer[i], next, Addr::Node(id));
+                    return;
+                }
+            }
         }
-        while let Some(envelope) = node.poll_transmit() {
-            io.send(envelope);
-        }
-        io.arm(&mut self.node_timer[i], node.poll_timeout(), Addr::Node(id));
-        if self.armed > 0 {
-            self.check_triggers(id);
-        }
+        panic!(
+            "{id}: a timeout still due after {MAX_TIMEOUTS_PER_INSTANT} at t={}",
+            self.io.now
+        );
     }
 
+    /// After a client handled something: as [`World::after_node`], for a client.
     fn after_client(&mut self, i: usize) {
+        for _ in 0..MAX_TIMEOUTS_PER_INSTANT {
+            self.drain_client(i);
+            let client = &mut self.clients[i];
+            if client.is_done() && !self.client_finished[i] {
+                self.client_finished[i] = true;
+                self.clients_done += 1;
+            }
+            let now = self.io.now;
+            match client.poll_timeout() {
+                Some(due) if due <= now => {
+                    self.io.events += 1;
+                    self.handling = Some(Addr::Client(client.no()));
+                    client.handle_timeout(now);
+                }
+                next => {
+                    let addr = Addr::Client(client.no());
+                    self.io.arm(&mut self.client_timer[i], next, addr);
+                    return;
+                }
+            }
+        }
+        panic!(
+            "{}: a timeout still due after {MAX_TIMEOUTS_PER_INSTANT} at t={}",
+            ClientNo::from_index(i),
+            self.io.now
+        );
+    }
+
+    /// Observe a client's events and send its messages.
+    fn drain_client(&mut self, i: usize) {
         let client = &mut self.clients[i];
         let io = &mut self.io;
         let (client_no, client_id) = (client.no(), client.id());
@@ -399,15 +449,6 @@ impl<'s> World<'s> {
         }
         while let Some(envelope) = client.poll_transmit() {
             io.send(envelope);
-        }
-        io.arm(
-            &mut self.client_timer[i],
-            client.poll_timeout(),
-            Addr::Client(client_no),
-        );
-        if client.is_done() && !self.client_finished[i] {
-            self.client_finished[i] = true;
-            self.clients_done += 1;
         }
     }
 

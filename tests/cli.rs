@@ -1,0 +1,178 @@
+//! The command line as a user runs it (DESIGN §9): outputs, and the documented exit codes
+//! 0 pass, 1 safety violation, 2 usage error, 3 liveness failure, 65 invalid scenario file,
+//! 66 scenario file not found.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const MID: &str = "sim-scenarios/leader-crash-mid-replication.toml";
+
+fn idemsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idemsim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("idemsim runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited, not killed")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8 stdout")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("utf-8 stderr")
+}
+
+/// `idemsim run` with no file runs the built-in default scenario and passes.
+#[test]
+fn default_scenario_passes() {
+    let o = idemsim(&["run"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("scenario  leader-crash-mid-replication  seed 42\n"),
+        "{out}"
+    );
+    for line in [
+        "cluster   3 nodes",
+        "ops       300 completed, 0 pending",
+        "events/s",
+        "verdict   PASS",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(!out.contains("replay"), "a pass prints no replay command");
+}
+
+/// The README's walk-through: a text trace with the lesson's line, then `--dedup off`
+/// failing with the double apply and the replay command.
+#[test]
+fn readme_walkthrough() {
+    let o = idemsim(&["run", MID, "--seed", "42", "--trace", "text"]);
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("[dedup] client ") && out.contains(" is duplicate, returning cached result")
+    );
+    assert!(out.contains("!! crash n"), "the trace shows the crash");
+
+    let o = idemsim(&["run", MID, "--seed", "42", "--dedup", "off"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("verdict   FAIL  exactly-once: client "),
+        "{out}"
+    );
+    assert!(out.contains("took effect twice"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "replay    idemsim run {MID} --seed 42 --dedup off --trace text"
+        )),
+        "{out}"
+    );
+}
+
+/// `--trace jsonl`: stdout holds only JSON lines, the verdict last; the summary is on stderr.
+#[test]
+fn jsonl_keeps_stdout_clean() {
+    let o = idemsim(&["run", "--trace", "jsonl", "--seed", "9", "--dedup", "off"]);
+    assert_eq!(code(&o), 1);
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    for (n, line) in lines.iter().enumerate() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("line {n}: {e}: {line}"));
+        assert!(
+            v["t_us"].is_u64() && v["event"].is_string(),
+            "line {n}: {line}"
+        );
+    }
+    let verdict: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    assert_eq!(verdict["event"], "verdict");
+    assert_eq!(verdict["ok"], false);
+    assert_eq!(
+        verdict["replay"],
+        "idemsim run --seed 9 --dedup off --trace text"
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("verdict   FAIL") && err.contains("replay    idemsim run --seed 9"),
+        "{err}"
+    );
+}
+
+/// `--check-determinism` runs twice and says the traces are identical.
+#[test]
+fn check_determinism_reports_identical_runs() {
+    let o = idemsim(&["run", MID, "--seed", "3", "--check-determinism"]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("determinism  identical: 2 runs, same trace (digest "));
+}
+
+/// Every shipped scenario runs from the command line and passes at its own seed.
+#[test]
+fn every_shipped_scenario_passes_at_its_seed() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let o = idemsim(&["run", path.to_str().unwrap()]);
+        assert_eq!(code(&o), 0, "{}: {}", path.display(), stdout(&o));
+    }
+}
+
+/// Bad input gets its documented exit code and a message, never a panic.
+#[test]
+fn exit_codes_for_bad_input() {
+    let dir = std::env::temp_dir().join(format!("idemsim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\n[cluster]\nnodes = 12\n").unwrap();
+    let o = idemsim(&["run", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 65);
+    assert!(
+        stderr(&o).contains("bad.toml:3:9: cluster.nodes: must be in 1..=9, got 12"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = idemsim(&["run", dir.join("missing.toml").to_str().unwrap()]);
+    assert_eq!(code(&o), 66);
+    assert!(
+        stderr(&o).contains("cannot read scenario file"),
+        "{}",
+        stderr(&o)
+    );
+
+    for args in [
+        &["run", "--seed", "minus-one"][..],
+        &["run", "--dedup", "maybe"],
+        &["walk"],
+        &["run", "--trace", "xml"],
+    ] {
+        let o = idemsim(args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("error:"), "{args:?}");
+    }
+    assert_eq!(code(&idemsim(&["--help"])), 0);
+    assert_eq!(code(&idemsim(&["run", "--help"])), 0);
+
+    // A run that cannot finish its work within the liveness budget: exit 3.
+    let slow = dir.join("slow.toml");
+    std::fs::write(
+        &slow,
+        "name = \"slow\"\nduration_ms = 50\nliveness_ms = 100\n[clients]\nops = 1000\n",
+    )
+    .unwrap();
+    let o = idemsim(&["run", slow.to_str().unwrap()]);
+    assert_eq!(code(&o), 3, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("verdict   FAIL  liveness: c1"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
