@@ -9,7 +9,7 @@ use idemsim::kv::Dedup;
 use idemsim::scenario::{self, Scenario};
 use idemsim::sim::determinism::{self, Determinism};
 use idemsim::sim::{RunOptions, RunReport, run};
-use idemsim::trace::{JsonlSink, TextSink, TraceSink};
+use idemsim::trace::{LineSink, TraceSink};
 use serde_json::Value;
 
 fn traced(s: &Scenario, seed: u64, sink: &mut dyn TraceSink) -> RunReport {
@@ -26,13 +26,13 @@ fn traced(s: &Scenario, seed: u64, sink: &mut dyn TraceSink) -> RunReport {
 }
 
 fn jsonl(s: &Scenario, seed: u64) -> Vec<u8> {
-    let mut sink = JsonlSink::new(Vec::new());
+    let mut sink = LineSink::jsonl(Vec::new());
     traced(s, seed, &mut sink);
     sink.into_inner()
 }
 
 fn text(s: &Scenario, seed: u64) -> String {
-    let mut sink = TextSink::new(Vec::new());
+    let mut sink = LineSink::text(Vec::new());
     traced(s, seed, &mut sink);
     String::from_utf8(sink.into_inner()).expect("utf-8 trace")
 }

@@ -1,6 +1,6 @@
 //! `idemsim run`.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use crate::kv::Dedup;
 use crate::scenario::{self, Scenario};
 use crate::sim::determinism::{self, Determinism};
 use crate::sim::{self, RunOptions, RunReport};
-use crate::trace::{JsonlSink, TextSink, TraceSink, TracingSink};
+use crate::trace::{LineSink, TraceSink, TracingSink};
 
 pub fn run(args: &RunArgs) -> u8 {
     let mut scenario = match &args.scenario {
@@ -92,10 +92,10 @@ fn run_traced(
             (sim::run(scenario, options), None)
         }
         Some(TraceFormat::Text) => {
-            run_with(&mut TextSink::new(BufWriter::new(io::stdout().lock())))
+            run_with(&mut LineSink::text(BufWriter::new(io::stdout().lock())))
         }
         Some(TraceFormat::Jsonl) => {
-            run_with(&mut JsonlSink::new(BufWriter::new(io::stdout().lock())))
+            run_with(&mut LineSink::jsonl(BufWriter::new(io::stdout().lock())))
         }
         Some(TraceFormat::Tracing) => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -103,6 +103,7 @@ fn run_traced(
             let _ = tracing_subscriber::fmt()
                 .with_env_filter(filter)
                 .with_writer(io::stderr)
+                .with_ansi(io::stderr().is_terminal())
                 .without_time()
                 .try_init();
             run_with(&mut TracingSink::default())

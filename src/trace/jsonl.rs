@@ -2,33 +2,12 @@
 //! `"t_us"` and `"event"`; the verdict is always the last line.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
+use std::io;
 
 use super::{TraceEvent, TraceSink};
 use crate::ids::SimTime;
 use crate::kv::{OpResult, Outcome, Request};
 use crate::raft::Payload;
-
-/// Writes JSON lines to `out`. Keeps the first write error and stops writing after it.
-pub struct JsonlSink<W: Write> {
-    out: W,
-    line: String,
-    error: Option<io::Error>,
-}
-
-impl<W: Write> JsonlSink<W> {
-    pub fn new(out: W) -> JsonlSink<W> {
-        JsonlSink {
-            out,
-            line: String::with_capacity(256),
-            error: None,
-        }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-}
 
 /// Builds one JSON object field by field.
 struct Obj<'a>(&'a mut String);
@@ -314,27 +293,6 @@ pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
         TraceEvent::Liveness => "liveness",
         TraceEvent::FaultSkipped { .. } => "fault_skipped",
         TraceEvent::Verdict { .. } => "verdict",
-    }
-}
-
-impl<W: Write> TraceSink for JsonlSink<W> {
-    fn event(&mut self, t: SimTime, event: &TraceEvent<'_>) {
-        if self.error.is_some() {
-            return;
-        }
-        self.line.clear();
-        format_event(&mut self.line, t, event);
-        self.line.push('\n');
-        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
-            self.error = Some(e);
-        }
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        self.out.flush()
     }
 }
 

@@ -9,10 +9,10 @@ mod text;
 mod tracing_sink;
 
 use std::hash::{Hash, Hasher};
+use std::io::{self, Write};
 use std::sync::Arc;
 
-pub use jsonl::{JsonlSink, RecordingSink};
-pub use text::TextSink;
+pub use jsonl::RecordingSink;
 pub use tracing_sink::TracingSink;
 
 use crate::check::Violation;
@@ -176,6 +176,61 @@ pub enum TraceEvent<'a> {
         violations: &'a [Violation],
         replay: &'a str,
     },
+}
+
+/// Writes one line per event to `out` in one of the renderings. Keeps the first write error
+/// and writes nothing after it (a closed pipe must not abort the run).
+pub struct LineSink<W: Write> {
+    out: W,
+    line: String,
+    format: fn(&mut String, SimTime, &TraceEvent<'_>),
+    error: Option<io::Error>,
+}
+
+impl<W: Write> LineSink<W> {
+    /// `--trace text`: one line per event for people.
+    pub fn text(out: W) -> LineSink<W> {
+        LineSink::with_format(out, text::format_line)
+    }
+
+    /// `--trace jsonl`: one JSON object per line for tools.
+    pub fn jsonl(out: W) -> LineSink<W> {
+        LineSink::with_format(out, jsonl::format_event)
+    }
+
+    fn with_format(out: W, format: fn(&mut String, SimTime, &TraceEvent<'_>)) -> LineSink<W> {
+        LineSink {
+            out,
+            line: String::with_capacity(256),
+            format,
+            error: None,
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+impl<W: Write> TraceSink for LineSink<W> {
+    fn event(&mut self, t: SimTime, event: &TraceEvent<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        self.line.clear();
+        (self.format)(&mut self.line, t, event);
+        self.line.push('\n');
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.error = Some(e);
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()
+    }
 }
 
 /// Receives every trace event of a run, in order.

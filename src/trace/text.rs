@@ -1,34 +1,12 @@
 //! `--trace text`: one line per event for people, prefixed with simulated time and process.
 
 use std::fmt::Write as _;
-use std::io::{self, Write};
 
-use super::{CrashCause, DedupSite, TraceEvent, TraceSink};
+use super::{CrashCause, DedupSite, TraceEvent};
 use crate::ids::SimTime;
 use crate::kv::{OpResult, Outcome};
 use crate::raft::Payload;
 use crate::scenario::CrashWhen;
-
-/// Writes the text trace to `out`. Keeps the first write error and stops writing after it.
-pub struct TextSink<W: Write> {
-    out: W,
-    line: String,
-    error: Option<io::Error>,
-}
-
-impl<W: Write> TextSink<W> {
-    pub fn new(out: W) -> TextSink<W> {
-        TextSink {
-            out,
-            line: String::with_capacity(256),
-            error: None,
-        }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
-    }
-}
 
 /// A result as the text trace shows it: a JSON string, or `null`.
 pub(super) fn quoted(result: &OpResult) -> String {
@@ -240,24 +218,8 @@ fn write_cause(l: &mut String, cause: &CrashCause) -> std::fmt::Result {
     }
 }
 
-impl<W: Write> TraceSink for TextSink<W> {
-    fn event(&mut self, t: SimTime, event: &TraceEvent<'_>) {
-        if self.error.is_some() {
-            return;
-        }
-        self.line.clear();
-        let _ = write!(self.line, "t={t} ");
-        format_event(&mut self.line, event);
-        self.line.push('\n');
-        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
-            self.error = Some(e);
-        }
-    }
-
-    fn finish(&mut self) -> io::Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        self.out.flush()
-    }
+/// One text-trace line (without newline): the time, then the event.
+pub fn format_line(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
+    let _ = write!(line, "t={t} ");
+    format_event(line, event);
 }
