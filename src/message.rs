@@ -54,10 +54,12 @@ pub enum Message {
     },
     /// A client operation; `attempt` counts sends of this `(client, seq)`, 1 for the first.
     ClientRequest { request: Arc<Request>, attempt: u32 },
-    /// The answer to a client request.
+    /// The answer to a client request; `attempt` echoes the request's, so a client can tell
+    /// a late "not leader" about an earlier attempt from one about its current attempt.
     ClientReply {
         client: ClientId,
         seq: Seq,
+        attempt: u32,
         reply: Reply,
     },
 }

@@ -7,135 +7,47 @@ use idemsim::scenario::{ScenarioError, parse};
 use proptest::prelude::*;
 
 /// One bad file per kind of mistake a user makes.
+#[rustfmt::skip]
 const CASES: &[(&str, &str)] = &[
     ("syntax error", "name = \"x\"\n[cluster\nnodes = 3\n"),
     ("missing name", "[cluster]\nnodes = 3\n"),
     ("empty name", "name = \"  \"\n"),
     ("unknown top-level field", "name = \"x\"\nnodes = 3\n"),
-    (
-        "unknown field in a section",
-        "name = \"x\"\n[cluster]\nnodez = 3\n",
-    ),
-    (
-        "unknown section",
-        "name = \"x\"\n[servers]\ndedup = \"off\"\n",
-    ),
+    ("unknown field in a section", "name = \"x\"\n[cluster]\nnodez = 3\n"),
+    ("unknown section", "name = \"x\"\n[servers]\ndedup = \"off\"\n"),
     ("wrong type", "name = \"x\"\n[network]\ndrop = \"a lot\"\n"),
     ("negative number", "name = \"x\"\nseed = -1\n"),
-    (
-        "nodes out of range",
-        "name = \"x\"\n[cluster]\nnodes = 12\n",
-    ),
+    ("nodes out of range", "name = \"x\"\n[cluster]\nnodes = 12\n"),
     ("zero nodes", "name = \"x\"\n[cluster]\nnodes = 0\n"),
-    (
-        "probability above 1",
-        "name = \"x\"\n[network]\nduplicate = 1.5\n",
-    ),
-    (
-        "negative probability",
-        "name = \"x\"\n[network]\ndrop = -0.1\n",
-    ),
-    (
-        "range with min > max",
-        "name = \"x\"\n[network]\ndelay_ms = [10, 1]\n",
-    ),
-    (
-        "range of three numbers",
-        "name = \"x\"\n[clients]\nthink_ms = [1, 2, 3]\n",
-    ),
-    (
-        "heartbeat not below election timeout",
-        "name = \"x\"\n[cluster]\nheartbeat_ms = 150\n",
-    ),
-    (
-        "unknown dedup strategy",
-        "name = \"x\"\n[server]\ndedup = \"magic\"\n",
-    ),
+    ("probability above 1", "name = \"x\"\n[network]\nduplicate = 1.5\n"),
+    ("negative probability", "name = \"x\"\n[network]\ndrop = -0.1\n"),
+    ("range with min > max", "name = \"x\"\n[network]\ndelay_ms = [10, 1]\n"),
+    ("range of three numbers", "name = \"x\"\n[clients]\nthink_ms = [1, 2, 3]\n"),
+    ("fixed election timeout", "name = \"x\"\n[cluster]\nelection_timeout_ms = [200, 200]\n"),
+    ("heartbeat not below election timeout", "name = \"x\"\n[cluster]\nheartbeat_ms = 150\n"),
+    ("unknown dedup strategy", "name = \"x\"\n[server]\ndedup = \"magic\"\n"),
     ("zero keys", "name = \"x\"\n[clients]\nkeys = 0\n"),
-    (
-        "empty op mix",
-        "name = \"x\"\n[clients]\nmix = { put = 0 }\n",
-    ),
-    (
-        "unknown op in mix",
-        "name = \"x\"\n[clients]\nmix = { cas = 1 }\n",
-    ),
-    (
-        "too many ops",
-        "name = \"x\"\n[clients]\ncount = 10000\nops = 1000000\n",
-    ),
-    (
-        "unknown fault kind",
-        "name = \"x\"\n[[faults]]\nkind = \"meteor\"\nat_ms = 10\n",
-    ),
-    (
-        "fault without kind",
-        "name = \"x\"\n[[faults]]\nat_ms = 10\nnode = 1\n",
-    ),
-    (
-        "fault without at_ms",
-        "name = \"x\"\n[[faults]]\nkind = \"crash\"\nnode = 1\n",
-    ),
-    (
-        "fault after the fault phase",
-        "name = \"x\"\nduration_ms = 100\n[[faults]]\nkind = \"crash\"\nat_ms = 100\nnode = 1\n",
-    ),
-    (
-        "crash without node",
-        "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\n",
-    ),
-    (
-        "crash of a node that does not exist",
-        "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = 7\n",
-    ),
-    (
-        "crash of a node named by an unknown word",
-        "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"boss\"\n",
-    ),
-    (
-        "unknown crash trigger",
-        "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"leader\"\nwhen = \"later\"\n",
-    ),
-    (
-        "follower crash mid-replication",
-        "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"follower\"\nwhen = \"mid-replication\"\n",
-    ),
-    (
-        "field of another fault kind",
-        "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"leader\"\nheal_after_ms = 5\n",
-    ),
-    (
-        "partition naming a node twice",
-        "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1, 2], [2, 3]]\n",
-    ),
-    (
-        "partition leaving a node out",
-        "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1], [2]]\n",
-    ),
-    (
-        "partition with one group",
-        "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1, 2, 3]]\n",
-    ),
-    (
-        "partition with an empty group",
-        "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1, 2, 3], []]\n",
-    ),
-    (
-        "partition with groups and isolate",
-        "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1], [2, 3]]\nisolate = \"leader\"\n",
-    ),
-    (
-        "partition with neither",
-        "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\n",
-    ),
-    (
-        "network fault without for_ms",
-        "name = \"x\"\n[[faults]]\nkind = \"network\"\nat_ms = 10\ndrop = 0.5\n",
-    ),
-    (
-        "network fault that changes nothing",
-        "name = \"x\"\n[[faults]]\nkind = \"network\"\nat_ms = 10\nfor_ms = 100\n",
-    ),
+    ("empty op mix", "name = \"x\"\n[clients]\nmix = { put = 0 }\n"),
+    ("unknown op in mix", "name = \"x\"\n[clients]\nmix = { cas = 1 }\n"),
+    ("too many ops", "name = \"x\"\n[clients]\ncount = 10000\nops = 1000000\n"),
+    ("unknown fault kind", "name = \"x\"\n[[faults]]\nkind = \"meteor\"\nat_ms = 10\n"),
+    ("fault without kind", "name = \"x\"\n[[faults]]\nat_ms = 10\nnode = 1\n"),
+    ("fault without at_ms", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nnode = 1\n"),
+    ("fault after the fault phase", "name = \"x\"\nduration_ms = 100\n[[faults]]\nkind = \"crash\"\nat_ms = 100\nnode = 1\n"),
+    ("crash without node", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\n"),
+    ("crash of a node that does not exist", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = 7\n"),
+    ("crash of a node named by an unknown word", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"boss\"\n"),
+    ("unknown crash trigger", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"leader\"\nwhen = \"later\"\n"),
+    ("follower crash mid-replication", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"follower\"\nwhen = \"mid-replication\"\n"),
+    ("field of another fault kind", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"leader\"\nheal_after_ms = 5\n"),
+    ("partition naming a node twice", "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1, 2], [2, 3]]\n"),
+    ("partition leaving a node out", "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1], [2]]\n"),
+    ("partition with one group", "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1, 2, 3]]\n"),
+    ("partition with an empty group", "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1, 2, 3], []]\n"),
+    ("partition with groups and isolate", "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\ngroups = [[1], [2, 3]]\nisolate = \"leader\"\n"),
+    ("partition with neither", "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\n"),
+    ("network fault without for_ms", "name = \"x\"\n[[faults]]\nkind = \"network\"\nat_ms = 10\ndrop = 0.5\n"),
+    ("network fault that changes nothing", "name = \"x\"\n[[faults]]\nkind = \"network\"\nat_ms = 10\nfor_ms = 100\n"),
 ];
 
 /// Every case is an invalid file (exit 65) and its message reads well; the snapshot is the

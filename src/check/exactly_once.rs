@@ -17,9 +17,14 @@ struct Effect {
     index: LogIndex,
     node: NodeId,
     result: OpResult,
-    /// Another index where the same write took effect again, if any (reported at finish).
-    again: Option<(LogIndex, NodeId, OpResult)>,
+    /// Every later index where the same write took effect again (the first few of them;
+    /// `again_total` counts all), reported at finish.
+    again: Vec<(LogIndex, NodeId, OpResult)>,
+    again_total: u64,
 }
+
+/// Repeat applications kept per write for the message; the rest are only counted.
+const MAX_KEPT_REPEATS: usize = 4;
 
 /// What the checker knows of one `(client, seq)`.
 #[derive(Clone, Debug, Default)]
@@ -104,11 +109,17 @@ impl ExactlyOnce {
                             index,
                             node,
                             result: result.clone(),
-                            again: None,
+                            again: Vec::new(),
+                            again_total: 0,
                         });
                     }
-                    Some(effect) if effect.index != index && effect.again.is_none() => {
-                        effect.again = Some((index, node, result.clone()));
+                    Some(effect)
+                        if effect.index != index && !effect.again.iter().any(|a| a.0 == index) =>
+                    {
+                        effect.again_total += 1;
+                        if effect.again.len() < MAX_KEPT_REPEATS {
+                            effect.again.push((index, node, result.clone()));
+                        }
                     }
                     Some(_) => {}
                 }
@@ -117,7 +128,12 @@ impl ExactlyOnce {
         }
     }
 
+    /// Report, earliest first: writes that took effect more than once (by log index of the
+    /// first repeat), then acknowledged writes whose effect is missing or differs (by time of
+    /// the reply).
     pub fn finish(&mut self, found: &mut Violations) {
+        let mut repeats: Vec<(LogIndex, String)> = Vec::new();
+        let mut acks: Vec<(SimTime, String)> = Vec::new();
         for (&client, &c) in &self.clients {
             for (i, op) in self.ops[c].iter().enumerate() {
                 let seq = Seq(i as u64 + 1);
@@ -127,37 +143,21 @@ impl ExactlyOnce {
                         .map(|(no, r)| format!(" ({no} {})", r.op))
                         .unwrap_or_default()
                 };
-                if let Some(effect) = &op.effect {
-                    if let Some((index, node, result)) = &effect.again {
-                        let place = if *node == effect.node {
-                            format!("on {node} (index {} and index {index})", effect.index)
-                        } else {
-                            format!(
-                                "(index {} on {} and index {index} on {node})",
-                                effect.index, effect.node
-                            )
-                        };
-                        let got = match &op.reply {
-                            Some((got, _, _)) => format!(
-                                "the client got {}, its first application returned {} and the second {}",
-                                quoted(got),
-                                quoted(&effect.result),
-                                quoted(result)
-                            ),
-                            None => format!(
-                                "the first application returned {}, the second {}",
-                                quoted(&effect.result),
-                                quoted(result)
-                            ),
-                        };
-                        found.push(
-                            Rule::ExactlyOnce,
-                            format!(
-                                "client {client} seq {seq}{} took effect twice {place}; {got}",
-                                what()
-                            ),
-                        );
-                    }
+                if let Some(effect) = op.effect.as_ref().filter(|e| e.again_total > 0) {
+                    let first_repeat = effect
+                        .again
+                        .iter()
+                        .map(|a| a.0)
+                        .min()
+                        .unwrap_or(effect.index);
+                    repeats.push((
+                        first_repeat,
+                        format!(
+                            "client {client} seq {seq}{} {}",
+                            what(),
+                            describe_repeats(effect, op.reply.as_ref().map(|r| &r.0))
+                        ),
+                    ));
                 }
                 let (Some((got, node, t)), Some((_, request))) = (&op.reply, &op.submitted) else {
                     continue;
@@ -166,31 +166,93 @@ impl ExactlyOnce {
                     continue;
                 }
                 match &op.effect {
-                    None => found.push(
-                        Rule::ExactlyOnce,
+                    None => acks.push((
+                        *t,
                         format!(
                             "client {client} seq {seq}{} was acknowledged by {node} at t={t} \
                              with {} but never took effect on any replica",
                             what(),
                             quoted(got)
                         ),
-                    ),
+                    )),
                     // A write that took effect twice is reported above, with what the client got.
-                    Some(effect) if effect.result != *got && effect.again.is_none() => found.push(
-                        Rule::ExactlyOnce,
-                        format!(
-                            "client {client} seq {seq}{} got {} from {node}, but its \
+                    Some(effect) if effect.result != *got && effect.again_total == 0 => {
+                        acks.push((
+                            *t,
+                            format!(
+                                "client {client} seq {seq}{} got {} from {node}, but its \
                              application at index {} on {} returned {}",
-                            what(),
-                            quoted(got),
-                            effect.index,
-                            effect.node,
-                            quoted(&effect.result)
-                        ),
-                    ),
+                                what(),
+                                quoted(got),
+                                effect.index,
+                                effect.node,
+                                quoted(&effect.result)
+                            ),
+                        ))
+                    }
                     Some(_) => {}
                 }
             }
         }
+        repeats.sort();
+        acks.sort();
+        let messages = repeats
+            .into_iter()
+            .map(|r| r.1)
+            .chain(acks.into_iter().map(|a| a.1));
+        for message in messages {
+            found.push(Rule::ExactlyOnce, message);
+        }
+    }
+}
+
+/// "took effect twice on n3 (index 31 and index 33); the client got "6", the result of the
+/// application at index 33 ("5" at index 31)" — every application named, and which one the
+/// client's result came from.
+fn describe_repeats(effect: &Effect, got: Option<&OpResult>) -> String {
+    let times = match effect.again_total + 1 {
+        2 => "twice".to_owned(),
+        n => format!("{n} times"),
+    };
+    let mut all = vec![(effect.index, effect.node, &effect.result)];
+    all.extend(effect.again.iter().map(|(i, n, r)| (*i, *n, r)));
+    let one_node = all.iter().all(|a| a.1 == effect.node);
+    let indexes: Vec<String> = all
+        .iter()
+        .map(|(i, n, _)| {
+            if one_node {
+                format!("index {i}")
+            } else {
+                format!("index {i} on {n}")
+            }
+        })
+        .collect();
+    let more = effect.again_total as usize + 1 - all.len();
+    let mut list = indexes.join(if all.len() == 2 { " and " } else { ", " });
+    if more > 0 {
+        list.push_str(&format!(" and {more} more"));
+    }
+    let place = if one_node {
+        format!("on {} ({list})", effect.node)
+    } else {
+        format!("({list})")
+    };
+    let results: Vec<String> = all
+        .iter()
+        .map(|(i, _, r)| format!("{} at index {i}", quoted(r)))
+        .collect();
+    let results = results.join(", ");
+    match got {
+        None => format!("took effect {times} {place}; results: {results}; no reply was accepted"),
+        Some(got) => match all.iter().find(|a| a.2 == got) {
+            Some((i, _, _)) => format!(
+                "took effect {times} {place}; the client got {}, the result of the application at index {i} (results: {results})",
+                quoted(got)
+            ),
+            None => format!(
+                "took effect {times} {place}; the client got {}, the result of none of them (results: {results})",
+                quoted(got)
+            ),
+        },
     }
 }

@@ -60,7 +60,7 @@ pub fn run(args: &RunArgs) -> u8 {
         eprintln!("error: writing the summary failed: {e}");
     }
 
-    let diverged = matches!(determinism, Some(Determinism::Diverged { .. }));
+    let diverged = determinism.as_ref().is_some_and(Determinism::failed);
     if diverged { 1 } else { report.exit_code() }
 }
 

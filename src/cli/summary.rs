@@ -109,6 +109,13 @@ pub fn render(
                 second.as_deref().unwrap_or("(run had ended)")
             );
         }
+        Some(Determinism::Flaky { first, second }) => {
+            let _ = writeln!(
+                out,
+                "determinism  DIVERGED: digests {first:016x} and {second:016x} differ, but two \
+                 more recorded runs agreed (nondeterminism that comes and goes)"
+            );
+        }
     }
     if report.passed() {
         let rules: Vec<String> = Rule::ALL.iter().map(|r| format!("{r} ok")).collect();
@@ -128,7 +135,7 @@ pub fn render(
             let _ = writeln!(out, "                … and {} more", thousands(hidden));
         }
     }
-    let diverged = matches!(determinism, Some(Determinism::Diverged { .. }));
+    let diverged = determinism.is_some_and(Determinism::failed);
     if !report.passed() || diverged {
         let _ = writeln!(out, "replay    {replay}");
     }

@@ -208,7 +208,9 @@ impl Client {
         self.timer = Some(now.plus_us(self.config.timeout_us));
     }
 
-    fn handle_reply(&mut self, now: SimTime, from: NodeId, seq: Seq, reply: Reply) {
+    /// A result for the current seq is accepted whichever attempt it answers (any copy's
+    /// result is the one application's); a "not leader" counts only for the current attempt.
+    fn handle_reply(&mut self, now: SimTime, from: NodeId, seq: Seq, attempt: u32, reply: Reply) {
         let Some(flight) = &self.in_flight else {
             return;
         };
@@ -229,8 +231,8 @@ impl Client {
                 self.think(now);
             }
             Reply::NotLeader { hint } => {
-                if flight.target != from || self.phase != Phase::Waiting {
-                    return; // a late redirect from a node we already moved on from
+                if attempt != flight.attempt || self.phase != Phase::Waiting {
+                    return; // a late redirect about an attempt we already moved on from
                 }
                 self.events
                     .push_back(ProcessEvent::Redirected { seq, from, hint });
@@ -252,15 +254,22 @@ impl Client {
 
 impl Process for Client {
     fn handle_message(&mut self, now: SimTime, envelope: Envelope) {
-        let (Addr::Node(from), Message::ClientReply { client, seq, reply }) =
-            (envelope.from, envelope.msg)
+        let (
+            Addr::Node(from),
+            Message::ClientReply {
+                client,
+                seq,
+                attempt,
+                reply,
+            },
+        ) = (envelope.from, envelope.msg)
         else {
             return;
         };
         if client != self.id {
             return;
         }
-        self.handle_reply(now, from, seq, reply);
+        self.handle_reply(now, from, seq, attempt, reply);
     }
 
     fn handle_timeout(&mut self, now: SimTime) {

@@ -11,7 +11,7 @@ mod store;
 pub use crate::digest::Digest;
 pub use op::{Op, OpKind, OpResult, OpValue, Request};
 pub use session::{Decision, Dedup, SessionTable};
-pub use store::{ERR_NOT_AN_INTEGER, ERR_OVERFLOW, KvStore};
+pub use store::{ERR_NOT_AN_INTEGER, KvStore};
 
 use crate::ids::Seq;
 

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::op::{Op, OpResult};
+use num_bigint::BigInt;
+
 use crate::digest::{Digest, hash_of};
 
 /// The result of an `incr` on a value that is not a decimal integer (DESIGN §5, word for word).
 pub const ERR_NOT_AN_INTEGER: &str = "ERR not an integer";
-/// The result of an `incr` whose sum does not fit in a signed 64-bit integer; no change.
-pub const ERR_OVERFLOW: &str = "ERR increment would overflow";
 
 /// A value with its digest element hash, so replacing or removing it costs no rehash.
 #[derive(Clone, Debug)]
@@ -51,17 +51,10 @@ impl KvStore {
                 Some(new)
             }
             Op::Incr { key, amount } => {
-                let current = match self.map.get(&**key) {
-                    Some(old) => match old.value.parse::<i64>() {
-                        Ok(n) => n,
-                        Err(_) => return Some(Arc::from(ERR_NOT_AN_INTEGER)),
-                    },
-                    None => 0,
+                let current = self.map.get(&**key).map(|s| &*s.value);
+                let Some(new) = incremented(current, *amount) else {
+                    return Some(Arc::from(ERR_NOT_AN_INTEGER));
                 };
-                let Some(sum) = current.checked_add(*amount) else {
-                    return Some(Arc::from(ERR_OVERFLOW));
-                };
-                let new = decimal(sum);
                 self.set(key, Arc::clone(&new));
                 Some(new)
             }
@@ -108,6 +101,33 @@ impl KvStore {
     }
 }
 
+/// `current + amount` in decimal (absent = 0), of any length; `None` if `current` is not a
+/// decimal integer.
+fn incremented(current: Option<&str>, amount: i64) -> Option<Arc<str>> {
+    let Some(current) = current else {
+        return Some(decimal(amount));
+    };
+    if !is_decimal_integer(current) {
+        return None;
+    }
+    if let Some(sum) = current
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_add(amount))
+    {
+        return Some(decimal(sum));
+    }
+    let big: BigInt = current.parse().expect("a validated decimal integer parses");
+    Some(Arc::from((big + amount).to_string()))
+}
+
+/// An optional sign, then one or more ASCII digits: nothing else is a decimal integer (no
+/// spaces, no underscores, no exponent).
+fn is_decimal_integer(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// `n` in decimal as a shared string, formatted on the stack.
 fn decimal(n: i64) -> Arc<str> {
     use std::io::Write as _;
@@ -136,117 +156,50 @@ mod tests {
 
     /// Each operation returns exactly the result DESIGN §5 states; table rows print their index.
     #[test]
+    #[rustfmt::skip]
     fn operation_results_match_the_design_table() {
-        let mut kv = KvStore::new();
         let k = key("k");
+        let put = |v: &str| Op::Put { key: k.clone(), value: val(v) };
+        let append = |v: &str| Op::Append { key: k.clone(), value: val(v) };
+        let incr = |amount: i64| Op::Incr { key: k.clone(), amount };
+        let delete = || Op::Delete { key: k.clone() };
+        let get = || Op::Get { key: k.clone() };
         let cases: Vec<(Op, Option<&str>, Option<&str>)> = vec![
             // (op, expected result, expected value of k afterwards)
-            (Op::Get { key: k.clone() }, None, None),
-            (
-                Op::Put {
-                    key: k.clone(),
-                    value: val("a"),
-                },
-                None,
-                Some("a"),
-            ),
-            (
-                Op::Put {
-                    key: k.clone(),
-                    value: val("b"),
-                },
-                Some("a"),
-                Some("b"),
-            ),
-            (
-                Op::Append {
-                    key: k.clone(),
-                    value: val("c"),
-                },
-                Some("bc"),
-                Some("bc"),
-            ),
-            (Op::Get { key: k.clone() }, Some("bc"), Some("bc")),
-            (
-                Op::Incr {
-                    key: k.clone(),
-                    amount: 1,
-                },
-                Some(ERR_NOT_AN_INTEGER),
-                Some("bc"),
-            ),
-            (Op::Delete { key: k.clone() }, Some("bc"), None),
-            (Op::Delete { key: k.clone() }, None, None),
-            (
-                Op::Incr {
-                    key: k.clone(),
-                    amount: 5,
-                },
-                Some("5"),
-                Some("5"),
-            ),
-            (
-                Op::Incr {
-                    key: k.clone(),
-                    amount: -7,
-                },
-                Some("-2"),
-                Some("-2"),
-            ),
-            (
-                Op::Append {
-                    key: k.clone(),
-                    value: val("1"),
-                },
-                Some("-21"),
-                Some("-21"),
-            ),
-            (
-                Op::Incr {
-                    key: k.clone(),
-                    amount: 1,
-                },
-                Some("-20"),
-                Some("-20"),
-            ),
-            (
-                Op::Put {
-                    key: k.clone(),
-                    value: val("9223372036854775807"),
-                },
-                Some("-20"),
-                Some("9223372036854775807"),
-            ),
-            (
-                Op::Incr {
-                    key: k.clone(),
-                    amount: 1,
-                },
-                Some(ERR_OVERFLOW),
-                Some("9223372036854775807"),
-            ),
-            (
-                Op::Delete { key: k.clone() },
-                Some("9223372036854775807"),
-                None,
-            ),
-            (
-                Op::Append {
-                    key: k.clone(),
-                    value: val("x"),
-                },
-                Some("x"),
-                Some("x"),
-            ),
+            (get(), None, None),
+            (put("a"), None, Some("a")),
+            (put("b"), Some("a"), Some("b")),
+            (append("c"), Some("bc"), Some("bc")),
+            (get(), Some("bc"), Some("bc")),
+            (incr(1), Some(ERR_NOT_AN_INTEGER), Some("bc")),
+            (delete(), Some("bc"), None),
+            (delete(), None, None),
+            (incr(5), Some("5"), Some("5")),
+            (incr(-7), Some("-2"), Some("-2")),
+            (append("1"), Some("-21"), Some("-21")),
+            (incr(1), Some("-20"), Some("-20")),
+            // Decimal integers of any length: past i64 the sum is still exact.
+            (put("9223372036854775807"), Some("-20"), Some("9223372036854775807")),
+            (incr(1), Some("9223372036854775808"), Some("9223372036854775808")),
+            (append("0"), Some("92233720368547758080"), Some("92233720368547758080")),
+            (incr(-92233720368547758), Some("92141486648179210322"), Some("92141486648179210322")),
+            (put("-0099"), Some("92141486648179210322"), Some("-0099")),
+            (incr(100), Some("1"), Some("1")),
+            // Not decimal integers: no underscores, not empty, not a bare sign.
+            (put("1_000"), Some("1"), Some("1_000")),
+            (incr(1), Some(ERR_NOT_AN_INTEGER), Some("1_000")),
+            (put(""), Some("1_000"), Some("")),
+            (incr(1), Some(ERR_NOT_AN_INTEGER), Some("")),
+            (put("-"), Some(""), Some("-")),
+            (incr(1), Some(ERR_NOT_AN_INTEGER), Some("-")),
+            (delete(), Some("-"), None),
+            (append("x"), Some("x"), Some("x")),
         ];
+        let mut kv = KvStore::new();
         for (i, (op, want_result, want_value)) in cases.into_iter().enumerate() {
             let got = kv.apply(&op);
             assert_eq!(result(&got), want_result, "case {i}: result of {op}");
-            assert_eq!(
-                kv.get("k").map(|v| &**v),
-                want_value,
-                "case {i}: value after {op}"
-            );
+            assert_eq!(kv.get("k").map(|v| &**v), want_value, "case {i}: value after {op}");
         }
     }
 

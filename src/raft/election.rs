@@ -46,7 +46,7 @@ impl RaftNode {
         last_log_index: LogIndex,
         last_log_term: Term,
     ) {
-        self.observe_term(now, term);
+        self.observe_term(now, term, None);
         let current = self.durable.current_term;
         let granted = term == current
             && self.durable.voted_for.is_none_or(|v| v == candidate)
@@ -75,7 +75,7 @@ impl RaftNode {
         term: Term,
         granted: bool,
     ) {
-        self.observe_term(now, term);
+        self.observe_term(now, term, None);
         if self.role != Role::Candidate || term != self.durable.current_term || !granted {
             return;
         }

@@ -24,7 +24,7 @@ pub use log::{Entry, Log, Payload};
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{Dedup, StateMachine};
-use crate::message::{Addr, Envelope, Message};
+use crate::message::{Addr, Envelope, Message, Reply};
 use crate::process::{Process, ProcessEvent};
 
 /// Most entries one `AppendEntries` carries; a lagging follower catches up in batches.
@@ -121,6 +121,7 @@ struct Progress {
 #[derive(Clone, Copy, Debug)]
 struct Waiter {
     seq: Seq,
+    attempt: u32,
     client_no: ClientNo,
 }
 
@@ -264,21 +265,26 @@ impl RaftNode {
     }
 
     /// Where this node stands with respect to the crash triggers. Cheap; call after a
-    /// `handle_*` when a triggered crash is waiting.
+    /// `handle_*` when a triggered crash is waiting. Only writes of this leader's own term
+    /// count: an earlier term's entry was not sent by this leader (its `sent_up_to` starts
+    /// past it) and may already be committed elsewhere; and after-commit needs a client this
+    /// leader owes an answer.
     pub fn crash_points(&self) -> CrashPoints {
         if self.role != Role::Leader {
             return CrashPoints::default();
         }
+        let term = self.durable.current_term;
         let log = &self.durable.log;
-        let is_write = |index: LogIndex| {
+        let own_write = |index: LogIndex| {
             log.get(index)
+                .filter(|e| e.term == term)
                 .and_then(Entry::request)
-                .is_some_and(|r| r.op.kind().is_write())
+                .filter(|r| r.op.kind().is_write())
         };
         let mut points = CrashPoints::default();
         let mut index = self.commit_index.next();
         while index <= log.last_index() {
-            if is_write(index) && self.acknowledgements(index) < self.config.majority() {
+            if own_write(index).is_some() && self.acknowledgements(index) < self.config.majority() {
                 let sent_to = self.config.peers().find(|p| {
                     let progress = &self.progress[p.index()];
                     progress.sent_up_to >= index && progress.match_index < index
@@ -292,7 +298,9 @@ impl RaftNode {
         }
         let mut index = self.last_applied.next();
         while index <= self.commit_index {
-            if is_write(index) {
+            let owed = own_write(index)
+                .is_some_and(|r| self.waiting.get(&r.client).is_some_and(|w| w.seq == r.seq));
+            if owed {
                 points.after_commit = Some(index);
                 break;
             }
@@ -333,13 +341,15 @@ impl RaftNode {
     }
 
     /// Adopt a newer term seen in any message (Raft §5.1): become a follower with no vote.
-    fn observe_term(&mut self, now: SimTime, term: Term) {
+    /// `leader` is the sender when the message proves it leads that term (AppendEntries), so
+    /// that clients told to look elsewhere are sent straight to it.
+    fn observe_term(&mut self, now: SimTime, term: Term, leader: Option<NodeId>) {
         if term <= self.durable.current_term {
             return;
         }
         self.durable.current_term = term;
         self.durable.voted_for = None;
-        self.leader_hint = None;
+        self.leader_hint = leader;
         if self.role != Role::Follower {
             self.become_follower(now);
         }
@@ -364,7 +374,8 @@ impl RaftNode {
                     Message::ClientReply {
                         client,
                         seq: waiter.seq,
-                        reply: crate::message::Reply::NotLeader { hint },
+                        attempt: waiter.attempt,
+                        reply: Reply::NotLeader { hint },
                     },
                 );
             }

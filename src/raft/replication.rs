@@ -59,7 +59,7 @@ impl RaftNode {
         entries: Vec<Entry>,
         leader_commit: LogIndex,
     ) {
-        self.observe_term(now, term);
+        self.observe_term(now, term, Some(leader));
         let current = self.durable.current_term;
         if term < current {
             self.reply_append(
@@ -161,7 +161,7 @@ impl RaftNode {
         match_index: LogIndex,
         hint: LogIndex,
     ) {
-        self.observe_term(now, term);
+        self.observe_term(now, term, None);
         if self.role != Role::Leader || term != self.durable.current_term {
             return;
         }

@@ -23,7 +23,7 @@ impl RaftNode {
         if self.role != Role::Leader {
             let hint = self.leader_hint.filter(|&l| l != self.config.id);
             let reply = Reply::NotLeader { hint };
-            self.reply(client, &request, reply);
+            self.reply(client, &request, attempt, reply);
             return;
         }
         if attempt > 1 && self.config.mutations.leader_drops_retries {
@@ -35,7 +35,7 @@ impl RaftNode {
                     result: result.clone(),
                     cached: true,
                 };
-                self.reply(client, &request, reply);
+                self.reply(client, &request, attempt, reply);
             }
             self.events.push_back(ProcessEvent::DuplicateOnReceive {
                 request,
@@ -49,6 +49,7 @@ impl RaftNode {
             request.client,
             Waiter {
                 seq: request.seq,
+                attempt,
                 client_no,
             },
         );
@@ -66,12 +67,13 @@ impl RaftNode {
         self.advance_commit(now);
     }
 
-    fn reply(&mut self, to: Addr, request: &Request, reply: Reply) {
+    fn reply(&mut self, to: Addr, request: &Request, attempt: u32, reply: Reply) {
         self.send(
             to,
             Message::ClientReply {
                 client: request.client,
                 seq: request.seq,
+                attempt,
                 reply,
             },
         );
@@ -129,6 +131,11 @@ impl RaftNode {
             result: result.clone(),
             cached,
         };
-        self.reply(Addr::Client(waiter.client_no), request, reply);
+        self.reply(
+            Addr::Client(waiter.client_no),
+            request,
+            waiter.attempt,
+            reply,
+        );
     }
 }

@@ -123,6 +123,16 @@ impl Checker<'_> {
             )?,
             None => (150, 300),
         };
+        if nodes > 1 && election_timeout_ms.0 == election_timeout_ms.1 {
+            return self.fail(
+                &path(&["cluster", "election_timeout_ms"]),
+                format!(
+                    "must be a range with min < max, got [{0}, {0}]: with equal timeouts every \
+                     node times out at once and elections never end (Raft §5.2 randomizes them)",
+                    election_timeout_ms.0
+                ),
+            );
+        }
         let heartbeat_ms = match c.heartbeat_ms {
             Some(v) => self.in_range(&path(&["cluster", "heartbeat_ms"]), v, 1, MAX_DELAY_MS)?,
             None => 50,

@@ -17,6 +17,16 @@ pub enum Determinism {
         first: Option<String>,
         second: Option<String>,
     },
+    /// The first two runs' digests differed, but the two recorded to locate the difference
+    /// came out the same: nondeterminism that comes and goes.
+    Flaky { first: u64, second: u64 },
+}
+
+impl Determinism {
+    /// Did the runs disagree?
+    pub fn failed(&self) -> bool {
+        !matches!(self, Determinism::Identical { .. })
+    }
 }
 
 /// Run `scenario` with `seed` again and compare with `first`, a report of the same run made
@@ -47,6 +57,12 @@ pub fn check(scenario: &Scenario, seed: u64, replay: &str, first: &RunReport) ->
         sink.lines
     };
     let (a, b) = (record(), record());
+    if a == b {
+        return Determinism::Flaky {
+            first: first.trace_digest,
+            second: again.trace_digest,
+        };
+    }
     let event = a
         .iter()
         .zip(&b)

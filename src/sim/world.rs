@@ -19,7 +19,7 @@ use crate::check::PendingOp;
 use crate::client::{Client, ClientConfig, Workload};
 use crate::ids::{ClientNo, NodeId, SimTime};
 use crate::kv::Outcome;
-use crate::message::{Addr, Envelope};
+use crate::message::{Addr, Envelope, Message};
 use crate::process::{Process, ProcessEvent};
 use crate::raft::{CrashedNode, NodeConfig, RaftNode};
 use crate::scenario::Scenario;
@@ -31,8 +31,8 @@ pub fn client_backoff_us(timeout_us: u64) -> u64 {
     (timeout_us / 4).max(1)
 }
 
-/// Most timeouts one process may handle at one instant; more means a timer that never moves
-/// forward, a bug worth stopping for.
+/// Most timeouts one process may handle back to back without simulated time moving; more
+/// means a timer that never moves forward, a bug worth stopping for.
 const MAX_TIMEOUTS_PER_INSTANT: u32 = 64;
 
 /// Randomness streams: each component draws from its own, so adding a node or a client
@@ -93,6 +93,9 @@ pub(super) struct Io<'s> {
     pub observer: Observer<'s>,
     /// Handler calls, message deliveries and faults processed.
     pub events: u64,
+    /// Client requests queued for delivery (copies included). The run may not end while one
+    /// is on its way: a late duplicate could still take effect a second time.
+    pub client_requests_in_flight: u64,
 }
 
 impl Io<'_> {
@@ -105,6 +108,9 @@ impl Io<'_> {
                 delay_us,
                 copy_delay_us,
             } => {
+                if matches!(envelope.msg, Message::ClientRequest { .. }) {
+                    self.client_requests_in_flight += 1 + u64::from(copy_delay_us.is_some());
+                }
                 if let Some(copy_us) = copy_delay_us {
                     self.queue
                         .push(self.now.plus_us(copy_us), Event::Deliver(envelope.clone()));
@@ -212,6 +218,7 @@ impl<'s> World<'s> {
                 network,
                 observer: Observer::new(c.nodes, sink),
                 events: 0,
+                client_requests_in_flight: 0,
             },
             node_timer: vec![None; nodes.len()],
             incarnation: vec![0; nodes.len()],
@@ -257,7 +264,12 @@ impl<'s> World<'s> {
             }
             self.io.now = at;
             match event {
-                Event::Deliver(envelope) => self.deliver(envelope),
+                Event::Deliver(envelope) => {
+                    if matches!(envelope.msg, Message::ClientRequest { .. }) {
+                        self.io.client_requests_in_flight -= 1;
+                    }
+                    self.deliver(envelope)
+                }
                 Event::Timer(addr) => self.fire_timer(at, addr),
                 Event::FaultStart(i) => self.start_fault(i),
                 Event::FaultEnd(i) => self.end_fault(i),
@@ -270,6 +282,7 @@ impl<'s> World<'s> {
             }
             if self.phase == Phase::Liveness
                 && self.clients_done == self.clients.len()
+                && self.io.client_requests_in_flight == 0
                 && self.settled()
             {
                 return self.io.now;
@@ -301,8 +314,8 @@ impl<'s> World<'s> {
         }
     }
 
-    /// A timer event popped. Only the latest one queued for a process is live; an older one
-    /// (superseded by an earlier deadline) finds nothing due and is skipped.
+    /// A timer event popped. Only the one recorded as scheduled for the process is live; any
+    /// other (superseded by an earlier deadline, or from before a crash) is skipped.
     fn fire_timer(&mut self, at: SimTime, addr: Addr) {
         match addr {
             Addr::Node(id) => {
@@ -452,7 +465,8 @@ impl<'s> World<'s> {
         }
     }
 
-    /// Every node up, one leader, and every node has applied the leader's whole log.
+    /// Every node up, one leader, and every node has applied the leader's whole log. (The
+    /// caller also waits for in-flight client requests.)
     fn settled(&self) -> bool {
         let mut leader: Option<&RaftNode> = None;
         for slot in &self.nodes {

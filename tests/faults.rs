@@ -1,0 +1,162 @@
+//! Fault triggers fire in the state DESIGN §4 defines, and the run does not end while a
+//! fault's consequences are still on the wire.
+
+use idemsim::kv::Dedup;
+use idemsim::scenario;
+use idemsim::sim::{RunOptions, run};
+use idemsim::trace::RecordingSink;
+use serde_json::Value;
+
+/// Two crash faults due at the same moment: the second one arms while there is no leader and
+/// must then wait for the new leader's own writes, not fire on entries it inherited.
+fn back_to_back(when: &str) -> String {
+    format!(
+        r#"
+name = "back-to-back"
+duration_ms = 3000
+liveness_ms = 10000
+[clients]
+count = 3
+ops = 60
+keys = 2
+mix = {{ append = 1, incr = 1 }}
+[[faults]]
+kind = "crash"
+at_ms = 400
+node = "leader"
+when = "{when}"
+restart_after_ms = 300
+[[faults]]
+kind = "crash"
+at_ms = 400
+node = "leader"
+when = "{when}"
+restart_after_ms = 300
+"#
+    )
+}
+
+fn events(s: &scenario::Scenario, seed: u64) -> Vec<Value> {
+    let mut sink = RecordingSink::default();
+    run(
+        s,
+        RunOptions {
+            seed,
+            sink: Some(&mut sink),
+            replay: String::new(),
+        },
+    );
+    sink.lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+/// mid-replication: the crash names a write the crashing leader appended in its own term,
+/// that no replica had applied yet (so it was not committed).
+#[test]
+fn mid_replication_crashes_on_the_leaders_own_uncommitted_write() {
+    let s = scenario::parse("b.toml", &back_to_back("mid-replication")).unwrap();
+    let mut crashes = 0;
+    for seed in 0..20 {
+        let ev = events(&s, seed);
+        for (i, e) in ev.iter().enumerate() {
+            if e["event"] != "crash" {
+                continue;
+            }
+            crashes += 1;
+            let appended = ev[..i].iter().any(|a| {
+                a["event"] == "append"
+                    && a["node"] == e["node"]
+                    && a["term"] == e["term"]
+                    && a["index"] == e["index"]
+            });
+            let applied = ev[..i]
+                .iter()
+                .any(|a| a["event"] == "apply" && a["index"] == e["index"]);
+            assert!(
+                appended,
+                "seed {seed}: crash on a write its leader did not append: {e}"
+            );
+            assert!(
+                !applied,
+                "seed {seed}: crash on an already applied write: {e}"
+            );
+        }
+    }
+    assert!(crashes >= 20, "only {crashes} crashes fired in 20 seeds");
+}
+
+/// after-commit: the crash names a write the crashing leader appended in its own term and
+/// still owed an answer for: its client had accepted no reply for that seq.
+#[test]
+fn after_commit_crashes_before_the_client_has_its_answer() {
+    let s = scenario::parse("b.toml", &back_to_back("after-commit")).unwrap();
+    let mut crashes = 0;
+    for seed in 0..20 {
+        let ev = events(&s, seed);
+        for (i, e) in ev.iter().enumerate() {
+            if e["event"] != "crash" {
+                continue;
+            }
+            crashes += 1;
+            let append = ev[..i]
+                .iter()
+                .find(|a| {
+                    a["event"] == "append"
+                        && a["node"] == e["node"]
+                        && a["term"] == e["term"]
+                        && a["index"] == e["index"]
+                })
+                .unwrap_or_else(|| {
+                    panic!("seed {seed}: crash on a write its leader did not append: {e}")
+                });
+            let answered = ev[..i].iter().any(|r| {
+                r["event"] == "reply"
+                    && r["client"] == append["client"]
+                    && r["seq"] == append["seq"]
+            });
+            assert!(
+                !answered,
+                "seed {seed}: the client already had its answer: {e}"
+            );
+        }
+    }
+    assert!(crashes >= 20, "only {crashes} crashes fired in 20 seeds");
+}
+
+/// A slow duplicate of a client request still in flight when all work is done must be
+/// waited for: with `off` it takes effect a second time, which must be seen.
+#[test]
+fn the_run_waits_for_late_duplicate_requests() {
+    let text = r#"
+name = "slow-duplicates"
+duration_ms = 2000
+liveness_ms = 20000
+[clients]
+count = 3
+ops = 50
+timeout_ms = 100
+[[faults]]
+kind = "network"
+at_ms = 1500
+for_ms = 400
+duplicate = 0.5
+delay_ms = [1, 8000]
+"#;
+    let mut s = scenario::parse("slow.toml", text).unwrap();
+    s.dedup = Dedup::Off;
+    let passed: Vec<u64> = [7u64, 12, 18]
+        .into_iter()
+        .filter(|&seed| run(&s, RunOptions::new(seed)).passed())
+        .collect();
+    assert!(
+        passed.is_empty(),
+        "off passed on seeds {passed:?}: late duplicates were not waited for"
+    );
+    s.dedup = Dedup::Sessions;
+    for seed in [7, 12, 18] {
+        let r = run(&s, RunOptions::new(seed));
+        assert!(r.passed(), "seed {seed}: {:?}", r.violations.kept());
+    }
+}
