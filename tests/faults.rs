@@ -52,55 +52,16 @@ fn events(s: &scenario::Scenario, seed: u64) -> Vec<Value> {
         .collect()
 }
 
-/// mid-replication: the crash names a write the crashing leader appended in its own term,
-/// that no replica had applied yet (so it was not committed).
-#[test]
-fn mid_replication_crashes_on_the_leaders_own_uncommitted_write() {
-    let s = scenario::parse("b.toml", &back_to_back("mid-replication")).unwrap();
-    let mut crashes = 0;
+/// Every crash of `when` over seeds 0..20, with the trace before it and the append (by the
+/// crashing leader, in its term) of the write the crash names.
+fn crashes_with_their_writes(when: &str) -> Vec<(u64, Vec<Value>, Value, Value)> {
+    let s = scenario::parse("b.toml", &back_to_back(when)).unwrap();
+    let mut found = Vec::new();
     for seed in 0..20 {
         let ev = events(&s, seed);
-        for (i, e) in ev.iter().enumerate() {
-            if e["event"] != "crash" {
-                continue;
-            }
-            crashes += 1;
-            let appended = ev[..i].iter().any(|a| {
-                a["event"] == "append"
-                    && a["node"] == e["node"]
-                    && a["term"] == e["term"]
-                    && a["index"] == e["index"]
-            });
-            let applied = ev[..i]
-                .iter()
-                .any(|a| a["event"] == "apply" && a["index"] == e["index"]);
-            assert!(
-                appended,
-                "seed {seed}: crash on a write its leader did not append: {e}"
-            );
-            assert!(
-                !applied,
-                "seed {seed}: crash on an already applied write: {e}"
-            );
-        }
-    }
-    assert!(crashes >= 20, "only {crashes} crashes fired in 20 seeds");
-}
-
-/// after-commit: the crash names a write the crashing leader appended in its own term and
-/// still owed an answer for: its client had accepted no reply for that seq.
-#[test]
-fn after_commit_crashes_before_the_client_has_its_answer() {
-    let s = scenario::parse("b.toml", &back_to_back("after-commit")).unwrap();
-    let mut crashes = 0;
-    for seed in 0..20 {
-        let ev = events(&s, seed);
-        for (i, e) in ev.iter().enumerate() {
-            if e["event"] != "crash" {
-                continue;
-            }
-            crashes += 1;
-            let append = ev[..i]
+        for (i, e) in ev.iter().enumerate().filter(|(_, e)| e["event"] == "crash") {
+            let before = ev[..i].to_vec();
+            let append = before
                 .iter()
                 .find(|a| {
                     a["event"] == "append"
@@ -110,19 +71,47 @@ fn after_commit_crashes_before_the_client_has_its_answer() {
                 })
                 .unwrap_or_else(|| {
                     panic!("seed {seed}: crash on a write its leader did not append: {e}")
-                });
-            let answered = ev[..i].iter().any(|r| {
-                r["event"] == "reply"
-                    && r["client"] == append["client"]
-                    && r["seq"] == append["seq"]
-            });
-            assert!(
-                !answered,
-                "seed {seed}: the client already had its answer: {e}"
-            );
+                })
+                .clone();
+            found.push((seed, before, e.clone(), append));
         }
     }
-    assert!(crashes >= 20, "only {crashes} crashes fired in 20 seeds");
+    assert!(
+        found.len() >= 20,
+        "only {} {when} crashes fired in 20 seeds",
+        found.len()
+    );
+    found
+}
+
+/// mid-replication: the crash names a write the crashing leader appended in its own term,
+/// that no replica had applied yet (so it was not committed).
+#[test]
+fn mid_replication_crashes_on_the_leaders_own_uncommitted_write() {
+    for (seed, before, crash, _) in crashes_with_their_writes("mid-replication") {
+        let applied = before
+            .iter()
+            .any(|a| a["event"] == "apply" && a["index"] == crash["index"]);
+        assert!(
+            !applied,
+            "seed {seed}: crash on an already applied write: {crash}"
+        );
+    }
+}
+
+/// after-commit: the crash names a write the crashing leader appended in its own term and
+/// still owed an answer for: its client had accepted no reply for that seq.
+#[test]
+fn after_commit_crashes_before_the_client_has_its_answer() {
+    for (seed, before, crash, append) in crashes_with_their_writes("after-commit") {
+        let answered = before.iter().any(|r| {
+            r["event"] == "reply" && r["client"] == append["client"] && r["seq"] == append["seq"]
+        });
+        assert!(
+            !answered,
+            "seed {seed}: the client already had its answer: {crash}"
+        );
+    }
 }
 
 /// A slow duplicate of a client request still in flight when all work is done must be

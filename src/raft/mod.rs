@@ -61,13 +61,6 @@ pub struct Mutations {
     pub leader_drops_retries: bool,
 }
 
-impl Mutations {
-    /// Any mutation on?
-    pub fn any(&self) -> bool {
-        *self != Mutations::default()
-    }
-}
-
 impl NodeConfig {
     /// Votes (or acknowledgements, counting the leader) needed to win or commit.
     pub fn majority(&self) -> usize {

@@ -92,14 +92,6 @@ impl<E> EventQueue<E> {
         self.free.push(slot as u32);
         Some((key.at(), event))
     }
-
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
 }
 
 impl<E> Default for EventQueue<E> {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::ids::{LogIndex, Term};
+use crate::ids::LogIndex;
 use crate::sim::network::NetStats;
 use crate::trace::{DedupSite, TraceEvent};
 
@@ -28,9 +28,6 @@ pub struct Stats {
     /// Elections won.
     pub leader_changes: u64,
     pub partitions: u64,
-    pub highest_term: Term,
-    /// Highest log index applied anywhere.
-    pub highest_applied: LogIndex,
     /// Faults whose trigger never came.
     pub faults_skipped: u64,
     pub network: NetStats,
@@ -46,9 +43,6 @@ impl Stats {
             TraceEvent::Request { .. } => self.requests += 1,
             TraceEvent::Timeout { .. } => self.timeouts += 1,
             TraceEvent::Redirect { .. } => self.redirects += 1,
-            TraceEvent::Apply { index, .. } => {
-                self.highest_applied = self.highest_applied.max(index);
-            }
             TraceEvent::Dedup { site, index, .. } => match (site, index) {
                 (DedupSite::Receive, _) => self.duplicates_at_receive += 1,
                 (DedupSite::Apply, Some(index)) => {
@@ -60,10 +54,7 @@ impl Stats {
             },
             TraceEvent::Crash { .. } => self.crashes += 1,
             TraceEvent::Restart { .. } => self.restarts += 1,
-            TraceEvent::Leader { term, .. } => {
-                self.leader_changes += 1;
-                self.highest_term = self.highest_term.max(term);
-            }
+            TraceEvent::Leader { .. } => self.leader_changes += 1,
             TraceEvent::Partition { .. } => self.partitions += 1,
             TraceEvent::FaultSkipped { .. } => self.faults_skipped += 1,
             _ => {}
