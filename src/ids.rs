@@ -42,7 +42,7 @@ impl fmt::Display for ClientId {
 
 /// The position of a simulated client process (`c1`, `c2`, …), numbered from 1. Distinct from
 /// its [`ClientId`]: the number names the process in traces, the id is what servers see.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientNo(pub u32);
 
 impl ClientNo {

@@ -149,3 +149,94 @@ delay_ms = [1, 8000]
         assert!(r.passed(), "seed {seed}: {:?}", r.violations.kept());
     }
 }
+
+/// before-replicate: the write the crash names was sent to no one, so it never commits: no
+/// replica ever applies that index with the crashed leader's term.
+#[test]
+fn before_replicate_crashes_on_a_write_no_one_received() {
+    let s = scenario::parse("b.toml", &back_to_back("before-replicate")).unwrap();
+    let mut crashes = 0;
+    for seed in 0..20 {
+        let ev = events(&s, seed);
+        for (i, crash) in ev.iter().enumerate().filter(|(_, e)| e["event"] == "crash") {
+            crashes += 1;
+            let appended = ev[..i].iter().any(|a| {
+                a["event"] == "append"
+                    && a["node"] == crash["node"]
+                    && a["term"] == crash["term"]
+                    && a["index"] == crash["index"]
+            });
+            assert!(appended, "seed {seed}: {crash}");
+            let committed = ev.iter().any(|a| {
+                a["event"] == "apply" && a["index"] == crash["index"] && a["term"] == crash["term"]
+            });
+            assert!(
+                !committed,
+                "seed {seed}: a write sent to no one was applied: {crash}"
+            );
+        }
+    }
+    assert!(crashes >= 20, "only {crashes} crashes fired in 20 seeds");
+}
+
+/// after-reply: the crashing leader applied the write the crash names at that very instant
+/// (and so answered its client, whose reply is on the wire).
+#[test]
+fn after_reply_crashes_right_after_answering() {
+    let s = scenario::parse("b.toml", &back_to_back("after-reply")).unwrap();
+    let mut crashes = 0;
+    for seed in 0..20 {
+        let ev = events(&s, seed);
+        for (i, crash) in ev.iter().enumerate().filter(|(_, e)| e["event"] == "crash") {
+            crashes += 1;
+            let answered_now = ev[..i].iter().any(|a| {
+                a["event"] == "apply"
+                    && a["node"] == crash["node"]
+                    && a["index"] == crash["index"]
+                    && a["t_us"] == crash["t_us"]
+                    && a["outcome"] == "applied"
+            });
+            assert!(answered_now, "seed {seed}: {crash}");
+        }
+    }
+    assert!(crashes >= 20, "only {crashes} crashes fired in 20 seeds");
+}
+
+/// A replay re-delivers old requests only after a leader change, to the new leader, and the
+/// session table keeps them from taking effect again.
+#[test]
+fn replays_follow_a_leader_change_and_take_no_effect() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/stale-replays.toml");
+    let s = scenario::load(&path).unwrap();
+    let mut replays = 0;
+    for seed in 0..20 {
+        let ev = events(&s, seed);
+        for (i, replay) in ev
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e["event"] == "replay")
+        {
+            replays += 1;
+            let leader = ev[..i]
+                .iter()
+                .rev()
+                .find(|e| e["event"] == "leader")
+                .unwrap_or_else(|| panic!("seed {seed}: a replay before any leader: {replay}"));
+            assert_eq!(
+                leader["node"], replay["node"],
+                "seed {seed}: replayed to the latest leader"
+            );
+        }
+        assert_eq!(
+            ev.last().unwrap()["ok"],
+            true,
+            "seed {seed}: {}",
+            ev.last().unwrap()
+        );
+    }
+    assert!(
+        replays >= 100,
+        "only {replays} requests replayed in 20 seeds"
+    );
+}

@@ -48,6 +48,13 @@ const CASES: &[(&str, &str)] = &[
     ("partition with neither", "name = \"x\"\n[[faults]]\nkind = \"partition\"\nat_ms = 10\n"),
     ("network fault without for_ms", "name = \"x\"\n[[faults]]\nkind = \"network\"\nat_ms = 10\ndrop = 0.5\n"),
     ("network fault that changes nothing", "name = \"x\"\n[[faults]]\nkind = \"network\"\nat_ms = 10\nfor_ms = 100\n"),
+    ("replay of zero requests", "name = \"x\"\n[[faults]]\nkind = \"replay\"\nat_ms = 10\ncount = 0\n"),
+    ("crash of a client that does not exist", "name = \"x\"\n[[faults]]\nkind = \"client-crash\"\nat_ms = 10\nclient = 4\n"),
+    ("client crash without clients", "name = \"x\"\n[clients]\ncount = 0\n[[faults]]\nkind = \"client-crash\"\nat_ms = 10\n"),
+    ("one_way on a crash", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = 1\none_way = true\n"),
+    ("most-uncommitted crash after commit", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"most-uncommitted\"\nwhen = \"after-commit\"\n"),
+    ("unknown restart behaviour", "name = \"x\"\n[clients]\non_restart = \"amnesia\"\n"),
+    ("partition of one node", "name = \"x\"\n[cluster]\nnodes = 1\n[[faults]]\nkind = \"partition\"\nat_ms = 10\nisolate = \"leader\"\n"),
 ];
 
 /// Every case is an invalid file (exit 65) and its message reads well; the snapshot is the

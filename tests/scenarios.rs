@@ -51,7 +51,12 @@ fn correct_strategy_passes_everywhere(dedup: Dedup) {
                 replay(&path, seed, dedup)
             );
             let total = u64::from(s.clients.count) * s.clients.ops;
-            assert_eq!(r.stats.completed, total, "{} seed {seed}", s.name);
+            assert_eq!(
+                r.stats.completed + r.stats.abandoned,
+                total,
+                "{} seed {seed}: every op completes unless its client crashed",
+                s.name
+            );
             duplicates += r.stats.duplicates();
             skipped += r.stats.faults_skipped;
             crashes += r.stats.crashes;
@@ -63,7 +68,7 @@ fn correct_strategy_passes_everywhere(dedup: Dedup) {
             dedup.name()
         );
         assert!(
-            duplicates >= SEEDS,
+            duplicates >= SEEDS / 4,
             "{}: the sweep hardly exercised dedup ({duplicates} duplicates)",
             s.name
         );

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Rule, Violations};
-use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime};
-use crate::kv::{OpResult, Outcome, Request};
+use crate::ids::{ClientId, LogIndex, NodeId, Seq, SimTime};
+use crate::kv::{OpResult, Origin, Outcome, Request};
 use crate::raft::Payload;
 use crate::trace::TraceEvent;
 
@@ -26,20 +26,22 @@ struct Effect {
 /// Repeat applications kept per write for the message; the rest are only counted.
 const MAX_KEPT_REPEATS: usize = 4;
 
-/// What the checker knows of one `(client, seq)`.
+/// What the checker knows of one operation: one client incarnation's seq.
 #[derive(Clone, Debug, Default)]
 struct Op {
-    /// The client's submission (number and request).
-    submitted: Option<(ClientNo, Arc<Request>)>,
+    /// The client's submission.
+    submitted: Option<Arc<Request>>,
     effect: Option<Effect>,
     reply: Option<(OpResult, NodeId, SimTime)>,
 }
 
-/// Every op of every client: clients by id, then ops by seq (seqs count up from 1, so a
-/// vector indexed by seq beats a map on the hot path of every apply).
+/// Every op of every client incarnation: incarnations by [`Origin`], then ops by seq (seqs
+/// count up from 1, so a vector indexed by seq beats a map on the hot path of every apply).
+/// Operations are told apart by who issued them, not by `(client_id, seq)`: a client that
+/// restarts and reuses its id issues different operations under the same pair.
 #[derive(Default)]
 pub struct ExactlyOnce {
-    clients: BTreeMap<ClientId, usize>,
+    clients: BTreeMap<Origin, (ClientId, usize)>,
     ops: Vec<Vec<Op>>,
 }
 
@@ -51,10 +53,10 @@ fn quoted(r: &OpResult) -> String {
 }
 
 impl ExactlyOnce {
-    /// The record of `(client, seq)`, created on first sight.
-    fn op(&mut self, client: ClientId, seq: Seq) -> &mut Op {
+    /// The record of `origin`'s `seq` (sent as `client`), created on first sight.
+    fn op(&mut self, origin: Origin, client: ClientId, seq: Seq) -> &mut Op {
         let next = self.ops.len();
-        let c = *self.clients.entry(client).or_insert(next);
+        let (_, c) = *self.clients.entry(origin).or_insert((client, next));
         if c == next {
             self.ops.push(Vec::new());
         }
@@ -68,18 +70,19 @@ impl ExactlyOnce {
 
     pub fn observe(&mut self, t: SimTime, event: &TraceEvent<'_>, found: &mut Violations) {
         match *event {
-            TraceEvent::Submit { client_no, request } => {
-                self.op(request.client, request.seq).submitted =
-                    Some((client_no, Arc::clone(request)));
+            TraceEvent::Submit { request, .. } => {
+                self.op(request.origin, request.client, request.seq)
+                    .submitted = Some(Arc::clone(request));
             }
             TraceEvent::Reply {
+                origin,
                 client,
                 seq,
                 node,
                 result,
                 ..
             } => {
-                let op = self.op(client, seq);
+                let op = self.op(origin, client, seq);
                 if op.submitted.is_none() {
                     found.push(
                         Rule::ExactlyOnce,
@@ -102,7 +105,7 @@ impl ExactlyOnce {
                 result,
                 ..
             } if request.op.kind().is_write() => {
-                let op = self.op(request.client, request.seq);
+                let op = self.op(request.origin, request.client, request.seq);
                 match &mut op.effect {
                     None => {
                         op.effect = Some(Effect {
@@ -134,13 +137,13 @@ impl ExactlyOnce {
     pub fn finish(&mut self, found: &mut Violations) {
         let mut repeats: Vec<(LogIndex, String)> = Vec::new();
         let mut acks: Vec<(SimTime, String)> = Vec::new();
-        for (&client, &c) in &self.clients {
+        for (&origin, &(client, c)) in &self.clients {
             for (i, op) in self.ops[c].iter().enumerate() {
                 let seq = Seq(i as u64 + 1);
                 let what = || {
                     op.submitted
                         .as_ref()
-                        .map(|(no, r)| format!(" ({no} {})", r.op))
+                        .map(|r| format!(" ({origin} {})", r.op))
                         .unwrap_or_default()
                 };
                 if let Some(effect) = op.effect.as_ref().filter(|e| e.again_total > 0) {
@@ -159,7 +162,7 @@ impl ExactlyOnce {
                         ),
                     ));
                 }
-                let (Some((got, node, t)), Some((_, request))) = (&op.reply, &op.submitted) else {
+                let (Some((got, node, t)), Some(request)) = (&op.reply, &op.submitted) else {
                     continue;
                 };
                 if !request.op.kind().is_write() {

@@ -6,12 +6,16 @@ use std::sync::Arc;
 use super::*;
 use crate::digest::Digest;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
-use crate::kv::{Op, OpResult, Outcome, Request, StateDigest};
+use crate::kv::{Op, OpResult, Origin, Outcome, Request, StateDigest};
 use crate::raft::{Entry, Log, Payload};
 use crate::trace::TraceEvent;
 
 const T: SimTime = SimTime(1_000);
 const C: ClientId = ClientId(42);
+const ORIGIN: Origin = Origin {
+    client_no: ClientNo(1),
+    incarnation: 0,
+};
 
 fn incr(seq: u64) -> Arc<Request> {
     Arc::new(Request {
@@ -22,6 +26,7 @@ fn incr(seq: u64) -> Arc<Request> {
             key: Arc::from("k"),
             amount: 1,
         },
+        origin: ORIGIN,
     })
 }
 
@@ -74,6 +79,7 @@ fn reply(checks: &mut Checks, seq: u64, r: &OpResult) {
         T,
         &TraceEvent::Reply {
             client_no: ClientNo(1),
+            origin: ORIGIN,
             client: C,
             seq: Seq(seq),
             node: NodeId(1),

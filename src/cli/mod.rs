@@ -13,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::client::OnRestart;
 use crate::kv::Dedup;
 
 /// Usage error (clap's own code for bad arguments).
@@ -53,6 +54,10 @@ pub struct RunArgs {
     /// Dedup strategy; overrides the scenario's `[server] dedup`.
     #[arg(long, value_enum)]
     pub dedup: Option<Dedup>,
+    /// What a crashed client does about its identity when it restarts; overrides the
+    /// scenario's `[clients] on_restart`.
+    #[arg(long, value_enum)]
+    pub on_restart: Option<OnRestart>,
     /// Print the trace: `text` for people, `jsonl` for tools (stdout then holds only JSON
     /// lines and the summary goes to stderr), `tracing` to emit it as `tracing` events on
     /// stderr (filter with RUST_LOG, e.g. RUST_LOG=idemsim::trace=info).

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::summary;
 use super::{RunArgs, TraceFormat};
-use crate::kv::Dedup;
+use crate::client::OnRestart;
 use crate::scenario::{self, Scenario};
 use crate::sim::determinism::{self, Determinism};
 use crate::sim::{self, RunOptions, RunReport};
@@ -26,8 +26,11 @@ pub fn run(args: &RunArgs) -> u8 {
     if let Some(dedup) = args.dedup {
         scenario.dedup = dedup;
     }
+    if let Some(on_restart) = args.on_restart {
+        scenario.clients.on_restart = on_restart;
+    }
     let seed = args.seed.unwrap_or(scenario.seed);
-    let replay = replay_command(args.scenario.as_deref(), seed, scenario.dedup);
+    let replay = replay_command(args.scenario.as_deref(), seed, &scenario);
 
     let started = Instant::now();
     let (report, trace_error) = run_traced(&scenario, seed, &replay, args.trace);
@@ -111,17 +114,22 @@ fn run_traced(
     }
 }
 
-/// The command that replays this run with a readable trace.
-pub fn replay_command(path: Option<&Path>, seed: u64, dedup: Dedup) -> String {
+/// The command that replays this run with a readable trace: the file, the seed, the dedup
+/// strategy, and any other design choice that differs from the correct default.
+pub fn replay_command(path: Option<&Path>, seed: u64, scenario: &Scenario) -> String {
     let mut cmd = String::from("idemsim run");
     if let Some(path) = path {
         cmd.push(' ');
         cmd.push_str(&shell_quote(&path.display().to_string()));
     }
-    cmd.push_str(&format!(
-        " --seed {seed} --dedup {} --trace text",
-        dedup.name()
-    ));
+    cmd.push_str(&format!(" --seed {seed} --dedup {}", scenario.dedup.name()));
+    if scenario.clients.on_restart != OnRestart::default() {
+        cmd.push_str(&format!(
+            " --on-restart {}",
+            scenario.clients.on_restart.name()
+        ));
+    }
+    cmd.push_str(" --trace text");
     cmd
 }
 
@@ -140,21 +148,27 @@ fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::Dedup;
 
-    /// Replay commands name the file, seed and strategy, and survive odd paths.
+    /// Replay commands name the file, seed and designs, and survive odd paths.
     #[test]
     fn replay_commands_are_shell_safe() {
+        let mut s = crate::scenario::default_scenario();
+        s.dedup = Dedup::Off;
         assert_eq!(
-            replay_command(Some(Path::new("sim-scenarios/a.toml")), 42, Dedup::Off),
+            replay_command(Some(Path::new("sim-scenarios/a.toml")), 42, &s),
             "idemsim run sim-scenarios/a.toml --seed 42 --dedup off --trace text"
         );
+        s.dedup = Dedup::Sessions;
         assert_eq!(
-            replay_command(None, 7, Dedup::Sessions),
+            replay_command(None, 7, &s),
             "idemsim run --seed 7 --dedup sessions --trace text"
         );
+        s.dedup = Dedup::LastSeq;
+        s.clients.on_restart = OnRestart::ReuseId;
         assert_eq!(
-            replay_command(Some(Path::new("my dir/it's.toml")), 1, Dedup::LastSeq),
-            r"idemsim run 'my dir/it'\''s.toml' --seed 1 --dedup last-seq --trace text"
+            replay_command(Some(Path::new("my dir/it's.toml")), 1, &s),
+            r"idemsim run 'my dir/it'\''s.toml' --seed 1 --dedup last-seq --on-restart reuse-id --trace text"
         );
     }
 }

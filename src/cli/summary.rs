@@ -43,11 +43,16 @@ pub fn render(
         plural(report.ops_per_client, "op", "ops"),
         report.dedup.name()
     );
+    let abandoned = if s.abandoned > 0 {
+        format!(", {} abandoned", thousands(s.abandoned))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "ops       {} completed, {} pending · {} · {} · {} detected ({} at apply, {} on receive)",
+        "ops       {} completed{abandoned}, {} pending · {} · {} · {} detected ({} at apply, {} on receive)",
         thousands(s.completed),
-        thousands(total_ops.saturating_sub(s.completed)),
+        thousands(total_ops.saturating_sub(s.completed + s.abandoned)),
         plural(s.timeouts, "retry", "retries"),
         plural(s.redirects, "redirect", "redirects"),
         plural(s.duplicates(), "duplicate", "duplicates"),
@@ -61,6 +66,20 @@ pub fn render(
         plural(s.leader_changes, "leader change", "leader changes"),
         plural(s.partitions, "partition", "partitions"),
     );
+    if s.client_crashes > 0 {
+        let _ = write!(
+            faults,
+            " · {}",
+            plural(s.client_crashes, "client crash", "client crashes")
+        );
+    }
+    if s.replays > 0 {
+        let _ = write!(
+            faults,
+            " · {}",
+            plural(s.replays, "replayed request", "replayed requests")
+        );
+    }
     if s.faults_skipped > 0 {
         let _ = write!(
             faults,

@@ -5,6 +5,11 @@
 //! re-sends the same request to the leader hint (if that is not the node that timed out) or
 //! to the next node; a "not leader" answer sends it on at once to the hinted leader, or, with
 //! no hint, to the next node after a short back-off.
+//!
+//! A client process can crash: its operation in flight is abandoned (it may still take effect,
+//! at most once, but nobody waits for it) and it restarts as a new incarnation that carries on
+//! with the operations left, numbering from seq 1 under a fresh `client_id` — or, with the
+//! flawed [`OnRestart::ReuseId`], under its old one.
 
 mod workload;
 
@@ -16,8 +21,10 @@ use rand_chacha::ChaCha8Rng;
 
 pub use workload::{Mix, Workload};
 
+use serde::Deserialize;
+
 use crate::ids::{ClientId, ClientNo, NodeId, Seq, SimTime};
-use crate::kv::Request;
+use crate::kv::{Origin, Request};
 use crate::message::{Addr, Envelope, Message, Reply};
 use crate::process::{Process, ProcessEvent};
 
@@ -33,6 +40,30 @@ pub struct ClientConfig {
     pub think_us: (u64, u64),
     /// Pause after a "not leader" answer that names no leader.
     pub backoff_us: u64,
+    pub on_restart: OnRestart,
+}
+
+/// What a client process does about its identity when it restarts after a crash
+/// (`[clients] on_restart`, `--on-restart`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnRestart {
+    /// Correct: draw a new `client_id` and start again at seq 1, a new session.
+    #[default]
+    FreshId,
+    /// Flawed on purpose: keep the old `client_id` and restart seq at 1, so the servers take
+    /// the new operations for retries of the old ones and answer them from the session table:
+    /// acknowledged, never applied. The exactly-once checker must catch it.
+    ReuseId,
+}
+
+impl OnRestart {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnRestart::FreshId => "fresh-id",
+            OnRestart::ReuseId => "reuse-id",
+        }
+    }
 }
 
 /// The operation a client waits on.
@@ -55,6 +86,8 @@ enum Phase {
     BackingOff,
     /// Every operation completed.
     Done,
+    /// Crashed; waiting to be restarted.
+    Down,
 }
 
 /// A simulated client.
@@ -62,11 +95,13 @@ enum Phase {
 pub struct Client {
     config: ClientConfig,
     id: ClientId,
+    incarnation: u32,
     rng: ChaCha8Rng,
     workload: Arc<Workload>,
     next_seq: Seq,
     issued: u64,
     completed: u64,
+    abandoned: u64,
     phase: Phase,
     timer: Option<SimTime>,
     in_flight: Option<InFlight>,
@@ -88,11 +123,13 @@ impl Client {
         let mut client = Client {
             config,
             id,
+            incarnation: 0,
             rng,
             workload,
             next_seq: Seq(1),
             issued: 0,
             completed: 0,
+            abandoned: 0,
             phase: Phase::Thinking,
             timer: None,
             in_flight: None,
@@ -110,6 +147,52 @@ impl Client {
 
     pub fn no(&self) -> ClientNo {
         self.config.no
+    }
+
+    /// This process and incarnation: what the checkers key operations by.
+    pub fn origin(&self) -> Origin {
+        Origin {
+            client_no: self.config.no,
+            incarnation: self.incarnation,
+        }
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.phase == Phase::Down
+    }
+
+    /// Crash: lose everything volatile. The operation in flight is abandoned: it may still
+    /// take effect (at most once), but no one will ever accept its result.
+    pub fn crash(&mut self) {
+        if self.in_flight.take().is_some() {
+            self.abandoned += 1;
+        }
+        self.phase = Phase::Down;
+        self.timer = None;
+        self.leader_hint = None;
+        self.outbox.clear();
+        self.events.clear();
+    }
+
+    /// Restart as a new incarnation that carries on with the operations left, from seq 1,
+    /// under a fresh `client_id` or (flawed) the old one.
+    pub fn restart(&mut self, now: SimTime) {
+        assert!(
+            self.is_down(),
+            "{}: restart of a client that is up",
+            self.config.no
+        );
+        self.incarnation += 1;
+        if self.config.on_restart == OnRestart::FreshId {
+            self.redraw_id();
+        }
+        self.next_seq = Seq(1);
+        self.think(now);
+    }
+
+    /// Operations abandoned by crashes.
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned
     }
 
     /// Draw a fresh `client_id` (the driver calls this only if two clients drew the same one).
@@ -160,6 +243,7 @@ impl Client {
             seq,
             lowest_unacked: seq,
             op,
+            origin: self.origin(),
         });
         self.events.push_back(ProcessEvent::Submitted {
             request: Arc::clone(&request),
@@ -266,7 +350,7 @@ impl Process for Client {
         else {
             return;
         };
-        if client != self.id {
+        if client != self.id || self.is_down() {
             return;
         }
         self.handle_reply(now, from, seq, attempt, reply);
@@ -303,7 +387,7 @@ impl Process for Client {
                 let next = self.next_node_after(target);
                 self.send_current(now, next);
             }
-            Phase::Done => {}
+            Phase::Done | Phase::Down => {}
         }
     }
 

@@ -9,7 +9,7 @@ mod session;
 mod store;
 
 pub use crate::digest::Digest;
-pub use op::{Op, OpKind, OpResult, OpValue, Request};
+pub use op::{Op, OpKind, OpResult, OpValue, Origin, Request};
 pub use session::{Decision, Dedup, SessionTable};
 pub use store::{ERR_NOT_AN_INTEGER, KvStore};
 
@@ -58,26 +58,28 @@ impl StateMachine {
         }
     }
 
-    /// Apply one committed client entry. Reads (`get`) are never deduplicated.
-    pub fn apply(&mut self, request: &Request) -> (Outcome, OpResult) {
+    /// Apply one committed client entry; `as_leader` says this replica applies it as the
+    /// leader (only the flawed `leader-only` strategy cares). Reads are never deduplicated.
+    pub fn apply(&mut self, request: &Request, as_leader: bool) -> (Outcome, OpResult) {
         if !request.op.kind().is_write() {
             let result = self.store.apply(&request.op);
-            self.sessions.settle(request, None);
+            self.sessions.settle(request, None, as_leader);
             return (Outcome::Applied, result);
         }
-        match self.sessions.decide(request.client, request.seq) {
+        match self
+            .sessions
+            .decide_at_apply(request.client, request.seq, as_leader)
+        {
             Decision::Apply => {
                 let result = self.store.apply(&request.op);
-                self.sessions.settle(request, Some(&result));
+                self.sessions.settle(request, Some(&result), as_leader);
                 (Outcome::Applied, result)
             }
             Decision::Duplicate { last_seq, cached } => {
-                self.sessions.settle(request, None);
+                self.sessions.settle(request, None, as_leader);
                 let expired = cached.is_none();
-                (
-                    Outcome::Duplicate { last_seq, expired },
-                    cached.unwrap_or(None),
-                )
+                let answer = self.answer(request, cached).unwrap_or(None);
+                (Outcome::Duplicate { last_seq, expired }, answer)
             }
         }
     }
@@ -89,7 +91,22 @@ impl StateMachine {
         if !request.op.kind().is_write() {
             return Decision::Apply;
         }
-        self.sessions.decide(request.client, request.seq)
+        match self.sessions.decide_on_receive(request.client, request.seq) {
+            Decision::Duplicate { last_seq, cached } => Decision::Duplicate {
+                last_seq,
+                cached: self.answer(request, cached),
+            },
+            Decision::Apply => Decision::Apply,
+        }
+    }
+
+    /// What a duplicate is answered with: its cached result, except under the flawed
+    /// `cache-latest`, which answers with the key's current value.
+    fn answer(&self, request: &Request, cached: Option<OpResult>) -> Option<OpResult> {
+        match self.sessions.dedup() {
+            Dedup::CacheLatest => cached.map(|_| self.store.get(request.op.key()).cloned()),
+            _ => cached,
+        }
     }
 
     pub fn digest(&self) -> StateDigest {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClientId, Seq};
+use crate::ids::{ClientId, ClientNo, Seq};
 
 /// The result of an operation: a string or null (DESIGN §5). Shared, so that caching a result
 /// in a session table or sending it in a reply never copies the bytes.
@@ -133,4 +133,27 @@ pub struct Request {
     pub seq: Seq,
     pub lowest_unacked: Seq,
     pub op: Op,
+    /// Who really issued it. Bookkeeping for the checkers (a restarted client that reuses its
+    /// `client_id` issues different operations under the same `(client_id, seq)`); servers
+    /// must never read it: they know a request only by `client` and `seq`.
+    pub origin: Origin,
+}
+
+/// A simulated client process and the incarnation of it (0, then +1 at each restart) that
+/// issued a request: what identifies an operation for the checkers, with its seq.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Origin {
+    pub client_no: ClientNo,
+    pub incarnation: u32,
+}
+
+impl fmt::Display for Origin {
+    /// `c2`, or `c2#1` for a restarted incarnation.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.client_no)?;
+        if self.incarnation > 0 {
+            write!(f, "#{}", self.incarnation)?;
+        }
+        Ok(())
+    }
 }

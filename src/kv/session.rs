@@ -27,16 +27,47 @@ pub enum Dedup {
     /// Flawed on purpose: no deduplication, so a retried write can take effect twice
     /// (at-least-once). The exactly-once checker must catch it.
     Off,
+    /// Flawed on purpose: the leader checks and records duplicates in a table of its own
+    /// (filled as it applies, consulted as requests arrive and as it applies); followers
+    /// never build it, so a new leader re-applies a retried write it inherited. Its table is
+    /// its session state, so replicas' session tables differ too.
+    LeaderOnly,
+    /// Flawed on purpose: duplicates are checked only when a request arrives (against the
+    /// replicated table), never at apply, so a retry that arrives before the first copy
+    /// commits is appended a second time and both copies apply.
+    CheckOnReceive,
+    /// Flawed on purpose: a duplicate is recognised, but answered with the key's current
+    /// value instead of the cached result of its one application, which is wrong as soon as
+    /// another write touched the key in between.
+    CacheLatest,
 }
 
 impl Dedup {
     /// The name used in scenario files, on the command line and in summaries.
+    pub const ALL: [Dedup; 6] = [
+        Dedup::Sessions,
+        Dedup::LastSeq,
+        Dedup::Off,
+        Dedup::LeaderOnly,
+        Dedup::CheckOnReceive,
+        Dedup::CacheLatest,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Dedup::Sessions => "sessions",
             Dedup::LastSeq => "last-seq",
             Dedup::Off => "off",
+            Dedup::LeaderOnly => "leader-only",
+            Dedup::CheckOnReceive => "check-on-receive",
+            Dedup::CacheLatest => "cache-latest",
         }
+    }
+
+    /// Correct strategies must pass every scenario on every seed; the others are flawed
+    /// designs the checkers must catch.
+    pub fn is_correct(self) -> bool {
+        matches!(self, Dedup::Sessions | Dedup::LastSeq)
     }
 }
 
@@ -81,6 +112,8 @@ impl Session {
     }
 }
 
+/// The table behind each strategy: `sessions` keeps per-seq results; `last-seq` and the
+/// flawed designs built on it keep the last seq and its result per client.
 #[derive(Clone, Debug)]
 enum Table {
     Sessions(BTreeMap<ClientId, Session>),
@@ -91,6 +124,7 @@ enum Table {
 /// The dedup state of one replica.
 #[derive(Clone, Debug)]
 pub struct SessionTable {
+    dedup: Dedup,
     table: Table,
     digest: Digest,
 }
@@ -99,18 +133,40 @@ impl SessionTable {
     pub fn new(dedup: Dedup) -> SessionTable {
         let table = match dedup {
             Dedup::Sessions => Table::Sessions(BTreeMap::new()),
-            Dedup::LastSeq => Table::LastSeq(BTreeMap::new()),
+            Dedup::LastSeq | Dedup::LeaderOnly | Dedup::CheckOnReceive | Dedup::CacheLatest => {
+                Table::LastSeq(BTreeMap::new())
+            }
             Dedup::Off => Table::Off,
         };
         SessionTable {
+            dedup,
             table,
             digest: Digest::default(),
         }
     }
 
-    /// Decide whether `(client, seq)` already took effect. Read-only: the leader may call it
-    /// when a request arrives to answer a retry from the cache without appending it again.
-    pub fn decide(&self, client: ClientId, seq: Seq) -> Decision {
+    /// The strategy.
+    pub fn dedup(&self) -> Dedup {
+        self.dedup
+    }
+
+    /// Decide, while applying a committed entry, whether `(client, seq)` already took effect.
+    /// `as_leader`: this replica applies it as the leader.
+    pub fn decide_at_apply(&self, client: ClientId, seq: Seq, as_leader: bool) -> Decision {
+        match self.dedup {
+            Dedup::CheckOnReceive => Decision::Apply,
+            Dedup::LeaderOnly if !as_leader => Decision::Apply,
+            _ => self.lookup(client, seq),
+        }
+    }
+
+    /// Decide, as a leader receiving a request, whether `(client, seq)` already took effect
+    /// here, so it can be answered from the cache without appending it again. Read-only.
+    pub fn decide_on_receive(&self, client: ClientId, seq: Seq) -> Decision {
+        self.lookup(client, seq)
+    }
+
+    fn lookup(&self, client: ClientId, seq: Seq) -> Decision {
         match &self.table {
             Table::Sessions(sessions) => {
                 let Some(session) = sessions.get(&client) else {
@@ -142,12 +198,15 @@ impl SessionTable {
     }
 
     /// Apply-time bookkeeping for one applied client entry, duplicate or not: record
-    /// `took_effect` (the result, when [`decide`] said [`Decision::Apply`] and the op is a
-    /// write), then learn from the request which of its client's results were acknowledged
-    /// and forget them.
+    /// `took_effect` (the result, when [`decide_at_apply`] said [`Decision::Apply`] and the op
+    /// is a write), then learn from the request which of its client's results were
+    /// acknowledged and forget them.
     ///
-    /// [`decide`]: SessionTable::decide
-    pub fn settle(&mut self, request: &Request, took_effect: Option<&OpResult>) {
+    /// [`decide_at_apply`]: SessionTable::decide_at_apply
+    pub fn settle(&mut self, request: &Request, took_effect: Option<&OpResult>, as_leader: bool) {
+        if self.dedup == Dedup::LeaderOnly && !as_leader {
+            return; // followers never build the leader's table
+        }
         let digest = &mut self.digest;
         match &mut self.table {
             Table::Sessions(sessions) => {

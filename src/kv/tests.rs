@@ -16,6 +16,7 @@ fn incr(seq: u64, lowest_unacked: u64, amount: i64) -> Request {
             key: Arc::from("n"),
             amount,
         },
+        origin: Origin::default(),
     }
 }
 
@@ -27,6 +28,7 @@ fn get(seq: u64) -> Request {
         op: Op::Get {
             key: Arc::from("n"),
         },
+        origin: Origin::default(),
     }
 }
 
@@ -44,10 +46,10 @@ fn res(r: &OpResult) -> Option<&str> {
 fn retry_of_applied_write_returns_cached_result() {
     for dedup in [Dedup::Sessions, Dedup::LastSeq] {
         let mut sm = StateMachine::new(dedup);
-        let (outcome, result) = sm.apply(&incr(1, 1, 5));
+        let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
         assert_eq!(outcome, Outcome::Applied, "{dedup:?}");
         assert_eq!(res(&result), Some("5"), "{dedup:?}");
-        let (outcome, result) = sm.apply(&incr(1, 1, 5));
+        let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
         assert_eq!(
             outcome,
             Outcome::Duplicate {
@@ -58,7 +60,7 @@ fn retry_of_applied_write_returns_cached_result() {
         );
         assert_eq!(res(&result), Some("5"), "{dedup:?}: cached result");
         assert_eq!(value(&sm), Some("5"), "{dedup:?}: applied once");
-        let (outcome, result) = sm.apply(&incr(2, 2, 1));
+        let (outcome, result) = sm.apply(&incr(2, 2, 1), true);
         assert_eq!(outcome, Outcome::Applied, "{dedup:?}");
         assert_eq!(res(&result), Some("6"), "{dedup:?}");
     }
@@ -68,8 +70,8 @@ fn retry_of_applied_write_returns_cached_result() {
 #[test]
 fn off_applies_a_retry_twice() {
     let mut sm = StateMachine::new(Dedup::Off);
-    sm.apply(&incr(1, 1, 5));
-    let (outcome, result) = sm.apply(&incr(1, 1, 5));
+    sm.apply(&incr(1, 1, 5), true);
+    let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
     assert_eq!(outcome, Outcome::Applied);
     assert_eq!(res(&result), Some("10"));
     assert_eq!(value(&sm), Some("10"));
@@ -80,9 +82,9 @@ fn off_applies_a_retry_twice() {
 #[test]
 fn sessions_forget_acknowledged_results_but_still_reject_them() {
     let mut sm = StateMachine::new(Dedup::Sessions);
-    sm.apply(&incr(1, 1, 5));
-    sm.apply(&incr(2, 2, 1)); // seq 1 acknowledged
-    let (outcome, result) = sm.apply(&incr(1, 1, 5));
+    sm.apply(&incr(1, 1, 5), true);
+    sm.apply(&incr(2, 2, 1), true); // seq 1 acknowledged
+    let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
     assert_eq!(
         outcome,
         Outcome::Duplicate {
@@ -101,12 +103,12 @@ fn pipelined_requests_tell_sessions_from_last_seq() {
     let mut sessions = StateMachine::new(Dedup::Sessions);
     let mut last_seq = StateMachine::new(Dedup::LastSeq);
     for sm in [&mut sessions, &mut last_seq] {
-        sm.apply(&incr(1, 1, 10)); // "10"
-        sm.apply(&incr(2, 1, 1)); // "11", seq 1 still unacknowledged
+        sm.apply(&incr(1, 1, 10), true); // "10"
+        sm.apply(&incr(2, 1, 1), true); // "11", seq 1 still unacknowledged
     }
-    let (_, result) = sessions.apply(&incr(1, 1, 10));
+    let (_, result) = sessions.apply(&incr(1, 1, 10), true);
     assert_eq!(res(&result), Some("10"), "sessions caches per seq");
-    let (_, result) = last_seq.apply(&incr(1, 1, 10));
+    let (_, result) = last_seq.apply(&incr(1, 1, 10), true);
     assert_eq!(
         res(&result),
         Some("11"),
@@ -121,11 +123,11 @@ fn pipelined_requests_tell_sessions_from_last_seq() {
 fn gets_are_never_deduplicated() {
     for dedup in [Dedup::Sessions, Dedup::LastSeq, Dedup::Off] {
         let mut sm = StateMachine::new(dedup);
-        sm.apply(&incr(1, 1, 3));
-        let (outcome, result) = sm.apply(&get(2));
+        sm.apply(&incr(1, 1, 3), true);
+        let (outcome, result) = sm.apply(&get(2), true);
         assert_eq!(outcome, Outcome::Applied, "{dedup:?}");
         assert_eq!(res(&result), Some("3"), "{dedup:?}");
-        let (outcome, _) = sm.apply(&get(2));
+        let (outcome, _) = sm.apply(&get(2), true);
         assert_eq!(outcome, Outcome::Applied, "{dedup:?}");
         assert_eq!(sm.check_on_receive(&get(2)), Decision::Apply, "{dedup:?}");
     }
@@ -136,7 +138,7 @@ fn gets_are_never_deduplicated() {
 fn check_on_receive_agrees_with_apply() {
     let mut sm = StateMachine::new(Dedup::Sessions);
     assert_eq!(sm.check_on_receive(&incr(1, 1, 2)), Decision::Apply);
-    sm.apply(&incr(1, 1, 2));
+    sm.apply(&incr(1, 1, 2), true);
     assert_eq!(
         sm.check_on_receive(&incr(1, 1, 2)),
         Decision::Duplicate {
@@ -162,14 +164,74 @@ fn digests_agree_for_equal_histories() {
     let mut a = StateMachine::new(Dedup::Sessions);
     let mut b = StateMachine::new(Dedup::Sessions);
     for r in &history {
-        a.apply(r);
-        b.apply(r);
+        a.apply(r, true);
+        b.apply(r, true);
         assert_eq!(a.digest(), b.digest());
     }
     let mut c = StateMachine::new(Dedup::Sessions);
     for r in history.iter().filter(|r| r.seq != Seq(2)) {
-        c.apply(r);
+        c.apply(r, true);
     }
     assert_ne!(a.digest().sessions, c.digest().sessions);
     assert_eq!(a.sessions().clients(), 1);
+}
+
+/// `leader-only`: a follower applying the same log builds no table, so when it becomes
+/// leader it applies a retry again; and the two replicas' session tables differ.
+#[test]
+fn leader_only_forgets_on_a_leader_change() {
+    let mut leader = StateMachine::new(Dedup::LeaderOnly);
+    let mut follower = StateMachine::new(Dedup::LeaderOnly);
+    leader.apply(&incr(1, 1, 5), true);
+    follower.apply(&incr(1, 1, 5), false);
+    assert!(matches!(
+        leader.check_on_receive(&incr(1, 1, 5)),
+        Decision::Duplicate { .. }
+    ));
+    assert_eq!(follower.check_on_receive(&incr(1, 1, 5)), Decision::Apply);
+    assert_ne!(leader.digest().sessions, follower.digest().sessions);
+    // The follower, now leader, applies the retry appended again:
+    let (outcome, result) = follower.apply(&incr(1, 1, 5), true);
+    assert_eq!(outcome, Outcome::Applied);
+    assert_eq!(res(&result), Some("10"), "applied twice");
+}
+
+/// `check-on-receive`: a retry that made it into the log is applied again at apply time,
+/// though a late one is still caught on arrival.
+#[test]
+fn check_on_receive_never_dedups_at_apply() {
+    let mut sm = StateMachine::new(Dedup::CheckOnReceive);
+    sm.apply(&incr(1, 1, 5), true);
+    assert!(matches!(
+        sm.check_on_receive(&incr(1, 1, 5)),
+        Decision::Duplicate { .. }
+    ));
+    let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
+    assert_eq!(outcome, Outcome::Applied);
+    assert_eq!(res(&result), Some("10"));
+}
+
+/// `cache-latest`: a duplicate is recognised but answered with the key's current value,
+/// not the result of its own application.
+#[test]
+fn cache_latest_answers_with_the_current_value() {
+    let mut sm = StateMachine::new(Dedup::CacheLatest);
+    sm.apply(&incr(1, 1, 5), true); // "5"
+    let other = Request {
+        client: ClientId(7),
+        ..incr(1, 1, 3)
+    };
+    sm.apply(&other, true); // another client: "8"
+    let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
+    assert!(matches!(outcome, Outcome::Duplicate { .. }));
+    assert_eq!(
+        res(&result),
+        Some("8"),
+        "the latest value, not the cached \"5\""
+    );
+    assert_eq!(value(&sm), Some("8"), "not applied again");
+    let Decision::Duplicate { cached, .. } = sm.check_on_receive(&incr(1, 1, 5)) else {
+        panic!("a duplicate on receive too");
+    };
+    assert_eq!(cached.flatten().as_deref(), Some("8"));
 }

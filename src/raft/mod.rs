@@ -129,16 +129,28 @@ enum Timer {
     /// moment (observable from outside) when an entry is committed but not yet applied or
     /// answered, as in any server whose apply loop runs behind its Raft loop.
     Apply = 2,
+    /// Leader: send newly appended client entries. Armed at `now` on append, so there is a
+    /// moment when a write is in the log and on no wire (the before-replicate crash point),
+    /// as in any server that appends, then flushes; requests arriving in the same instant go
+    /// out in one message.
+    Replicate = 3,
 }
+
+/// Number of [`Timer`] kinds.
+const TIMERS: usize = 4;
 
 /// Where the leader stands with respect to the crash points of DESIGN §4.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CrashPoints {
+    /// A client write at this index is in the leader's log and was sent to no one.
+    pub before_replicate: Option<LogIndex>,
     /// An uncommitted client write at this index was sent to this follower, and fewer than a
     /// majority have acknowledged it.
     pub mid_replication: Option<(LogIndex, NodeId)>,
     /// A client write at this index is committed but not yet applied, so not yet answered.
     pub after_commit: Option<LogIndex>,
+    /// The leader has just answered the client write at this index.
+    pub after_reply: Option<LogIndex>,
 }
 
 /// One Raft node.
@@ -158,7 +170,10 @@ pub struct RaftNode {
     progress: Vec<Progress>,
     /// Leader: requests to answer when applied, one per client (clients have one in flight).
     waiting: BTreeMap<ClientId, Waiter>,
-    timers: [Option<SimTime>; 3],
+    timers: [Option<SimTime>; TIMERS],
+    /// The client write this leader answered in the step now being handled (the after-reply
+    /// crash point); cleared when the next step begins.
+    fresh_reply: Option<LogIndex>,
     outbox: VecDeque<Envelope>,
     events: VecDeque<ProcessEvent>,
 }
@@ -202,7 +217,8 @@ impl RaftNode {
             votes: 0,
             progress: vec![Progress::default(); usize::from(config.cluster_size)],
             waiting: BTreeMap::new(),
-            timers: [None; 3],
+            timers: [None; TIMERS],
+            fresh_reply: None,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -274,7 +290,24 @@ impl RaftNode {
                 .and_then(Entry::request)
                 .filter(|r| r.op.kind().is_write())
         };
-        let mut points = CrashPoints::default();
+        let mut points = CrashPoints {
+            after_reply: self.fresh_reply,
+            ..CrashPoints::default()
+        };
+        let sent_anywhere = self
+            .config
+            .peers()
+            .map(|p| self.progress[p.index()].sent_up_to)
+            .max()
+            .unwrap_or(LogIndex(0));
+        let mut index = self.commit_index.next().max(sent_anywhere.next());
+        while index <= log.last_index() {
+            if own_write(index).is_some() {
+                points.before_replicate = Some(index);
+                break;
+            }
+            index = index.next();
+        }
         let mut index = self.commit_index.next();
         while index <= log.last_index() {
             if own_write(index).is_some() && self.acknowledgements(index) < self.config.majority() {
@@ -355,6 +388,7 @@ impl RaftNode {
         self.role = Role::Follower;
         self.votes = 0;
         self.disarm(Timer::Heartbeat);
+        self.disarm(Timer::Replicate);
         if self.timers[Timer::Election as usize].is_none() {
             self.reset_election_timer(now);
         }
@@ -378,6 +412,7 @@ impl RaftNode {
 
 impl Process for RaftNode {
     fn handle_message(&mut self, now: SimTime, envelope: Envelope) {
+        self.fresh_reply = None;
         let Addr::Node(from) = envelope.from else {
             if let (Addr::Client(client_no), Message::ClientRequest { request, attempt }) =
                 (envelope.from, envelope.msg)
@@ -422,10 +457,17 @@ impl Process for RaftNode {
     }
 
     fn handle_timeout(&mut self, now: SimTime) {
+        self.fresh_reply = None;
         let due = |t: Option<SimTime>| t.is_some_and(|t| t <= now);
         if due(self.timers[Timer::Apply as usize]) {
             self.disarm(Timer::Apply);
             self.apply_committed();
+        }
+        if due(self.timers[Timer::Replicate as usize]) {
+            self.disarm(Timer::Replicate);
+            if self.role == Role::Leader {
+                self.broadcast_append();
+            }
         }
         if due(self.timers[Timer::Heartbeat as usize]) {
             self.arm(Timer::Heartbeat, now.plus_us(self.config.heartbeat_us));

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Entry, Payload, RaftNode, Role, Waiter};
+use super::{Entry, Payload, RaftNode, Role, Timer, Waiter};
 use crate::ids::{ClientNo, SimTime};
 use crate::kv::{Decision, Outcome, Request};
 use crate::message::{Addr, Message, Reply};
@@ -63,7 +63,9 @@ impl RaftNode {
             request,
             attempt,
         });
-        self.broadcast_append();
+        if self.config.cluster_size > 1 {
+            self.arm(Timer::Replicate, now);
+        }
         self.advance_commit(now);
     }
 
@@ -94,7 +96,8 @@ impl RaftNode {
             let (outcome, result) = match &entry.payload {
                 Payload::Noop => (Outcome::Applied, None),
                 Payload::Client(request) => {
-                    let (outcome, result) = self.state.apply(request);
+                    let as_leader = self.role == Role::Leader;
+                    let (outcome, result) = self.state.apply(request, as_leader);
                     self.answer_waiter(request, outcome, &result);
                     (outcome, result)
                 }
@@ -127,6 +130,9 @@ impl RaftNode {
             Outcome::Duplicate { expired: false, .. } => true,
         };
         self.waiting.remove(&request.client);
+        if request.op.kind().is_write() {
+            self.fresh_reply = Some(self.last_applied);
+        }
         let reply = Reply::Done {
             result: result.clone(),
             cached,

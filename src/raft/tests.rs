@@ -310,6 +310,7 @@ fn client_request(node: &mut RaftNode, seq: u64) {
             key: Arc::from("k"),
             amount: 1,
         },
+        origin: Default::default(),
     });
     let to = Addr::Node(node.id());
     node.handle_message(
@@ -426,33 +427,50 @@ fn single_node_applies_once_and_answers_a_retry_from_the_cache() {
     );
 }
 
-/// Crash points (DESIGN §4): mid-replication holds while a sent write is unacknowledged by a
-/// majority; after-commit holds between commit and apply.
+/// Crash points (DESIGN §4): a new write is first in the log and on no wire
+/// (before-replicate), then sent and unacknowledged by a majority (mid-replication), then
+/// committed and not applied (after-commit), then just answered (after-reply).
 #[test]
 fn crash_points_track_replication() {
     let mut n1 = node_with(1, 3, 0, None, &[]);
     elect(&mut n1);
+    let term = n1.term();
     let ack = |m: u64| Message::AppendReply {
-        term: n1.term(),
+        term,
         success: true,
         match_index: LogIndex(m),
         hint: LogIndex(0),
     };
-    let (ack1, ack2) = (ack(1), ack(2));
-    from_node(&mut n1, 2, ack1);
-    n1.handle_timeout(SimTime(10_000_000));
-    assert_eq!(
-        n1.crash_points(),
-        CrashPoints::default(),
-        "only a no-op so far"
-    );
+    from_node(&mut n1, 2, ack(1));
+    n1.handle_timeout(T0);
+    sent(&mut n1);
+    let none = CrashPoints::default();
+    assert_eq!(n1.crash_points(), none, "only a no-op so far");
+
     client_request(&mut n1, 1);
+    let points = n1.crash_points();
     assert_eq!(
-        n1.crash_points().mid_replication,
+        points.before_replicate,
+        Some(LogIndex(2)),
+        "appended, sent to no one"
+    );
+    assert_eq!(points.mid_replication, None);
+    assert!(
+        sent(&mut n1).is_empty(),
+        "nothing on the wire until the replicate step"
+    );
+
+    n1.handle_timeout(T0);
+    assert_eq!(sent(&mut n1).len(), 2, "the write goes to both followers");
+    let points = n1.crash_points();
+    assert_eq!(points.before_replicate, None);
+    assert_eq!(
+        points.mid_replication,
         Some((LogIndex(2), NodeId(2))),
         "write at index 2 sent to n2, not acknowledged"
     );
-    from_node(&mut n1, 2, ack2);
+
+    from_node(&mut n1, 2, ack(2));
     let points = n1.crash_points();
     assert_eq!(points.mid_replication, None, "acknowledged by a majority");
     assert_eq!(
@@ -460,10 +478,19 @@ fn crash_points_track_replication() {
         Some(LogIndex(2)),
         "committed, not yet applied"
     );
-    n1.handle_timeout(SimTime(10_000_000));
+
+    n1.handle_timeout(T0);
+    let points = n1.crash_points();
+    assert_eq!(points.after_commit, None, "applied and answered");
+    assert_eq!(
+        points.after_reply,
+        Some(LogIndex(2)),
+        "answered in this very step"
+    );
+    from_node(&mut n1, 3, ack(1));
     assert_eq!(
         n1.crash_points(),
-        CrashPoints::default(),
-        "applied and answered"
+        none,
+        "the next step is no longer right after the reply"
     );
 }

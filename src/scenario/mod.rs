@@ -11,8 +11,8 @@ use std::path::Path;
 
 pub use error::{Invalid, ScenarioError};
 
-use crate::client::Mix;
-use crate::ids::NodeId;
+use crate::client::{Mix, OnRestart};
+use crate::ids::{ClientNo, NodeId};
 use crate::kv::Dedup;
 use crate::raft::Mutations;
 
@@ -69,6 +69,8 @@ pub struct ClientsSpec {
     pub timeout_ms: u64,
     pub think_ms: (u64, u64),
     pub mix: Mix,
+    /// What a crashed client does about its identity when it restarts.
+    pub on_restart: OnRestart,
 }
 
 /// Which node a fault targets, resolved when it fires.
@@ -78,7 +80,19 @@ pub enum NodeSelector {
     Leader,
     /// A live node that is not the leader, chosen by the fault stream.
     Follower,
+    /// The live node whose log runs furthest past its commit index (the most entries that
+    /// may yet be lost or committed); ties go to the lowest node number.
+    MostUncommitted,
     Node(NodeId),
+}
+
+/// Which client a client crash targets, resolved when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientSelector {
+    /// A live client with an operation in flight if there is one (else any live client),
+    /// chosen by the fault stream.
+    Any,
+    Client(ClientNo),
 }
 
 /// When a crash fires, once its `at_ms` has come.
@@ -86,19 +100,33 @@ pub enum NodeSelector {
 pub enum CrashWhen {
     /// At once (or as soon as the selected node exists and is up).
     Now,
+    /// When the leader has appended a client write of its term and sent it to no one.
+    BeforeReplicate,
     /// When the leader has sent an uncommitted client write to at least one follower and
     /// fewer than a majority have acknowledged it.
     MidReplication,
     /// When the leader has committed a client write and not yet replied.
     AfterCommit,
+    /// Right after the leader replied to a client write.
+    AfterReply,
 }
 
 impl CrashWhen {
+    pub const ALL: [CrashWhen; 5] = [
+        CrashWhen::Now,
+        CrashWhen::BeforeReplicate,
+        CrashWhen::MidReplication,
+        CrashWhen::AfterCommit,
+        CrashWhen::AfterReply,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             CrashWhen::Now => "now",
+            CrashWhen::BeforeReplicate => "before-replicate",
             CrashWhen::MidReplication => "mid-replication",
             CrashWhen::AfterCommit => "after-commit",
+            CrashWhen::AfterReply => "after-reply",
         }
     }
 }
@@ -122,8 +150,19 @@ pub enum FaultKind {
     },
     Partition {
         split: Split,
+        /// Cut only what the first group (or the isolated node) sends; it still hears the rest.
+        one_way: bool,
         /// Absent: until the liveness phase.
         heal_after_ms: Option<u64>,
+    },
+    /// The network re-delivers `count` old client requests to the leader after the next
+    /// leader change, as a slow or replayed packet would arrive.
+    Replay { count: u32 },
+    /// A client process crashes; it restarts (as a new incarnation) after `restart_after_ms`,
+    /// or at the liveness phase.
+    ClientCrash {
+        client: ClientSelector,
+        restart_after_ms: Option<u64>,
     },
     /// Change link behaviour for a window; `None` fields keep the scenario's values.
     Network {

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
+use crate::client::OnRestart;
 use crate::kv::Dedup;
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +56,7 @@ pub struct RawClients {
     pub timeout_ms: Option<u64>,
     pub think_ms: Option<Vec<u64>>,
     pub mix: Option<RawMix>,
+    pub on_restart: Option<OnRestart>,
 }
 
 /// Op weights; a weight left out of a written `mix` is 0.
@@ -79,14 +81,18 @@ pub enum RawFaultKind {
     Crash,
     Partition,
     Network,
+    Replay,
+    ClientCrash,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RawWhen {
     Now,
+    BeforeReplicate,
     MidReplication,
     AfterCommit,
+    AfterReply,
 }
 
 /// One `[[faults]]` table: the union of every kind's fields; `validate` checks that only the
@@ -103,20 +109,62 @@ pub struct RawFault {
     // partition
     pub groups: Option<Vec<Vec<u64>>>,
     pub isolate: Option<RawNode>,
+    pub one_way: Option<bool>,
     pub heal_after_ms: Option<u64>,
     // network
     pub for_ms: Option<u64>,
     pub drop: Option<f64>,
     pub duplicate: Option<f64>,
     pub delay_ms: Option<Vec<u64>>,
+    // replay
+    pub count: Option<u64>,
+    // client-crash (and restart_after_ms)
+    pub client: Option<RawClient>,
 }
 
-/// `"leader"`, `"follower"` or a node number, as written.
+/// `"leader"`, `"follower"`, `"most-uncommitted"` or a node number, as written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RawNode {
     Leader,
     Follower,
+    MostUncommitted,
     Number(i64),
+}
+
+/// `"any"` or a client number, as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RawClient {
+    Any,
+    Number(i64),
+}
+
+impl<'de> Deserialize<'de> for RawClient {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawClient, D::Error> {
+        struct ClientVisitor;
+        impl Visitor<'_> for ClientVisitor {
+            type Value = RawClient;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#""any" or a client number"#)
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawClient, E> {
+                match v {
+                    "any" => Ok(RawClient::Any),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawClient, E> {
+                Ok(RawClient::Number(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawClient, E> {
+                Ok(RawClient::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        deserializer.deserialize_any(ClientVisitor)
+    }
 }
 
 impl<'de> Deserialize<'de> for RawNode {
@@ -126,13 +174,14 @@ impl<'de> Deserialize<'de> for RawNode {
             type Value = RawNode;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(r#""leader", "follower" or a node number"#)
+                f.write_str(r#""leader", "follower", "most-uncommitted" or a node number"#)
             }
 
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawNode, E> {
                 match v {
                     "leader" => Ok(RawNode::Leader),
                     "follower" => Ok(RawNode::Follower),
+                    "most-uncommitted" => Ok(RawNode::MostUncommitted),
                     other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
                 }
             }

@@ -85,10 +85,12 @@ duplicate = 0.5
                     vec![NodeId(1), NodeId(2)],
                     vec![NodeId(3), NodeId(4), NodeId(5)]
                 ]),
+                one_way: false,
                 heal_after_ms: None
             },
             &FaultKind::Partition {
                 split: Split::Isolate(NodeSelector::Follower),
+                one_way: false,
                 heal_after_ms: Some(7)
             },
             &FaultKind::Network {

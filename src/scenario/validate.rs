@@ -3,13 +3,13 @@
 use toml::de::DeTable;
 
 use super::error::{FieldPath, Located, ScenarioError};
-use super::raw::{RawFault, RawFaultKind, RawNode, RawScenario, RawWhen};
+use super::raw::{RawClient, RawFault, RawFaultKind, RawNode, RawScenario, RawWhen};
 use super::{
-    ClientsSpec, ClusterSpec, CrashWhen, FaultKind, FaultSpec, NetworkSpec, NodeSelector, Scenario,
-    Split,
+    ClientSelector, ClientsSpec, ClusterSpec, CrashWhen, FaultKind, FaultSpec, NetworkSpec,
+    NodeSelector, Scenario, Split,
 };
 use crate::client::Mix;
-use crate::ids::NodeId;
+use crate::ids::{ClientNo, NodeId};
 use crate::kv::Dedup;
 
 /// Longest fault or liveness phase: one simulated day.
@@ -22,7 +22,17 @@ const MAX_TOTAL_OPS: u64 = 10_000_000;
 const MAX_KEYS: u64 = 1_000_000;
 const MAX_FAULTS: usize = 10_000;
 
+/// Most old requests one replay fault re-delivers.
+const MAX_REPLAYED: u64 = 100;
+
 const DEFAULT_DURATION_MS: u64 = 5_000;
+
+/// The sizes faults are checked against.
+#[derive(Clone, Copy)]
+struct Shape {
+    nodes: u8,
+    clients: u32,
+}
 const DEFAULT_LIVENESS_MS: u64 = 10_000;
 
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
@@ -178,11 +188,15 @@ impl Checker<'_> {
                 format!("at most {MAX_FAULTS} faults, got {}", raw.faults.len()),
             );
         }
+        let shape = Shape {
+            nodes,
+            clients: clients.count,
+        };
         let faults = raw
             .faults
             .into_iter()
             .enumerate()
-            .map(|(i, f)| self.fault(&path(&["faults"]).index(i), f, nodes, duration_ms))
+            .map(|(i, f)| self.fault(&path(&["faults"]).index(i), f, shape, duration_ms))
             .collect::<Result<Vec<_>, _>>()?;
 
         Ok(Scenario {
@@ -252,6 +266,7 @@ impl Checker<'_> {
             timeout_ms,
             think_ms,
             mix,
+            on_restart: c.on_restart.unwrap_or_default(),
         })
     }
 
@@ -274,19 +289,36 @@ impl Checker<'_> {
         Ok(match node {
             RawNode::Leader => NodeSelector::Leader,
             RawNode::Follower => NodeSelector::Follower,
+            RawNode::MostUncommitted => NodeSelector::MostUncommitted,
             RawNode::Number(n) => NodeSelector::Node(self.node_number(at, n, nodes)?),
         })
     }
 
-    /// Reject fields that belong to another kind of fault.
+    /// Reject fields set on a fault that its kind does not use.
     fn only(
         &self,
         at: &FieldPath,
+        f: &RawFault,
         kind: &str,
-        present: &[(&str, bool)],
+        allowed: &[&str],
     ) -> Result<(), ScenarioError> {
+        let present = [
+            ("node", f.node.is_some()),
+            ("when", f.when.is_some()),
+            ("restart_after_ms", f.restart_after_ms.is_some()),
+            ("groups", f.groups.is_some()),
+            ("isolate", f.isolate.is_some()),
+            ("one_way", f.one_way.is_some()),
+            ("heal_after_ms", f.heal_after_ms.is_some()),
+            ("for_ms", f.for_ms.is_some()),
+            ("drop", f.drop.is_some()),
+            ("duplicate", f.duplicate.is_some()),
+            ("delay_ms", f.delay_ms.is_some()),
+            ("count", f.count.is_some()),
+            ("client", f.client.is_some()),
+        ];
         for (field, is_set) in present {
-            if *is_set {
+            if is_set && !allowed.contains(&field) {
                 return self.fail(
                     &at.key(field),
                     format!("does not apply to kind = \"{kind}\""),
@@ -296,11 +328,21 @@ impl Checker<'_> {
         Ok(())
     }
 
+    fn optional_ms(
+        &self,
+        at: &FieldPath,
+        value: Option<u64>,
+    ) -> Result<Option<u64>, ScenarioError> {
+        value
+            .map(|v| self.in_range(at, v, 0, MAX_PHASE_MS))
+            .transpose()
+    }
+
     fn fault(
         &self,
         at: &FieldPath,
         f: RawFault,
-        nodes: u8,
+        shape: Shape,
         duration_ms: u64,
     ) -> Result<FaultSpec, ScenarioError> {
         let Some(at_ms) = f.at_ms else {
@@ -314,34 +356,26 @@ impl Checker<'_> {
                 ),
             );
         }
+        let nodes = shape.nodes;
         let kind = match f.kind {
             RawFaultKind::Crash => {
-                self.only(
-                    at,
-                    "crash",
-                    &[
-                        ("groups", f.groups.is_some()),
-                        ("isolate", f.isolate.is_some()),
-                        ("heal_after_ms", f.heal_after_ms.is_some()),
-                        ("for_ms", f.for_ms.is_some()),
-                        ("drop", f.drop.is_some()),
-                        ("duplicate", f.duplicate.is_some()),
-                        ("delay_ms", f.delay_ms.is_some()),
-                    ],
-                )?;
+                self.only(at, &f, "crash", &["node", "when", "restart_after_ms"])?;
                 let Some(node) = f.node else {
                     return self.fail(
                         &at.key("node"),
-                        r#"missing: a crash needs node = "leader", "follower" or a node number"#,
+                        r#"missing: a crash needs node = "leader", "follower", "most-uncommitted" or a node number"#,
                     );
                 };
                 let node = self.selector(&at.key("node"), node, nodes)?;
                 let when = match f.when.unwrap_or(RawWhen::Now) {
                     RawWhen::Now => CrashWhen::Now,
+                    RawWhen::BeforeReplicate => CrashWhen::BeforeReplicate,
                     RawWhen::MidReplication => CrashWhen::MidReplication,
                     RawWhen::AfterCommit => CrashWhen::AfterCommit,
+                    RawWhen::AfterReply => CrashWhen::AfterReply,
                 };
-                if when != CrashWhen::Now && node == NodeSelector::Follower {
+                let leader_state = matches!(node, NodeSelector::Leader | NodeSelector::Node(_));
+                if when != CrashWhen::Now && !leader_state {
                     return self.fail(
                         &at.key("when"),
                         format!(
@@ -350,32 +384,26 @@ impl Checker<'_> {
                         ),
                     );
                 }
-                let restart_after_ms = match f.restart_after_ms {
-                    Some(v) => {
-                        Some(self.in_range(&at.key("restart_after_ms"), v, 0, MAX_PHASE_MS)?)
-                    }
-                    None => None,
-                };
                 FaultKind::Crash {
                     node,
                     when,
-                    restart_after_ms,
+                    restart_after_ms: self
+                        .optional_ms(&at.key("restart_after_ms"), f.restart_after_ms)?,
                 }
             }
             RawFaultKind::Partition => {
                 self.only(
                     at,
+                    &f,
                     "partition",
-                    &[
-                        ("node", f.node.is_some()),
-                        ("when", f.when.is_some()),
-                        ("restart_after_ms", f.restart_after_ms.is_some()),
-                        ("for_ms", f.for_ms.is_some()),
-                        ("drop", f.drop.is_some()),
-                        ("duplicate", f.duplicate.is_some()),
-                        ("delay_ms", f.delay_ms.is_some()),
-                    ],
+                    &["groups", "isolate", "one_way", "heal_after_ms"],
                 )?;
+                if nodes < 2 {
+                    return self.fail(
+                        &at.key("kind"),
+                        "a partition needs at least two nodes; the cluster has one",
+                    );
+                }
                 let split = match (f.groups, f.isolate) {
                     (Some(_), Some(_)) => {
                         return self.fail(
@@ -384,7 +412,10 @@ impl Checker<'_> {
                         );
                     }
                     (None, None) => {
-                        return self.fail(&at.key("groups"), "missing: a partition needs groups = [[…], […]] or isolate = \"leader\" or a node number");
+                        return self.fail(
+                            &at.key("groups"),
+                            "missing: a partition needs groups = [[…], […]] or isolate = \"leader\" or a node number",
+                        );
                     }
                     (Some(groups), None) => {
                         Split::Groups(self.groups(&at.key("groups"), groups, nodes)?)
@@ -393,27 +424,18 @@ impl Checker<'_> {
                         Split::Isolate(self.selector(&at.key("isolate"), node, nodes)?)
                     }
                 };
-                let heal_after_ms = match f.heal_after_ms {
-                    Some(v) => Some(self.in_range(&at.key("heal_after_ms"), v, 0, MAX_PHASE_MS)?),
-                    None => None,
-                };
                 FaultKind::Partition {
                     split,
-                    heal_after_ms,
+                    one_way: f.one_way.unwrap_or(false),
+                    heal_after_ms: self.optional_ms(&at.key("heal_after_ms"), f.heal_after_ms)?,
                 }
             }
             RawFaultKind::Network => {
                 self.only(
                     at,
+                    &f,
                     "network",
-                    &[
-                        ("node", f.node.is_some()),
-                        ("when", f.when.is_some()),
-                        ("restart_after_ms", f.restart_after_ms.is_some()),
-                        ("groups", f.groups.is_some()),
-                        ("isolate", f.isolate.is_some()),
-                        ("heal_after_ms", f.heal_after_ms.is_some()),
-                    ],
+                    &["for_ms", "drop", "duplicate", "delay_ms"],
                 )?;
                 let Some(for_ms) = f.for_ms else {
                     return self.fail(&at.key("for_ms"), "missing: a network fault needs for_ms");
@@ -442,6 +464,43 @@ impl Checker<'_> {
                     drop,
                     duplicate,
                     delay_ms,
+                }
+            }
+            RawFaultKind::Replay => {
+                self.only(at, &f, "replay", &["count"])?;
+                let count = match f.count {
+                    Some(n) => self.in_range(&at.key("count"), n, 1, MAX_REPLAYED)? as u32,
+                    None => 1,
+                };
+                FaultKind::Replay { count }
+            }
+            RawFaultKind::ClientCrash => {
+                self.only(at, &f, "client-crash", &["client", "restart_after_ms"])?;
+                if shape.clients == 0 {
+                    return self.fail(
+                        &at.key("kind"),
+                        "a client crash needs clients ([clients] count is 0)",
+                    );
+                }
+                let client = match f.client.unwrap_or(RawClient::Any) {
+                    RawClient::Any => ClientSelector::Any,
+                    RawClient::Number(n) if n >= 1 && n <= i64::from(shape.clients) => {
+                        ClientSelector::Client(ClientNo(n as u32))
+                    }
+                    RawClient::Number(n) => {
+                        return self.fail(
+                            &at.key("client"),
+                            format!(
+                                "client {n} does not exist; there are clients 1..={}",
+                                shape.clients
+                            ),
+                        );
+                    }
+                };
+                FaultKind::ClientCrash {
+                    client,
+                    restart_after_ms: self
+                        .optional_ms(&at.key("restart_after_ms"), f.restart_after_ms)?,
                 }
             }
         };

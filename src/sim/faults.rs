@@ -1,14 +1,15 @@
-//! The fault schedule: crashes (at once, mid-replication, after commit), partitions and
-//! network windows, fired from `[[faults]]` and healed by their own timers or by the
-//! liveness phase.
+//! The fault schedule: node crashes at a chosen moment of the leader's work, partitions (both
+//! ways or one way), network windows, replays of old requests, and client crashes; fired from
+//! `[[faults]]` and healed by their own timers or by the liveness phase.
 
 use rand::RngExt;
 
 use super::network::LinkOverride;
 use super::world::{Event, NodeSlot, Phase, World};
-use crate::ids::NodeId;
+use crate::ids::{NodeId, Term};
+use crate::message::{Addr, Message};
 use crate::raft::RaftNode;
-use crate::scenario::{CrashWhen, FaultKind, FaultSpec, NodeSelector, Split};
+use crate::scenario::{ClientSelector, CrashWhen, FaultKind, FaultSpec, NodeSelector, Split};
 use crate::trace::{CrashCause, Prob, TraceEvent};
 
 /// Where one fault stands.
@@ -31,6 +32,9 @@ pub struct FaultState {
     pub status: Status,
     /// For a partition: the groups it cut, as resolved when it fired.
     groups: Vec<Vec<NodeId>>,
+    /// For a replay: the highest term any live node had when it armed; it fires once a
+    /// leader of a later term exists (a leader change).
+    armed_term: Term,
 }
 
 impl FaultState {
@@ -39,6 +43,7 @@ impl FaultState {
             spec,
             status: Status::Scheduled,
             groups: Vec::new(),
+            armed_term: Term(0),
         }
     }
 }
@@ -71,6 +76,7 @@ impl World<'_> {
             self.io.queue.push(end, Event::FaultEnd(i));
             return;
         }
+        self.faults[i].armed_term = self.highest_term();
         self.faults[i].status = Status::Armed;
         self.armed += 1;
         self.try_fire(i, None);
@@ -93,7 +99,7 @@ impl World<'_> {
                 self.io.network.end_window(i);
                 self.emit_network(i, false);
             }
-            FaultKind::Crash { .. } => {}
+            FaultKind::Crash { .. } | FaultKind::Replay { .. } | FaultKind::ClientCrash { .. } => {}
         }
     }
 
@@ -143,13 +149,23 @@ impl World<'_> {
 
     /// The live leader with the highest term.
     fn current_leader(&self) -> Option<&RaftNode> {
-        self.nodes
-            .iter()
-            .filter_map(|slot| match slot {
-                NodeSlot::Up(n) if n.is_leader() => Some(n),
-                _ => None,
-            })
+        self.live_nodes()
+            .filter(|n| n.is_leader())
             .max_by_key(|n| n.term())
+    }
+
+    fn live_nodes(&self) -> impl Iterator<Item = &RaftNode> {
+        self.nodes.iter().filter_map(|slot| match slot {
+            NodeSlot::Up(n) => Some(n),
+            _ => None,
+        })
+    }
+
+    fn highest_term(&self) -> Term {
+        self.live_nodes()
+            .map(RaftNode::term)
+            .max()
+            .unwrap_or(Term(0))
     }
 
     /// Resolve a selector to a live node now, if one fits.
@@ -157,15 +173,20 @@ impl World<'_> {
         match selector {
             NodeSelector::Leader => self.current_leader().map(RaftNode::id),
             NodeSelector::Node(id) => self.node(id).map(RaftNode::id),
+            NodeSelector::MostUncommitted => {
+                let committed = self.live_nodes().map(RaftNode::commit_index).max()?;
+                let (most, id) = self
+                    .live_nodes()
+                    .map(|n| (n.log().last_index().0.saturating_sub(committed.0), n.id()))
+                    .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
+                (most > 0).then_some(id)
+            }
             NodeSelector::Follower => {
                 let leader = self.current_leader().map(RaftNode::id);
                 let candidates: Vec<NodeId> = self
-                    .nodes
-                    .iter()
-                    .filter_map(|slot| match slot {
-                        NodeSlot::Up(n) if Some(n.id()) != leader => Some(n.id()),
-                        _ => None,
-                    })
+                    .live_nodes()
+                    .map(RaftNode::id)
+                    .filter(|&id| Some(id) != leader)
                     .collect();
                 if candidates.is_empty() {
                     return None;
@@ -185,12 +206,11 @@ impl World<'_> {
                 when,
                 restart_after_ms,
             } => {
-                let Some(cause) = self.crash_trigger(i, node, when, touched) else {
+                let Some((target, cause)) = self.crash_trigger(i, node, when, touched) else {
                     return;
                 };
-                let target = cause.0;
                 self.disarm(i, Status::Done);
-                self.crash(target, cause.1);
+                self.crash(target, cause);
                 if let Some(ms) = restart_after_ms {
                     let incarnation = self.incarnation[target.index()];
                     self.io.queue.push(
@@ -204,6 +224,7 @@ impl World<'_> {
             }
             FaultKind::Partition {
                 split,
+                one_way,
                 heal_after_ms,
             } => {
                 let groups: Vec<Vec<NodeId>> = match split {
@@ -224,16 +245,26 @@ impl World<'_> {
                     .iter()
                     .map(|g| g.iter().map(|n| n.index()).collect())
                     .collect();
-                self.io.network.add_partition(i, &indexes);
+                self.io.network.add_partition(i, &indexes, one_way);
                 self.faults[i].groups = groups;
                 let groups = &self.faults[i].groups;
-                self.io
-                    .observer
-                    .emit(now, &TraceEvent::Partition { fault: i, groups });
+                self.io.observer.emit(
+                    now,
+                    &TraceEvent::Partition {
+                        fault: i,
+                        groups,
+                        one_way,
+                    },
+                );
                 if let Some(ms) = heal_after_ms {
                     self.io.queue.push(now.plus_ms(ms), Event::FaultEnd(i));
                 }
             }
+            FaultKind::Replay { count } => self.try_replay(i, count),
+            FaultKind::ClientCrash {
+                client,
+                restart_after_ms,
+            } => self.try_client_crash(i, client, restart_after_ms),
             FaultKind::Network { .. } => unreachable!("network faults are never armed"),
         }
     }
@@ -271,19 +302,24 @@ impl World<'_> {
         let leader = match selector {
             NodeSelector::Leader => self.current_leader()?.id(),
             NodeSelector::Node(id) => id,
-            NodeSelector::Follower => return None,
+            NodeSelector::Follower | NodeSelector::MostUncommitted => return None,
         };
         if touched.is_some_and(|t| t != leader) {
             return None;
         }
+        if when == CrashWhen::AfterReply && touched != Some(leader) {
+            return None; // "just answered" holds only right after the leader's own step
+        }
         let node = self.node(leader)?;
         let points = node.crash_points();
         let (index, sent_to) = match when {
+            CrashWhen::BeforeReplicate => (points.before_replicate?, None),
             CrashWhen::MidReplication => {
                 let (index, peer) = points.mid_replication?;
                 (index, Some(peer))
             }
             CrashWhen::AfterCommit => (points.after_commit?, None),
+            CrashWhen::AfterReply => (points.after_reply?, None),
             CrashWhen::Now => unreachable!("handled above"),
         };
         Some((
@@ -297,5 +333,82 @@ impl World<'_> {
                 sent_to,
             },
         ))
+    }
+
+    /// Replay fault `i`: once a leader of a later term than when it armed exists, re-deliver
+    /// `count` old client requests (picked from the recently delivered ones) to that leader.
+    fn try_replay(&mut self, i: usize, count: u32) {
+        let Some(leader) = self.current_leader() else {
+            return;
+        };
+        if leader.term() <= self.faults[i].armed_term || self.recent_requests.is_empty() {
+            return;
+        }
+        let to = leader.id();
+        self.disarm(i, Status::Done);
+        let now = self.io.now;
+        // Distinct requests, drawn from those remembered (a partial Fisher-Yates shuffle).
+        let mut picks: Vec<usize> = (0..self.recent_requests.len()).collect();
+        let count = (count as usize).min(picks.len());
+        for k in 0..count {
+            let j = self.fault_rng.random_range(k..picks.len());
+            picks.swap(k, j);
+        }
+        for &pick in &picks[..count] {
+            let mut envelope = self.recent_requests[pick].clone();
+            envelope.to = Addr::Node(to);
+            if let Message::ClientRequest { request, .. } = &envelope.msg {
+                let (client, seq) = (request.client, request.seq);
+                self.io.observer.emit(
+                    now,
+                    &TraceEvent::Replay {
+                        fault: i,
+                        client,
+                        seq,
+                        to,
+                    },
+                );
+            }
+            self.io.deliver_later(envelope);
+        }
+    }
+
+    /// Client crash fault `i`: crash the selected client (for `any`, one with an operation in
+    /// flight if there is one) and schedule its restart.
+    fn try_client_crash(
+        &mut self,
+        i: usize,
+        selector: ClientSelector,
+        restart_after_ms: Option<u64>,
+    ) {
+        let live = |c: &crate::client::Client| !c.is_down() && !c.is_done();
+        let target = match selector {
+            ClientSelector::Client(no) => Some(no.index()).filter(|&c| live(&self.clients[c])),
+            ClientSelector::Any => {
+                let busy: Vec<usize> = (0..self.clients.len())
+                    .filter(|&c| live(&self.clients[c]) && self.clients[c].pending().is_some())
+                    .collect();
+                let idle: Vec<usize> = (0..self.clients.len())
+                    .filter(|&c| live(&self.clients[c]))
+                    .collect();
+                let pool = if busy.is_empty() { idle } else { busy };
+                (!pool.is_empty()).then(|| pool[self.fault_rng.random_range(0..pool.len())])
+            }
+        };
+        let Some(c) = target else {
+            return;
+        };
+        self.disarm(i, Status::Done);
+        let incarnation = self.crash_client(c, i);
+        if let Some(ms) = restart_after_ms {
+            let at = self.io.now.plus_ms(ms);
+            self.io.queue.push(
+                at,
+                Event::ClientRestart {
+                    client: c,
+                    incarnation,
+                },
+            );
+        }
     }
 }

@@ -106,6 +106,12 @@ impl Network {
         }
     }
 
+    /// A delay drawn as for any message now (for re-deliveries that bypass loss).
+    pub fn draw_delay(&mut self) -> u64 {
+        let p = self.current;
+        self.delay(p)
+    }
+
     #[inline]
     fn delay(&mut self, p: LinkParams) -> u64 {
         let (min, max) = p.delay_us;
@@ -125,10 +131,14 @@ impl Network {
         }
     }
 
-    /// Cut every link between nodes of different `groups` (each a list of node indexes).
-    pub fn add_partition(&mut self, id: usize, groups: &[Vec<usize>]) {
+    /// Cut every link between nodes of different `groups` (each a list of node indexes), or
+    /// with `one_way` only the links from the first group to the others.
+    pub fn add_partition(&mut self, id: usize, groups: &[Vec<usize>], one_way: bool) {
         let mut blocked: Blocked = [0; 9];
         for (g, group) in groups.iter().enumerate() {
+            if one_way && g > 0 {
+                break;
+            }
             for (h, other) in groups.iter().enumerate() {
                 if g == h {
                     continue;
@@ -215,7 +225,7 @@ mod tests {
     #[test]
     fn partitions_cut_across_groups_only() {
         let mut n = net(0.0, 0.0);
-        n.add_partition(0, &[vec![0], vec![1, 2]]);
+        n.add_partition(0, &[vec![0], vec![1, 2]], false);
         assert!(n.is_blocked(N1, N2));
         assert!(n.is_blocked(N3, N1));
         assert!(!n.is_blocked(N2, N3));
@@ -223,6 +233,9 @@ mod tests {
         assert_eq!(n.route(N1, N2), Route::Partitioned);
         n.remove_partition(0);
         assert!(!n.is_blocked(N1, N2));
+        n.add_partition(1, &[vec![0], vec![1, 2]], true);
+        assert!(n.is_blocked(N1, N2), "one way: n1 cannot send");
+        assert!(!n.is_blocked(N2, N1), "one way: n1 still hears");
     }
 
     /// Loss and duplication happen at about their configured rates, delays stay in range,

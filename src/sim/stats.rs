@@ -25,6 +25,11 @@ pub struct Stats {
     pub duplicates_at_receive: u64,
     pub crashes: u64,
     pub restarts: u64,
+    pub client_crashes: u64,
+    /// Operations whose client crashed while they were in flight.
+    pub abandoned: u64,
+    /// Old requests re-delivered by replay faults.
+    pub replays: u64,
     /// Elections won.
     pub leader_changes: u64,
     pub partitions: u64,
@@ -54,6 +59,11 @@ impl Stats {
             },
             TraceEvent::Crash { .. } => self.crashes += 1,
             TraceEvent::Restart { .. } => self.restarts += 1,
+            TraceEvent::ClientCrash { abandoned, .. } => {
+                self.client_crashes += 1;
+                self.abandoned += u64::from(abandoned.is_some());
+            }
+            TraceEvent::Replay { .. } => self.replays += 1,
             TraceEvent::Leader { .. } => self.leader_changes += 1,
             TraceEvent::Partition { .. } => self.partitions += 1,
             TraceEvent::FaultSkipped { .. } => self.faults_skipped += 1,

@@ -6,6 +6,7 @@
 //! timer. Nothing here reads a clock or a global RNG; every random choice comes from a stream
 //! derived from the run's seed.
 
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -17,12 +18,12 @@ use super::observer::Observer;
 use super::queue::EventQueue;
 use crate::check::PendingOp;
 use crate::client::{Client, ClientConfig, Workload};
-use crate::ids::{ClientNo, NodeId, SimTime};
+use crate::ids::{ClientId, ClientNo, NodeId, SimTime};
 use crate::kv::Outcome;
 use crate::message::{Addr, Envelope, Message};
 use crate::process::{Process, ProcessEvent};
 use crate::raft::{CrashedNode, NodeConfig, RaftNode};
-use crate::scenario::Scenario;
+use crate::scenario::{FaultKind, Scenario};
 use crate::trace::{CrashCause, DedupSite, TraceEvent, TraceSink};
 
 /// How long a client waits after "not leader, no leader known" before trying the next node:
@@ -30,6 +31,9 @@ use crate::trace::{CrashCause, DedupSite, TraceEvent, TraceSink};
 pub fn client_backoff_us(timeout_us: u64) -> u64 {
     (timeout_us / 4).max(1)
 }
+
+/// Client requests remembered for replay faults.
+pub const REPLAY_MEMORY: usize = 256;
 
 /// Most timeouts one process may handle back to back without simulated time moving; more
 /// means a timer that never moves forward, a bug worth stopping for.
@@ -63,6 +67,8 @@ pub(super) enum Event {
     FaultEnd(usize),
     /// Restart a node crashed by a fault, if it is still that incarnation that is down.
     Restart { node: NodeId, incarnation: u32 },
+    /// Restart a client crashed by a fault, if it is still that incarnation that is down.
+    ClientRestart { client: usize, incarnation: u32 },
     /// The fault phase is over; the liveness phase begins.
     FaultPhaseEnd,
 }
@@ -121,6 +127,17 @@ impl Io<'_> {
         }
     }
 
+    /// Deliver `envelope` after a network delay, as the network re-delivering an old packet:
+    /// not subject to loss, duplication or partitions when sent (only when it arrives).
+    pub(super) fn deliver_later(&mut self, envelope: Envelope) {
+        if matches!(envelope.msg, Message::ClientRequest { .. }) {
+            self.client_requests_in_flight += 1;
+        }
+        let delay_us = self.network.draw_delay();
+        self.queue
+            .push(self.now.plus_us(delay_us), Event::Deliver(envelope));
+    }
+
     /// Make sure a timer event is queued no later than `deadline`.
     #[inline]
     fn arm(&mut self, scheduled: &mut Option<SimTime>, deadline: Option<SimTime>, addr: Addr) {
@@ -148,6 +165,12 @@ pub(super) struct World<'s> {
     pub faults: Vec<FaultState>,
     /// Faults waiting for their trigger.
     pub armed: usize,
+    /// Every client id handed out, so a restarted client never takes an id seen before.
+    pub used_ids: BTreeSet<ClientId>,
+    /// Client requests recently delivered, for replay faults (kept only if the scenario has
+    /// one), oldest first, at most [`REPLAY_MEMORY`].
+    pub recent_requests: VecDeque<Envelope>,
+    pub record_requests: bool,
     pub fault_rng: ChaCha8Rng,
     pub phase: Phase,
     /// The process whose handler is running, to name it if it panics.
@@ -182,6 +205,7 @@ impl<'s> World<'s> {
         let k = scenario.clients;
         let workload = Arc::new(Workload::new(k.ops, k.keys, k.mix));
         let mut clients: Vec<Client> = Vec::with_capacity(k.count as usize);
+        let mut used_ids = BTreeSet::new();
         for i in 0..k.count as usize {
             let no = ClientNo::from_index(i);
             let config = ClientConfig {
@@ -190,13 +214,15 @@ impl<'s> World<'s> {
                 timeout_us: k.timeout_ms * 1000,
                 think_us: (k.think_ms.0 * 1000, k.think_ms.1 * 1000),
                 backoff_us: client_backoff_us(k.timeout_ms * 1000),
+                on_restart: k.on_restart,
             };
             let rng = stream_rng(seed, stream::CLIENT_BASE + u64::from(no.0));
             let mut client = Client::new(config, rng, Arc::clone(&workload), start);
             // Ids are 64-bit random draws; a collision would merge two clients' sessions.
-            while clients.iter().any(|other| other.id() == client.id()) {
+            while used_ids.contains(&client.id()) {
                 client.redraw_id();
             }
+            used_ids.insert(client.id());
             clients.push(client);
         }
 
@@ -234,6 +260,12 @@ impl<'s> World<'s> {
                 .map(FaultState::new)
                 .collect(),
             armed: 0,
+            used_ids,
+            recent_requests: VecDeque::new(),
+            record_requests: scenario
+                .faults
+                .iter()
+                .any(|f| matches!(f.kind, FaultKind::Replay { .. })),
             fault_rng: stream_rng(seed, stream::FAULTS),
             phase: Phase::Faults,
             handling: None,
@@ -278,6 +310,15 @@ impl<'s> World<'s> {
                         self.restart(node);
                     }
                 }
+                Event::ClientRestart {
+                    client,
+                    incarnation,
+                } => {
+                    let c = &self.clients[client];
+                    if c.is_down() && c.origin().incarnation == incarnation {
+                        self.restart_client(client);
+                    }
+                }
                 Event::FaultPhaseEnd => self.begin_liveness(),
             }
             if self.phase == Phase::Liveness
@@ -300,12 +341,21 @@ impl<'s> World<'s> {
                 let NodeSlot::Up(node) = &mut self.nodes[id.index()] else {
                     return; // lost: the node is down
                 };
+                if self.record_requests && matches!(envelope.msg, Message::ClientRequest { .. }) {
+                    if self.recent_requests.len() == REPLAY_MEMORY {
+                        self.recent_requests.pop_front();
+                    }
+                    self.recent_requests.push_back(envelope.clone());
+                }
                 self.io.events += 1;
                 self.handling = Some(envelope.to);
                 node.handle_message(self.io.now, envelope);
                 self.after_node(id);
             }
             Addr::Client(no) => {
+                if self.clients[no.index()].is_down() {
+                    return; // lost: the client process is down
+                }
                 self.io.events += 1;
                 self.handling = Some(envelope.to);
                 self.clients[no.index()].handle_message(self.io.now, envelope);
@@ -413,7 +463,7 @@ impl<'s> World<'s> {
     fn drain_client(&mut self, i: usize) {
         let client = &mut self.clients[i];
         let io = &mut self.io;
-        let (client_no, client_id) = (client.no(), client.id());
+        let (client_no, client_id, origin) = (client.no(), client.id(), client.origin());
         while let Some(event) = client.poll_event() {
             let t = io.now;
             let trace = match &event {
@@ -450,6 +500,7 @@ impl<'s> World<'s> {
                     cached,
                 } => TraceEvent::Reply {
                     client_no,
+                    origin,
                     client: client_id,
                     seq: *seq,
                     node: *from,
@@ -521,7 +572,7 @@ impl<'s> World<'s> {
     }
 
     /// The fault phase is over: skip faults still waiting, heal the network, restart every
-    /// crashed node.
+    /// crashed node and client.
     fn begin_liveness(&mut self) {
         let now = self.io.now;
         self.skip_armed_faults();
@@ -533,6 +584,56 @@ impl<'s> World<'s> {
                 self.restart(NodeId::from_index(i));
             }
         }
+        for c in 0..self.clients.len() {
+            if self.clients[c].is_down() {
+                self.restart_client(c);
+            }
+        }
+    }
+
+    /// Crash client `c` (for fault `fault`); returns the incarnation that went down.
+    pub(super) fn crash_client(&mut self, c: usize, fault: usize) -> u32 {
+        let client = &mut self.clients[c];
+        let abandoned = client.pending().map(|(r, _)| r.seq);
+        let (client_no, id, incarnation) = (client.no(), client.id(), client.origin().incarnation);
+        client.crash();
+        self.client_timer[c] = None;
+        let now = self.io.now;
+        self.io.observer.emit(
+            now,
+            &TraceEvent::ClientCrash {
+                client_no,
+                client: id,
+                fault,
+                abandoned,
+            },
+        );
+        incarnation
+    }
+
+    /// Restart client `c` as a new incarnation; a fresh id is never one used before.
+    fn restart_client(&mut self, c: usize) {
+        let now = self.io.now;
+        let client = &mut self.clients[c];
+        let old = client.id();
+        client.restart(now);
+        if client.id() != old {
+            while self.used_ids.contains(&client.id()) {
+                client.redraw_id();
+            }
+            self.used_ids.insert(client.id());
+        }
+        let (client_no, id, incarnation) = (client.no(), client.id(), client.origin().incarnation);
+        self.io.events += 1;
+        self.io.observer.emit(
+            now,
+            &TraceEvent::ClientRestart {
+                client_no,
+                client: id,
+                incarnation,
+            },
+        );
+        self.after_client(c);
     }
 
     /// Each client's unfinished work.

@@ -67,7 +67,8 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
             o.raw("client", request.client)
                 .raw("seq", request.seq)
                 .op(Some(request))
-                .raw("client_no", client_no.0);
+                .raw("client_no", client_no.0)
+                .raw("incarnation", request.origin.incarnation);
         }
         TraceEvent::Request {
             client_no,
@@ -111,6 +112,7 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
         }
         TraceEvent::Reply {
             client_no,
+            origin,
             client,
             seq,
             node,
@@ -122,7 +124,8 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 .raw("node", node.0)
                 .result("result", result)
                 .raw("cached", cached)
-                .raw("client_no", client_no.0);
+                .raw("client_no", client_no.0)
+                .raw("incarnation", origin.incarnation);
         }
         TraceEvent::Append {
             node,
@@ -214,7 +217,34 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
         TraceEvent::Restart { node } => {
             o.raw("node", node.0);
         }
-        TraceEvent::Partition { fault, groups } => {
+        TraceEvent::ClientCrash {
+            client_no,
+            client,
+            fault,
+            abandoned,
+        } => {
+            o.raw("client", client)
+                .raw("client_no", client_no.0)
+                .raw("fault", fault);
+            match abandoned {
+                Some(seq) => o.raw("abandoned", seq),
+                None => o.raw("abandoned", "null"),
+            };
+        }
+        TraceEvent::ClientRestart {
+            client_no,
+            client,
+            incarnation,
+        } => {
+            o.raw("client", client)
+                .raw("client_no", client_no.0)
+                .raw("incarnation", incarnation);
+        }
+        TraceEvent::Partition {
+            fault,
+            groups,
+            one_way,
+        } => {
             let mut text = String::from("[");
             for (i, g) in groups.iter().enumerate() {
                 if i > 0 {
@@ -230,7 +260,20 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 text.push(']');
             }
             text.push(']');
-            o.raw("fault", fault).raw("groups", text);
+            o.raw("fault", fault)
+                .raw("groups", text)
+                .raw("one_way", one_way);
+        }
+        TraceEvent::Replay {
+            fault,
+            client,
+            seq,
+            to,
+        } => {
+            o.raw("fault", fault)
+                .raw("client", client)
+                .raw("seq", seq)
+                .raw("node", to.0);
         }
         TraceEvent::Heal { fault } => {
             o.raw("fault", fault);
@@ -287,8 +330,11 @@ pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
         TraceEvent::Leader { .. } => "leader",
         TraceEvent::Crash { .. } => "crash",
         TraceEvent::Restart { .. } => "restart",
+        TraceEvent::ClientCrash { .. } => "client_crash",
+        TraceEvent::ClientRestart { .. } => "client_restart",
         TraceEvent::Partition { .. } => "partition",
         TraceEvent::Heal { .. } => "heal",
+        TraceEvent::Replay { .. } => "replay",
         TraceEvent::Network { .. } => "network",
         TraceEvent::Liveness => "liveness",
         TraceEvent::FaultSkipped { .. } => "fault_skipped",

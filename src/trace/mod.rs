@@ -18,7 +18,7 @@ pub use tracing_sink::TracingSink;
 use crate::check::Violation;
 use crate::digest::DigestHasher;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
-use crate::kv::{OpResult, Outcome, Request, StateDigest};
+use crate::kv::{OpResult, Origin, Outcome, Request, StateDigest};
 use crate::raft::Payload;
 use crate::scenario::CrashWhen;
 
@@ -99,6 +99,8 @@ pub enum TraceEvent<'a> {
     /// The client accepts the op's result.
     Reply {
         client_no: ClientNo,
+        /// The client process incarnation that accepts it.
+        origin: Origin,
         client: ClientId,
         seq: Seq,
         node: NodeId,
@@ -147,10 +149,33 @@ pub enum TraceEvent<'a> {
     Restart {
         node: NodeId,
     },
+    /// A client process crashed (`fault` numbers the scenario's fault); its op in flight, if
+    /// any, is abandoned.
+    ClientCrash {
+        client_no: ClientNo,
+        client: ClientId,
+        fault: usize,
+        abandoned: Option<Seq>,
+    },
+    /// A client process restarted as a new incarnation, under `client` (new, or reused).
+    ClientRestart {
+        client_no: ClientNo,
+        client: ClientId,
+        incarnation: u32,
+    },
     /// Links between the groups are cut (`fault` numbers the scenario's fault).
     Partition {
         fault: usize,
         groups: &'a [Vec<NodeId>],
+        /// Only what the first group sends is cut.
+        one_way: bool,
+    },
+    /// The network re-delivers an old client request to a (new) leader.
+    Replay {
+        fault: usize,
+        client: ClientId,
+        seq: Seq,
+        to: NodeId,
     },
     /// Partition `fault` healed.
     Heal {

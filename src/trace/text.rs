@@ -144,10 +144,39 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             l.write_str(")")
         }
         TraceEvent::Restart { node } => write!(l, "!! restart {node}"),
-        TraceEvent::Partition { fault, groups } => {
-            l.write_str("!! partition")?;
+        TraceEvent::ClientCrash {
+            client_no,
+            fault,
+            abandoned,
+            ..
+        } => {
+            write!(l, "!! crash {client_no}")?;
+            if let Some(seq) = abandoned {
+                write!(l, " (abandons seq={seq})")?;
+            }
+            write!(l, " (faults[{fault}])")
+        }
+        TraceEvent::ClientRestart {
+            client_no,
+            client,
+            incarnation,
+        } => write!(
+            l,
+            "!! restart {client_no} as incarnation {incarnation} (client {client})"
+        ),
+        TraceEvent::Partition {
+            fault,
+            groups,
+            one_way,
+        } => {
+            l.write_str(if one_way { "!! one-way partition" } else { "!! partition" })?;
             for (i, group) in groups.iter().enumerate() {
-                l.write_str(if i == 0 { " {" } else { " | {" })?;
+                let sep = match (i, one_way) {
+                    (0, _) => " {",
+                    (_, true) => " -/-> {",
+                    (_, false) => " | {",
+                };
+                l.write_str(sep)?;
                 for (j, n) in group.iter().enumerate() {
                     if j > 0 {
                         l.write_str(" ")?;
@@ -159,6 +188,15 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             write!(l, " (faults[{fault}])")
         }
         TraceEvent::Heal { fault } => write!(l, "!! heal partition (faults[{fault}])"),
+        TraceEvent::Replay {
+            fault,
+            client,
+            seq,
+            to,
+        } => write!(
+            l,
+            "!! replay -> {to}: old request client {client} seq {seq} (faults[{fault}])"
+        ),
         TraceEvent::Network {
             fault,
             open,
@@ -204,6 +242,12 @@ fn write_cause(l: &mut String, cause: &CrashCause) -> std::fmt::Result {
     };
     write!(l, "{role} term {}", cause.term)?;
     match (cause.when, cause.index) {
+        (CrashWhen::BeforeReplicate, Some(index)) => {
+            write!(
+                l,
+                "; before-replicate: index {index} appended, sent to no one"
+            )
+        }
         (CrashWhen::MidReplication, Some(index)) => {
             write!(l, "; mid-replication: index {index}")?;
             if let Some(peer) = cause.sent_to {
@@ -213,6 +257,9 @@ fn write_cause(l: &mut String, cause: &CrashCause) -> std::fmt::Result {
         }
         (CrashWhen::AfterCommit, Some(index)) => {
             write!(l, "; after-commit: index {index} committed, not answered")
+        }
+        (CrashWhen::AfterReply, Some(index)) => {
+            write!(l, "; after-reply: index {index} just answered")
         }
         _ => Ok(()),
     }
