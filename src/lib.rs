@@ -8,6 +8,7 @@
 //! and the trace ([`trace`]) that show where it did not. Scenarios are TOML files
 //! ([`scenario`]); the replicated state machine and its dedup strategies live in [`kv`].
 
+pub mod campaign;
 pub mod check;
 pub mod cli;
 pub mod client;

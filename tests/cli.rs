@@ -176,3 +176,113 @@ fn exit_codes_for_bad_input() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `sweep`: totals, one greppable line per failing run with its replay command, the
+/// documented exit codes, and JSONL in seed order.
+#[test]
+fn sweep_reports_failures_with_replay_commands() {
+    let o = idemsim(&["sweep", "--seeds", "0..20", "--jobs", "2"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("runs      20 · 20 passed · 0 failed"), "{out}");
+    assert!(
+        out.contains("runs/s") && out.contains("events/s") && out.contains("p95"),
+        "{out}"
+    );
+
+    let o = idemsim(&["sweep", MID, "--seeds", "0..10", "--dedup", "off"]);
+    assert_eq!(code(&o), 1);
+    let out = stdout(&o);
+    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(!fails.is_empty(), "{out}");
+    for line in &fails {
+        let seed = line
+            .split("  seed ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let replay = format!("idemsim run {MID} --seed {seed} --dedup off --trace text");
+        assert!(
+            line.starts_with("FAIL  leader-crash-mid-replication  seed ")
+                && line.ends_with(&replay),
+            "{line}"
+        );
+    }
+
+    let o = idemsim(&[
+        "sweep", MID, "--seeds", "5..12", "--format", "jsonl", "--dedup", "off",
+    ]);
+    assert_eq!(code(&o), 1);
+    let seeds: Vec<u64> = stdout(&o)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seed"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seeds, (5..12).collect::<Vec<u64>>());
+    assert!(
+        stderr(&o).contains("runs      7 · "),
+        "totals go to stderr: {}",
+        stderr(&o)
+    );
+}
+
+/// `sweep` and `catch-table` refuse bad arguments with exit 2 and say why.
+#[test]
+fn campaign_arguments_are_checked() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["sweep", "--seeds", "9..3"], "empty seed range"),
+        (&["sweep", "--seeds", "a..b"], "is not a seed"),
+        (&["sweep", "--shard", "3/3"], "K must be below 3"),
+        (&["sweep", "--shard", "0/0"], "at least 1 shard"),
+        (&["sweep", "--shard", "two"], "write K/N"),
+        (&["sweep", "--jobs", "0"], "0 is not in 1.."),
+        (
+            &["sweep", "--dedup", "sometimes"],
+            "invalid value 'sometimes'",
+        ),
+        (&["catch-table", "--seeds", "5"], ""),
+    ];
+    for (i, (args, says)) in cases.iter().enumerate() {
+        let o = idemsim(args);
+        if says.is_empty() {
+            continue; // a valid command, listed to keep the table honest about what passes
+        }
+        assert_eq!(code(&o), 2, "case {i}: {args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(says),
+            "case {i}: {args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+/// `catch-table` over the shipped scenarios: every design listed, every flawed one caught,
+/// the correct ones never failing (exit 0).
+#[test]
+fn catch_table_lists_every_design() {
+    let o = idemsim(&["catch-table", "--seeds", "0..10"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    for design in [
+        "sessions ",
+        "last-seq ",
+        "off ",
+        "leader-only ",
+        "check-on-receive ",
+        "cache-latest ",
+        "reuse-id + sessions",
+        "reuse-id + last-seq",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(design)),
+            "{design} missing:\n{out}"
+        );
+    }
+    assert_eq!(out.matches("never fails").count(), 2, "{out}");
+    assert_eq!(out.matches("  caught  ").count(), 6, "{out}");
+}

@@ -5,14 +5,19 @@
 //! Exit codes: 0 pass; 1 safety violation; 2 usage error; 3 liveness failure;
 //! 65 invalid scenario file; 66 scenario file not found.
 
+mod catch_table;
+mod progress;
 mod run;
 mod summary;
+mod sweep;
+mod targets;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::campaign::{SeedRange, Shard};
 use crate::client::OnRestart;
 use crate::kv::Dedup;
 
@@ -41,6 +46,88 @@ pub struct Cli {
 pub enum Command {
     /// Run one scenario with one seed, print its summary (and trace), exit with its verdict.
     Run(RunArgs),
+    /// Run scenarios over a range of seeds in parallel; print each failing run with its
+    /// replay command, then totals. Exit 1 if any run broke a safety rule, 3 if only
+    /// liveness failed.
+    Sweep(SweepArgs),
+    /// Run every dedup design, correct and flawed, against the scenarios over a seed range:
+    /// which rule catches each flawed design, how soon, and proof the correct ones never fail.
+    CatchTable(CatchTableArgs),
+}
+
+/// The designs a campaign runs under, overriding the scenario files.
+#[derive(Debug, Args)]
+pub struct DesignArgs {
+    /// Dedup strategy; overrides each scenario's `[server] dedup`.
+    #[arg(long, value_enum)]
+    pub dedup: Option<Dedup>,
+    /// What a crashed client does about its identity when it restarts; overrides each
+    /// scenario's `[clients] on_restart`.
+    #[arg(long, value_enum)]
+    pub on_restart: Option<OnRestart>,
+    /// Swarm faults: each seed draws its own fault profile (see `run --help`).
+    #[arg(long)]
+    pub swarm: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Scenario files; without any, the built-in default scenario.
+    pub scenarios: Vec<PathBuf>,
+    /// Seeds to run: START..END (END excluded), START..=LAST, or one seed.
+    #[arg(long, default_value = "0..1000", value_parser = parse_seeds)]
+    pub seeds: SeedRange,
+    /// Worker threads [default: the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Run only the seeds with seed % N == K, so machines can split one campaign (their
+    /// JSONL outputs merge by concatenation).
+    #[arg(long, default_value = "0/1", value_parser = parse_shard)]
+    pub shard: Shard,
+    /// `text`: one line per failing run, then totals. `jsonl`: one JSON object per run on
+    /// stdout, in (scenario, seed) order whatever --jobs is; totals go to stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[command(flatten)]
+    pub design: DesignArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CatchTableArgs {
+    /// Scenario files [default: every sim-scenarios/*.toml under the current directory].
+    pub scenarios: Vec<PathBuf>,
+    /// Seeds each design runs on each scenario.
+    #[arg(long, default_value = "0..50", value_parser = parse_seeds)]
+    pub seeds: SeedRange,
+    /// Worker threads [default: the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// `text` for people; `jsonl`: one JSON object per design.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+/// Output formats of campaigns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Jsonl,
+}
+
+fn parse_seeds(s: &str) -> Result<SeedRange, String> {
+    s.parse()
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    s.parse()
+}
+
+/// Worker threads for `--jobs`, defaulting to the machine's cores.
+fn jobs(requested: Option<u16>) -> usize {
+    requested.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    )
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +154,11 @@ pub struct RunArgs {
     /// they diverge (exit 1).
     #[arg(long)]
     pub check_determinism: bool,
+    /// Swarm faults: the seed draws its own fault profile (crash pattern and points,
+    /// partitions, loss and duplication, delays, client timeouts, client crashes, replays)
+    /// on top of the scenario's faults, as a `[swarm]` section with every family allowed.
+    #[arg(long)]
+    pub swarm: bool,
 }
 
 /// Trace renderings.
@@ -94,5 +186,7 @@ pub fn main() -> ExitCode {
 pub fn dispatch(cli: Cli) -> u8 {
     match cli.command {
         Command::Run(args) => run::run(&args),
+        Command::Sweep(args) => sweep::sweep(&args),
+        Command::CatchTable(args) => catch_table::catch_table(&args),
     }
 }

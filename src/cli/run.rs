@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::summary;
 use super::{RunArgs, TraceFormat};
 use crate::client::OnRestart;
-use crate::scenario::{self, Scenario};
+use crate::scenario::{self, Scenario, SwarmSpec};
 use crate::sim::determinism::{self, Determinism};
 use crate::sim::{self, RunOptions, RunReport};
 use crate::trace::{LineSink, TraceSink, TracingSink};
@@ -28,6 +28,9 @@ pub fn run(args: &RunArgs) -> u8 {
     }
     if let Some(on_restart) = args.on_restart {
         scenario.clients.on_restart = on_restart;
+    }
+    if args.swarm && scenario.swarm.is_none() {
+        scenario.swarm = Some(SwarmSpec::default());
     }
     let seed = args.seed.unwrap_or(scenario.seed);
     let replay = replay_command(args.scenario.as_deref(), seed, &scenario);

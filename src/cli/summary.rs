@@ -8,7 +8,7 @@ use crate::sim::RunReport;
 use crate::sim::determinism::Determinism;
 
 /// `1234567` → `1,234,567`.
-pub fn thousands(n: u64) -> String {
+pub(super) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -20,7 +20,7 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
@@ -43,6 +43,9 @@ pub fn render(
         plural(report.ops_per_client, "op", "ops"),
         report.dedup.name()
     );
+    if let Some(profile) = &report.swarm {
+        let _ = writeln!(out, "swarm     {profile}");
+    }
     let abandoned = if s.abandoned > 0 {
         format!(", {} abandoned", thousands(s.abandoned))
     } else {

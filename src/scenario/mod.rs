@@ -5,11 +5,13 @@
 
 mod error;
 mod raw;
+mod swarm;
 mod validate;
 
 use std::path::Path;
 
 pub use error::{Invalid, ScenarioError};
+pub use swarm::{CrashPattern, PartitionMode, SwarmProfile, SwarmSpec};
 
 use crate::client::{Mix, OnRestart};
 use crate::ids::{ClientNo, NodeId};
@@ -39,8 +41,25 @@ pub struct Scenario {
     pub dedup: Dedup,
     pub clients: ClientsSpec,
     pub faults: Vec<FaultSpec>,
+    /// `[swarm]` (or `--swarm`): each seed draws its own fault profile on top of `faults`.
+    pub swarm: Option<SwarmSpec>,
     /// Deliberate Raft bugs for checker tests; never read from a file, all off by default.
     pub mutations: Mutations,
+}
+
+impl Scenario {
+    /// The scenario as run with `seed`: itself, or with a swarm, itself plus what the seed
+    /// draws from `rng` (the seed's swarm stream), and the drawn profile.
+    pub fn for_seed(&self, rng: &mut rand_chacha::ChaCha8Rng) -> (Scenario, Option<SwarmProfile>) {
+        match &self.swarm {
+            None => (self.clone(), None),
+            Some(spec) => {
+                let (mut drawn, profile) = swarm::instantiate(self, spec, rng);
+                drawn.swarm = None;
+                (drawn, Some(profile))
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

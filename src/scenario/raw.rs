@@ -23,6 +23,19 @@ pub struct RawScenario {
     pub clients: Option<RawClients>,
     #[serde(default)]
     pub faults: Vec<RawFault>,
+    pub swarm: Option<RawSwarm>,
+}
+
+/// `[swarm]`: the fault families a seed may draw; each key optional, default on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwarm {
+    pub crashes: Option<bool>,
+    pub partitions: Option<bool>,
+    pub network: Option<bool>,
+    pub client_crashes: Option<bool>,
+    pub replays: Option<bool>,
+    pub timeouts: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

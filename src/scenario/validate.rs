@@ -6,7 +6,7 @@ use super::error::{FieldPath, Located, ScenarioError};
 use super::raw::{RawClient, RawFault, RawFaultKind, RawNode, RawScenario, RawWhen};
 use super::{
     ClientSelector, ClientsSpec, ClusterSpec, CrashWhen, FaultKind, FaultSpec, NetworkSpec,
-    NodeSelector, Scenario, Split,
+    NodeSelector, Scenario, Split, SwarmSpec,
 };
 use crate::client::Mix;
 use crate::ids::{ClientNo, NodeId};
@@ -210,6 +210,17 @@ impl Checker<'_> {
             dedup,
             clients,
             faults,
+            swarm: raw.swarm.map(|w| {
+                let on = SwarmSpec::default();
+                SwarmSpec {
+                    crashes: w.crashes.unwrap_or(on.crashes),
+                    partitions: w.partitions.unwrap_or(on.partitions),
+                    network: w.network.unwrap_or(on.network),
+                    client_crashes: w.client_crashes.unwrap_or(on.client_crashes),
+                    replays: w.replays.unwrap_or(on.replays),
+                    timeouts: w.timeouts.unwrap_or(on.timeouts),
+                }
+            }),
             mutations: Default::default(),
         })
     }

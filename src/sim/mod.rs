@@ -28,7 +28,7 @@ use crate::check::{Rule, Violations};
 use crate::ids::SimTime;
 use crate::kv::Dedup;
 use crate::message::Addr;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, SwarmProfile};
 use crate::trace::{TraceEvent, TraceSink};
 
 /// How to run a scenario.
@@ -71,6 +71,8 @@ pub struct RunReport {
     pub trace_digest: u64,
     /// Trace events produced.
     pub trace_events: u64,
+    /// What the seed drew, for a swarm run.
+    pub swarm: Option<SwarmProfile>,
 }
 
 impl RunReport {
@@ -100,8 +102,23 @@ impl RunReport {
 
 /// Run `scenario` once. The scenario's own `dedup` is used (override it before calling).
 pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> RunReport {
+    if scenario.swarm.is_none() {
+        return run_drawn(scenario, options, None);
+    }
+    let mut rng = stream_rng(options.seed, world::SWARM_STREAM);
+    let (drawn, profile) = scenario.for_seed(&mut rng);
+    run_drawn(&drawn, options, profile)
+}
+
+/// Run a scenario whose swarm (if any) was already drawn as `profile`.
+fn run_drawn(
+    scenario: &Scenario,
+    options: RunOptions<'_>,
+    profile: Option<SwarmProfile>,
+) -> RunReport {
     let RunOptions { seed, sink, replay } = options;
-    let mut world = world::World::new(scenario, seed, sink);
+    let profile_text = profile.as_ref().map(ToString::to_string);
+    let mut world = world::World::new(scenario, seed, sink, profile_text.as_deref());
     // A panic inside a process (a failed assertion, a bug) ends the run as a violation of
     // its own, keeping everything the checkers saw until then.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| world.run()));
@@ -167,6 +184,7 @@ pub fn run(scenario: &Scenario, options: RunOptions<'_>) -> RunReport {
         events,
         trace_digest: digest.value(),
         trace_events: digest.events(),
+        swarm: profile,
     }
 }
 

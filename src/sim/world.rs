@@ -44,9 +44,13 @@ const MAX_TIMEOUTS_PER_INSTANT: u32 = 64;
 mod stream {
     pub const NETWORK: u64 = 1;
     pub const FAULTS: u64 = 2;
+    pub const SWARM: u64 = 3;
     pub const NODE_BASE: u64 = 0x100;
     pub const CLIENT_BASE: u64 = 0x1_0000;
 }
+
+/// The stream a swarm profile is drawn from.
+pub const SWARM_STREAM: u64 = stream::SWARM;
 
 /// The RNG of one component: the run's seed, on the component's own stream.
 pub fn stream_rng(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -180,7 +184,13 @@ pub(super) struct World<'s> {
 }
 
 impl<'s> World<'s> {
-    pub fn new(scenario: &Scenario, seed: u64, sink: Option<&'s mut dyn TraceSink>) -> World<'s> {
+    /// A world at time 0. `swarm` is the drawn swarm profile, if any, traced first.
+    pub fn new(
+        scenario: &Scenario,
+        seed: u64,
+        sink: Option<&'s mut dyn TraceSink>,
+        swarm: Option<&str>,
+    ) -> World<'s> {
         let start = SimTime::ZERO;
         let c = scenario.cluster;
         let node_config = |id: NodeId| NodeConfig {
@@ -271,6 +281,12 @@ impl<'s> World<'s> {
             handling: None,
             deadline: fault_phase_end.plus_ms(scenario.liveness_ms),
         };
+        if let Some(profile) = swarm {
+            world
+                .io
+                .observer
+                .emit(start, &TraceEvent::Swarm { profile });
+        }
         for (i, fault) in scenario.faults.iter().enumerate() {
             world
                 .io

@@ -292,6 +292,9 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 .raw("delay_us", format!("[{},{}]", delay_us.0, delay_us.1));
         }
         TraceEvent::Liveness => {}
+        TraceEvent::Swarm { profile } => {
+            o.str("profile", profile);
+        }
         TraceEvent::FaultSkipped { fault } => {
             o.raw("fault", fault);
         }
@@ -337,6 +340,7 @@ pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
         TraceEvent::Replay { .. } => "replay",
         TraceEvent::Network { .. } => "network",
         TraceEvent::Liveness => "liveness",
+        TraceEvent::Swarm { .. } => "swarm",
         TraceEvent::FaultSkipped { .. } => "fault_skipped",
         TraceEvent::Verdict { .. } => "verdict",
     }

@@ -191,6 +191,10 @@ pub enum TraceEvent<'a> {
     },
     /// The fault phase ended: faults healed, crashed nodes restarted, no loss or duplication.
     Liveness,
+    /// The fault profile this seed drew (swarm runs only); the first event.
+    Swarm {
+        profile: &'a str,
+    },
     /// A scheduled fault's trigger never came during the fault phase.
     FaultSkipped {
         fault: usize,

@@ -215,6 +215,7 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
         TraceEvent::Liveness => l.write_str(
             "== fault phase over: partitions healed, crashed nodes restarted, no loss or duplication",
         ),
+        TraceEvent::Swarm { profile } => write!(l, "== swarm profile: {profile}"),
         TraceEvent::FaultSkipped { fault } => {
             write!(l, "!! faults[{fault}] never triggered during the fault phase")
         }

@@ -1,0 +1,187 @@
+//! The catch table: every design, correct and flawed, against every scenario over a seed
+//! range. A checker earns trust by catching each flawed design quickly, and by never firing
+//! on a correct one.
+
+use std::collections::BTreeMap;
+
+use super::seeds::{SeedRange, Shard};
+use super::sweep::{Plan, RunSummary, Target, sweep};
+use crate::check::Rule;
+use crate::client::OnRestart;
+use crate::kv::Dedup;
+
+/// A design under test: a dedup strategy on the servers, and what clients do with their
+/// id when they restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Design {
+    pub dedup: Dedup,
+    pub on_restart: OnRestart,
+}
+
+impl Design {
+    const fn servers(dedup: Dedup) -> Design {
+        Design {
+            dedup,
+            on_restart: OnRestart::FreshId,
+        }
+    }
+
+    const fn reuse_id(dedup: Dedup) -> Design {
+        Design {
+            dedup,
+            on_restart: OnRestart::ReuseId,
+        }
+    }
+
+    /// Every design: the correct ones first, then each flawed one. A client that reuses its
+    /// id is run against both correct tables, which catch it differently.
+    pub const ALL: [Design; 8] = [
+        Design::servers(Dedup::Sessions),
+        Design::servers(Dedup::LastSeq),
+        Design::servers(Dedup::Off),
+        Design::servers(Dedup::LeaderOnly),
+        Design::servers(Dedup::CheckOnReceive),
+        Design::servers(Dedup::CacheLatest),
+        Design::reuse_id(Dedup::Sessions),
+        Design::reuse_id(Dedup::LastSeq),
+    ];
+
+    /// `off`, or `reuse-id + last-seq`.
+    pub fn name(self) -> String {
+        match self.on_restart {
+            OnRestart::FreshId => self.dedup.name().to_owned(),
+            other => format!("{} + {}", other.name(), self.dedup.name()),
+        }
+    }
+
+    /// Correct designs must never fail; the others must be caught.
+    pub fn is_correct(self) -> bool {
+        self.dedup.is_correct() && self.on_restart == OnRestart::FreshId
+    }
+
+    /// Apply the design to a scenario.
+    pub fn apply(self, scenario: &mut crate::scenario::Scenario) {
+        scenario.dedup = self.dedup;
+        scenario.clients.on_restart = self.on_restart;
+    }
+}
+
+/// One design's row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatchRow {
+    pub design: Design,
+    pub runs: u64,
+    pub failed: u64,
+    /// Failed runs per first rule broken, most frequent first.
+    pub rules: Vec<(Rule, u64)>,
+    /// The scenario (index into the targets) and seed that catch it soonest.
+    pub first: Option<(usize, u64)>,
+    /// Seeds a sweep from the range's start needs to catch it on that scenario.
+    pub seeds_needed: Option<u64>,
+    /// Median seeds to detection from a random starting seed, on the scenarios that catch it
+    /// at all: the median of the geometric distribution with their failure rate p,
+    /// ⌈ln ½ / ln(1 − p)⌉.
+    pub median_seeds: Option<u64>,
+}
+
+impl CatchRow {
+    /// A flawed design that was caught, or a correct one that never failed.
+    pub fn as_expected(&self) -> bool {
+        if self.design.is_correct() {
+            self.failed == 0
+        } else {
+            self.failed > 0
+        }
+    }
+}
+
+/// Median of a geometric distribution with success probability `p` (0 < p <= 1).
+fn geometric_median(p: f64) -> u64 {
+    if p >= 1.0 {
+        return 1;
+    }
+    ((0.5f64).ln() / (1.0 - p).ln()).ceil().max(1.0) as u64
+}
+
+/// Build the row of `design` from its runs over `targets` and `seeds`.
+fn row(design: Design, runs: &[RunSummary], seeds: SeedRange) -> CatchRow {
+    let failed: Vec<&RunSummary> = runs.iter().filter(|r| !r.passed()).collect();
+    let mut rules: BTreeMap<Rule, u64> = BTreeMap::new();
+    for run in &failed {
+        if let Some(v) = &run.first {
+            *rules.entry(v.rule).or_default() += 1;
+        }
+    }
+    let mut rules: Vec<(Rule, u64)> = rules.into_iter().collect();
+    rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let first = failed
+        .iter()
+        .min_by_key(|r| (r.seed, r.target))
+        .map(|r| (r.target, r.seed));
+    let catching: Vec<usize> = {
+        let mut t: Vec<usize> = failed.iter().map(|r| r.target).collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    };
+    let runs_on_catching = runs
+        .iter()
+        .filter(|r| catching.binary_search(&r.target).is_ok())
+        .count();
+    let p = failed.len() as f64 / runs_on_catching.max(1) as f64;
+    CatchRow {
+        design,
+        runs: runs.len() as u64,
+        failed: failed.len() as u64,
+        rules,
+        first,
+        seeds_needed: first.map(|(_, seed)| seed - seeds.start + 1),
+        median_seeds: (p > 0.0).then(|| geometric_median(p)),
+    }
+}
+
+/// Run every design against every target over `seeds` on `jobs` threads. `progress` is
+/// called once per finished run (from worker threads).
+pub fn catch_table(
+    targets: &[Target],
+    seeds: SeedRange,
+    jobs: usize,
+    progress: impl Fn() + Sync,
+) -> Result<Vec<CatchRow>, rayon::ThreadPoolBuildError> {
+    let mut rows = Vec::with_capacity(Design::ALL.len());
+    for design in Design::ALL {
+        let designed: Vec<Target> = targets
+            .iter()
+            .map(|t| {
+                let mut t = t.clone();
+                design.apply(&mut t.scenario);
+                t
+            })
+            .collect();
+        let plan = Plan {
+            targets: &designed,
+            seeds,
+            shard: Shard::ALL,
+            jobs,
+        };
+        let mut runs = Vec::with_capacity(plan.runs() as usize);
+        sweep(&plan, |r| runs.push(r.clone()), &progress)?;
+        rows.push(row(design, &runs, seeds));
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The median of a geometric distribution: 1 when every seed catches it, more as the
+    /// rate falls (rate ½ → 1, rate 0.1 → 7).
+    #[test]
+    fn geometric_medians() {
+        let cases = [(1.0, 1), (0.5, 1), (0.1, 7), (0.01, 69)];
+        for (i, (p, want)) in cases.into_iter().enumerate() {
+            assert_eq!(geometric_median(p), want, "case {i}: p = {p}");
+        }
+    }
+}

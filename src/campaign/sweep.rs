@@ -1,0 +1,182 @@
+//! Seed sweeps: every (scenario, seed) of a campaign, run in parallel, reported in order.
+//!
+//! Runs are independent worlds, so they parallelise perfectly; results come back batch by
+//! batch and are handed on in (scenario, seed) order, so output does not depend on the
+//! number of threads, and nothing but a compact [`RunSummary`] outlives a run.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use super::seeds::{SeedRange, Shard};
+use crate::check::{Rule, Violation};
+use crate::scenario::Scenario;
+use crate::sim::{self, RunOptions};
+
+/// One scenario of a campaign, with the file it came from (for replay commands).
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub path: Option<PathBuf>,
+    pub scenario: Scenario,
+}
+
+/// What to sweep.
+#[derive(Clone, Debug)]
+pub struct Plan<'a> {
+    pub targets: &'a [Target],
+    pub seeds: SeedRange,
+    pub shard: Shard,
+    /// Worker threads; at least 1.
+    pub jobs: usize,
+}
+
+impl Plan<'_> {
+    /// Runs the plan holds.
+    pub fn runs(&self) -> u64 {
+        let per_target = self.shard.seeds(self.seeds).count() as u64;
+        per_target * self.targets.len() as u64
+    }
+}
+
+/// All that is kept of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSummary {
+    /// Index into the plan's targets.
+    pub target: usize,
+    pub seed: u64,
+    /// Rules broken, as a bit per [`Rule`].
+    pub broken: u8,
+    /// The first violation, if any.
+    pub first: Option<Violation>,
+    pub exit_code: u8,
+    pub completed: u64,
+    pub abandoned: u64,
+    pub duplicates: u64,
+    pub retries: u64,
+    pub crashes: u64,
+    pub events: u64,
+    /// Simulated time the run took to finish.
+    pub sim_us: u64,
+    /// The drawn swarm profile, for swarm runs.
+    pub swarm: Option<String>,
+}
+
+impl RunSummary {
+    pub fn passed(&self) -> bool {
+        self.broken == 0
+    }
+
+    pub fn broke(&self, rule: Rule) -> bool {
+        self.broken & (1 << rule as u8) != 0
+    }
+
+    /// The rules broken, in [`Rule::ALL`] order.
+    pub fn rules(&self) -> impl Iterator<Item = Rule> + '_ {
+        Rule::ALL.into_iter().filter(|&r| self.broke(r))
+    }
+}
+
+/// Run one seed of one target, turning a panic anywhere (not only inside the world, which
+/// `sim::run` already reports) into a failed run.
+pub fn run_one(targets: &[Target], target: usize, seed: u64) -> RunSummary {
+    let scenario = &targets[target].scenario;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        sim::run(scenario, RunOptions::new(seed))
+    }));
+    match outcome {
+        Ok(report) => {
+            let mut broken = 0u8;
+            for rule in Rule::ALL {
+                if report.violations.count(rule) > 0 {
+                    broken |= 1 << rule as u8;
+                }
+            }
+            let s = &report.stats;
+            RunSummary {
+                target,
+                seed,
+                broken,
+                first: report.violations.kept().first().cloned(),
+                exit_code: report.exit_code(),
+                completed: s.completed,
+                abandoned: s.abandoned,
+                duplicates: s.duplicates(),
+                retries: s.timeouts,
+                crashes: s.crashes,
+                events: report.events,
+                sim_us: report.end.as_us(),
+                swarm: report.swarm.map(|p| p.to_string()),
+            }
+        }
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(a panic without a message)".to_owned());
+            RunSummary {
+                target,
+                seed,
+                broken: 1 << Rule::Invariant as u8,
+                first: Some(Violation {
+                    rule: Rule::Invariant,
+                    message: format!("the run panicked outside the world: {message}"),
+                }),
+                exit_code: 1,
+                completed: 0,
+                abandoned: 0,
+                duplicates: 0,
+                retries: 0,
+                crashes: 0,
+                events: 0,
+                sim_us: 0,
+                swarm: None,
+            }
+        }
+    }
+}
+
+/// Run the plan on `plan.jobs` threads. `each` gets every run's summary in (target, seed)
+/// order; `progress` is called from worker threads once per finished run.
+pub fn sweep(
+    plan: &Plan<'_>,
+    mut each: impl FnMut(&RunSummary),
+    progress: impl Fn() + Sync,
+) -> Result<(), rayon::ThreadPoolBuildError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(plan.jobs.max(1))
+        .build()?;
+    // Big enough to keep every thread busy between hand-offs, small enough that memory
+    // stays flat however many seeds there are.
+    let batch_len = 64 * plan.jobs.max(1);
+    let mut batch: Vec<(usize, u64)> = Vec::with_capacity(batch_len);
+    let mut flush = |batch: &mut Vec<(usize, u64)>| {
+        let results: Vec<RunSummary> = pool.install(|| {
+            batch
+                .par_iter()
+                .map(|&(target, seed)| {
+                    let summary = run_one(plan.targets, target, seed);
+                    progress();
+                    summary
+                })
+                .collect()
+        });
+        for summary in &results {
+            each(summary);
+        }
+        batch.clear();
+    };
+    for target in 0..plan.targets.len() {
+        for seed in plan.shard.seeds(plan.seeds) {
+            batch.push((target, seed));
+            if batch.len() == batch_len {
+                flush(&mut batch);
+            }
+        }
+    }
+    if !batch.is_empty() {
+        flush(&mut batch);
+    }
+    Ok(())
+}

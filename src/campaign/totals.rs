@@ -1,0 +1,79 @@
+//! The numbers at the end of a sweep, gathered run by run in constant memory.
+
+use hdrhistogram::Histogram;
+
+use super::sweep::RunSummary;
+use crate::check::Rule;
+
+/// Aggregates of a sweep.
+#[derive(Clone, Debug)]
+pub struct Totals {
+    pub runs: u64,
+    pub failed: u64,
+    /// Runs that broke each rule, indexed by `Rule as usize`.
+    pub by_rule: [u64; 5],
+    pub duplicates: u64,
+    pub retries: u64,
+    pub crashes: u64,
+    pub events: u64,
+    /// Simulated time to finish, in microseconds (3 significant digits).
+    sim_us: Histogram<u64>,
+}
+
+impl Default for Totals {
+    fn default() -> Totals {
+        Totals {
+            runs: 0,
+            failed: 0,
+            by_rule: [0; 5],
+            duplicates: 0,
+            retries: 0,
+            crashes: 0,
+            events: 0,
+            // 1 µs to 1,000 simulated days, 3 significant digits: fixed size, whatever the
+            // number of runs.
+            sim_us: Histogram::new_with_bounds(1, 86_400_000_000_000, 3)
+                .expect("valid histogram bounds"),
+        }
+    }
+}
+
+impl Totals {
+    pub fn add(&mut self, run: &RunSummary) {
+        self.runs += 1;
+        self.failed += u64::from(!run.passed());
+        for rule in run.rules() {
+            self.by_rule[rule as usize] += 1;
+        }
+        self.duplicates += run.duplicates;
+        self.retries += run.retries;
+        self.crashes += run.crashes;
+        self.events += run.events;
+        self.sim_us.saturating_record(run.sim_us);
+    }
+
+    /// Runs that broke `rule`.
+    pub fn broke(&self, rule: Rule) -> u64 {
+        self.by_rule[rule as usize]
+    }
+
+    /// The `q` quantile (0..=1) of simulated time to finish, in microseconds.
+    pub fn sim_quantile_us(&self, q: f64) -> u64 {
+        self.sim_us.value_at_quantile(q)
+    }
+
+    /// The exit code of the whole sweep: 1 if a safety rule broke anywhere, 3 if only
+    /// liveness did, 0 if every run passed.
+    pub fn exit_code(&self) -> u8 {
+        let safety = Rule::ALL
+            .iter()
+            .any(|&r| r.is_safety() && self.broke(r) > 0);
+        if safety {
+            1
+        } else if self.broke(Rule::Liveness) > 0 {
+            3
+        } else {
+            0
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `idemsim catch-table`.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::summary::thousands;
+use super::{CatchTableArgs, Format, progress, targets};
+use crate::campaign::Target;
+use crate::campaign::catch::{CatchRow, Design, catch_table as compute};
+
+pub fn catch_table(args: &CatchTableArgs) -> u8 {
+    let paths = if args.scenarios.is_empty() {
+        match targets::shipped(Path::new("sim-scenarios")) {
+            Ok(paths) => paths,
+            Err(code) => return code,
+        }
+    } else {
+        args.scenarios.clone()
+    };
+    let targets = match targets::load(&paths, None) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let jobs = super::jobs(args.jobs);
+    let total = args.seeds.len() * targets.len() as u64 * Design::ALL.len() as u64;
+    let bar = progress::bar(total, "catch-table");
+    let started = Instant::now();
+    let rows = progress::quiet_panics(|| compute(&targets, args.seeds, jobs, || bar.inc(1)));
+    bar.finish_and_clear();
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("error: cannot start {jobs} worker threads: {e}");
+            return 2;
+        }
+    };
+    match args.format {
+        Format::Text => print!(
+            "{}",
+            render(&rows, &targets, args, started.elapsed().as_secs_f64())
+        ),
+        Format::Jsonl => {
+            for row in &rows {
+                println!("{}", json_row(row, &targets));
+            }
+        }
+    }
+    if rows.iter().all(CatchRow::as_expected) {
+        0
+    } else {
+        1
+    }
+}
+
+fn caught_by(row: &CatchRow, targets: &[Target]) -> String {
+    match row.first {
+        Some((t, seed)) => format!("{} seed {seed}", targets[t].scenario.name),
+        None => "—".to_owned(),
+    }
+}
+
+fn rules(row: &CatchRow) -> String {
+    if row.rules.is_empty() {
+        return "—".to_owned();
+    }
+    let parts: Vec<String> = row
+        .rules
+        .iter()
+        .map(|(rule, n)| format!("{rule} ({n})"))
+        .collect();
+    parts.join(", ")
+}
+
+fn or_dash(v: Option<u64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |v| v.to_string())
+}
+
+fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: f64) -> String {
+    let runs: u64 = rows.iter().map(|r| r.runs).sum();
+    let mut lines = vec![[
+        "design".to_owned(),
+        "verdict".to_owned(),
+        "first rule broken (runs)".to_owned(),
+        "caught first by".to_owned(),
+        "seeds needed".to_owned(),
+        "median seeds".to_owned(),
+        "failed runs".to_owned(),
+    ]];
+    for row in rows {
+        let verdict = match (row.design.is_correct(), row.as_expected()) {
+            (true, true) => "never fails",
+            (true, false) => "FAILS (a bug)",
+            (false, true) => "caught",
+            (false, false) => "NOT CAUGHT",
+        };
+        lines.push([
+            row.design.name(),
+            verdict.to_owned(),
+            rules(row),
+            caught_by(row, targets),
+            or_dash(row.seeds_needed),
+            or_dash(row.median_seeds),
+            format!("{} / {}", thousands(row.failed), thousands(row.runs)),
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| {
+            lines
+                .iter()
+                .map(|l| l[c].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in &lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\n{} × seeds {} × {} designs = {} runs in {wall_s:.1} s.\nSeeds needed: a sweep from \
+         seed {} catches it after this many seeds on the scenario that catches it first.\n\
+         Median seeds: half the time a sweep from a random seed catches it within this many, \
+         on the scenarios that catch it.\n",
+        super::summary::plural(targets.len() as u64, "scenario", "scenarios"),
+        args.seeds,
+        rows.len(),
+        thousands(runs),
+        args.seeds.start
+    ));
+    out
+}
+
+fn json_row(row: &CatchRow, targets: &[Target]) -> String {
+    let rules: Vec<serde_json::Value> = row
+        .rules
+        .iter()
+        .map(|(rule, n)| serde_json::json!({ "rule": rule.name(), "runs": n }))
+        .collect();
+    serde_json::json!({
+        "design": row.design.name(),
+        "correct": row.design.is_correct(),
+        "as_expected": row.as_expected(),
+        "runs": row.runs,
+        "failed": row.failed,
+        "rules": rules,
+        "caught_by": row.first.map(|(t, seed)| serde_json::json!({
+            "scenario": targets[t].scenario.name,
+            "file": targets[t].path.as_ref().map(|p| p.display().to_string()),
+            "seed": seed,
+        })),
+        "seeds_needed": row.seeds_needed,
+        "median_seeds": row.median_seeds,
+    })
+    .to_string()
+}

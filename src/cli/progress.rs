@@ -1,0 +1,30 @@
+//! Progress on stderr for long campaigns: a bar when stderr is a terminal, nothing otherwise.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A bar over `total` runs, hidden when stderr is not a terminal (logs, CI, pipes).
+pub fn bar(total: u64, what: &str) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), target);
+    let template = format!("{what} [{{bar:40}}] {{pos}}/{{len}} runs · {{per_sec}} · eta {{eta}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Silence the default panic message while `f` runs: campaigns report panicking runs
+/// themselves, as failures of their seed, and a backtrace per run would drown the output.
+pub fn quiet_panics<T>(f: impl FnOnce() -> T) -> T {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = f();
+    std::panic::set_hook(previous);
+    result
+}

@@ -1,0 +1,171 @@
+//! `idemsim sweep`.
+
+use std::io::{self, BufWriter, Write};
+use std::time::{Duration, Instant};
+
+use super::run::replay_command;
+use super::summary::{plural, thousands};
+use super::{Format, SweepArgs, progress, targets};
+use crate::campaign::{self, Plan, RunSummary, Target, Totals};
+use crate::check::Rule;
+
+pub fn sweep(args: &SweepArgs) -> u8 {
+    let targets = match targets::load(&args.scenarios, Some(&args.design)) {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let plan = Plan {
+        targets: &targets,
+        seeds: args.seeds,
+        shard: args.shard,
+        jobs: super::jobs(args.jobs),
+    };
+    let bar = progress::bar(plan.runs(), "sweep");
+    let mut totals = Totals::default();
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut write_error = None;
+    let started = Instant::now();
+    let swept = progress::quiet_panics(|| {
+        campaign::sweep(
+            &plan,
+            |run| {
+                totals.add(run);
+                let line = match args.format {
+                    Format::Text if run.passed() => return,
+                    Format::Text => failure_line(&targets, run),
+                    Format::Jsonl => json_line(&targets, run),
+                };
+                if write_error.is_none() {
+                    let written = bar.suspend(|| writeln!(out, "{line}"));
+                    write_error = written.err();
+                }
+            },
+            || bar.inc(1),
+        )
+    });
+    bar.finish_and_clear();
+    let wall = started.elapsed();
+    if let Err(e) = swept {
+        eprintln!("error: cannot start {} worker threads: {e}", plan.jobs);
+        return 2;
+    }
+    let flushed = out.flush();
+    drop(out);
+    if let Some(e) = write_error.or(flushed.err()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            eprintln!("error: writing the results failed: {e}");
+        }
+    }
+    let table = render_totals(args, &plan, &totals, wall);
+    let written = if args.format == Format::Jsonl {
+        io::stderr().write_all(table.as_bytes())
+    } else {
+        io::stdout().write_all(table.as_bytes())
+    };
+    if let Some(e) = written
+        .err()
+        .filter(|e| e.kind() != io::ErrorKind::BrokenPipe)
+    {
+        eprintln!("error: writing the totals failed: {e}");
+    }
+    totals.exit_code()
+}
+
+fn replay(targets: &[Target], run: &RunSummary) -> String {
+    let target = &targets[run.target];
+    replay_command(target.path.as_deref(), run.seed, &target.scenario)
+}
+
+/// `FAIL  <scenario>  seed <N>  <rules>  <replay command>`: one line, greppable.
+fn failure_line(targets: &[Target], run: &RunSummary) -> String {
+    let rules: Vec<&str> = run.rules().map(Rule::name).collect();
+    format!(
+        "FAIL  {}  seed {}  {}  {}",
+        targets[run.target].scenario.name,
+        run.seed,
+        rules.join(","),
+        replay(targets, run)
+    )
+}
+
+/// One JSON object per run.
+fn json_line(targets: &[Target], run: &RunSummary) -> String {
+    let target = &targets[run.target];
+    let rules: Vec<&str> = run.rules().map(Rule::name).collect();
+    let line = serde_json::json!({
+        "scenario": target.scenario.name,
+        "file": target.path.as_ref().map(|p| p.display().to_string()),
+        "seed": run.seed,
+        "ok": run.passed(),
+        "rules": rules,
+        "violation": run.first.as_ref().map(ToString::to_string),
+        "exit_code": run.exit_code,
+        "completed": run.completed,
+        "abandoned": run.abandoned,
+        "duplicates": run.duplicates,
+        "retries": run.retries,
+        "crashes": run.crashes,
+        "events": run.events,
+        "sim_us": run.sim_us,
+        "swarm": run.swarm,
+        "replay": replay(targets, run),
+    });
+    line.to_string()
+}
+
+fn render_totals(args: &SweepArgs, plan: &Plan<'_>, totals: &Totals, wall: Duration) -> String {
+    let mut designs = Vec::new();
+    if let Some(d) = args.design.dedup {
+        designs.push(format!("dedup={}", d.name()));
+    }
+    if let Some(r) = args.design.on_restart {
+        designs.push(format!("on_restart={}", r.name()));
+    }
+    if args.design.swarm {
+        designs.push("swarm".to_owned());
+    }
+    if designs.is_empty() {
+        designs.push("designs from each scenario".to_owned());
+    }
+    let secs = wall.as_secs_f64().max(1e-9);
+    let rules: Vec<String> = Rule::ALL
+        .iter()
+        .map(|&r| format!("{r} {}", thousands(totals.broke(r))))
+        .collect();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "sweep     {} × seeds {} (shard {}) · {} · {}\n",
+        plural(plan.targets.len() as u64, "scenario", "scenarios"),
+        plan.seeds,
+        plan.shard,
+        designs.join(" · "),
+        plural(plan.jobs as u64, "job", "jobs"),
+    ));
+    out.push_str(&format!(
+        "runs      {} · {} passed · {} failed\n",
+        thousands(totals.runs),
+        thousands(totals.runs - totals.failed),
+        thousands(totals.failed)
+    ));
+    out.push_str(&format!("failures  {}\n", rules.join(" · ")));
+    out.push_str(&format!(
+        "work      {} detected · {} · {}\n",
+        plural(totals.duplicates, "duplicate", "duplicates"),
+        plural(totals.retries, "retry", "retries"),
+        plural(totals.crashes, "crash", "crashes"),
+    ));
+    if totals.runs > 0 {
+        out.push_str(&format!(
+            "sim time  median {:.3} s · p95 {:.3} s to finish a run\n",
+            totals.sim_quantile_us(0.5) as f64 / 1e6,
+            totals.sim_quantile_us(0.95) as f64 / 1e6
+        ));
+    }
+    out.push_str(&format!(
+        "speed     {} runs/s · {} events/s · {:.2} s wall\n",
+        thousands((totals.runs as f64 / secs) as u64),
+        thousands((totals.events as f64 / secs) as u64),
+        secs
+    ));
+    out
+}
