@@ -54,6 +54,8 @@ const CASES: &[(&str, &str)] = &[
     ("one_way on a crash", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = 1\none_way = true\n"),
     ("most-uncommitted crash after commit", "name = \"x\"\n[[faults]]\nkind = \"crash\"\nat_ms = 10\nnode = \"most-uncommitted\"\nwhen = \"after-commit\"\n"),
     ("unknown restart behaviour", "name = \"x\"\n[clients]\non_restart = \"amnesia\"\n"),
+    ("unknown swarm family", "name = \"x\"\n[swarm]\nmeteors = true\n"),
+    ("swarm flag that is not a boolean", "name = \"x\"\n[swarm]\ncrashes = 3\n"),
     ("partition of one node", "name = \"x\"\n[cluster]\nnodes = 1\n[[faults]]\nkind = \"partition\"\nat_ms = 10\nisolate = \"leader\"\n"),
 ];
 
