@@ -52,8 +52,9 @@ pub enum OnRestart {
     #[default]
     FreshId,
     /// Flawed on purpose: keep the old `client_id` and restart seq at 1, so the servers take
-    /// the new operations for retries of the old ones and answer them from the session table:
-    /// acknowledged, never applied. The exactly-once checker must catch it.
+    /// the new operations for retries of the old ones: `last-seq` acknowledges them with a
+    /// stale cached result and never applies them (exactly-once must catch it); `sessions`
+    /// finds them below the lowest unacknowledged seq and never answers (liveness must).
     ReuseId,
 }
 
