@@ -7,11 +7,13 @@ mod error;
 mod raw;
 mod swarm;
 mod validate;
+mod write;
 
 use std::path::Path;
 
 pub use error::{Invalid, ScenarioError};
 pub use swarm::{CrashPattern, PartitionMode, SwarmProfile, SwarmSpec};
+pub use write::to_toml;
 
 use crate::client::{Mix, OnRestart};
 use crate::ids::{ClientNo, NodeId};

@@ -124,3 +124,27 @@ fn unreadable_files_are_not_found() {
     let err = parse("x.toml", "name = 3").unwrap_err();
     assert_eq!(err.exit_code(), 65);
 }
+
+/// Writing a scenario and parsing it back gives the same scenario: every shipped file, and
+/// scenarios full of swarm-drawn faults of every kind.
+#[test]
+fn written_scenarios_parse_back_to_themselves() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sim-scenarios");
+    let mut scenarios: Vec<Scenario> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| load(&e.unwrap().path()).unwrap())
+        .collect();
+    let mut swarmed = default_scenario();
+    swarmed.swarm = Some(SwarmSpec::default());
+    for seed in 0..40 {
+        let mut rng = crate::sim::stream_rng(seed, 3);
+        scenarios.push(swarmed.for_seed(&mut rng).0);
+    }
+    swarmed.description = Some("quotes \" and \\ and ünïcode".to_owned());
+    scenarios.push(swarmed);
+    for (i, s) in scenarios.iter().enumerate() {
+        let text = to_toml(s, &["written by a test".to_owned()]);
+        let back = parse("written.toml", &text).unwrap_or_else(|e| panic!("case {i}: {e}\n{text}"));
+        assert_eq!(&back, s, "case {i}:\n{text}");
+    }
+}

@@ -1,0 +1,179 @@
+//! Writing a scenario back as a scenario file: every field spelled out, so the file says
+//! exactly what runs and parses back to the same scenario.
+
+use std::fmt::Write as _;
+
+use super::{ClientSelector, FaultKind, NodeSelector, Scenario, Split};
+
+/// `s` as TOML, after `comments` (each written as a `# ` line).
+pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
+    let mut out = String::new();
+    for line in comments {
+        let _ = writeln!(out, "# {line}");
+    }
+    let _ = writeln!(out, "name = {}", quote(&s.name));
+    if let Some(d) = &s.description {
+        let _ = writeln!(out, "description = {}", quote(d));
+    }
+    let _ = writeln!(out, "seed = {}", s.seed);
+    let _ = writeln!(out, "duration_ms = {}", s.duration_ms);
+    let _ = writeln!(out, "liveness_ms = {}", s.liveness_ms);
+
+    let c = &s.cluster;
+    let _ = writeln!(out, "\n[cluster]");
+    let _ = writeln!(out, "nodes = {}", c.nodes);
+    let _ = writeln!(
+        out,
+        "election_timeout_ms = {}",
+        range(c.election_timeout_ms)
+    );
+    let _ = writeln!(out, "heartbeat_ms = {}", c.heartbeat_ms);
+
+    let n = &s.network;
+    let _ = writeln!(out, "\n[network]");
+    let _ = writeln!(out, "delay_ms = {}", range(n.delay_ms));
+    let _ = writeln!(out, "drop = {}", float(n.drop));
+    let _ = writeln!(out, "duplicate = {}", float(n.duplicate));
+
+    let _ = writeln!(out, "\n[server]");
+    let _ = writeln!(out, "dedup = {}", quote(s.dedup.name()));
+
+    let k = &s.clients;
+    let _ = writeln!(out, "\n[clients]");
+    let _ = writeln!(out, "count = {}", k.count);
+    let _ = writeln!(out, "ops = {}", k.ops);
+    let _ = writeln!(out, "keys = {}", k.keys);
+    let _ = writeln!(out, "timeout_ms = {}", k.timeout_ms);
+    let _ = writeln!(out, "think_ms = {}", range(k.think_ms));
+    let [put, append, incr, delete, get] = k.mix.weights;
+    let _ = writeln!(
+        out,
+        "mix = {{ put = {put}, append = {append}, incr = {incr}, delete = {delete}, get = {get} }}"
+    );
+    let _ = writeln!(out, "on_restart = {}", quote(k.on_restart.name()));
+
+    for f in &s.faults {
+        let _ = writeln!(out, "\n[[faults]]");
+        match &f.kind {
+            FaultKind::Crash {
+                node,
+                when,
+                restart_after_ms,
+            } => {
+                let _ = writeln!(out, "kind = \"crash\"\nat_ms = {}", f.at_ms);
+                let _ = writeln!(out, "node = {}", selector(*node));
+                let _ = writeln!(out, "when = {}", quote(when.name()));
+                if let Some(ms) = restart_after_ms {
+                    let _ = writeln!(out, "restart_after_ms = {ms}");
+                }
+            }
+            FaultKind::Partition {
+                split,
+                one_way,
+                heal_after_ms,
+            } => {
+                let _ = writeln!(out, "kind = \"partition\"\nat_ms = {}", f.at_ms);
+                match split {
+                    Split::Groups(groups) => {
+                        let groups: Vec<String> = groups
+                            .iter()
+                            .map(|g| {
+                                let ids: Vec<String> = g.iter().map(|n| n.0.to_string()).collect();
+                                format!("[{}]", ids.join(", "))
+                            })
+                            .collect();
+                        let _ = writeln!(out, "groups = [{}]", groups.join(", "));
+                    }
+                    Split::Isolate(node) => {
+                        let _ = writeln!(out, "isolate = {}", selector(*node));
+                    }
+                }
+                let _ = writeln!(out, "one_way = {one_way}");
+                if let Some(ms) = heal_after_ms {
+                    let _ = writeln!(out, "heal_after_ms = {ms}");
+                }
+            }
+            FaultKind::Network {
+                for_ms,
+                drop,
+                duplicate,
+                delay_ms,
+            } => {
+                let _ = writeln!(
+                    out,
+                    "kind = \"network\"\nat_ms = {}\nfor_ms = {for_ms}",
+                    f.at_ms
+                );
+                if let Some(p) = drop {
+                    let _ = writeln!(out, "drop = {}", float(*p));
+                }
+                if let Some(p) = duplicate {
+                    let _ = writeln!(out, "duplicate = {}", float(*p));
+                }
+                if let Some(r) = delay_ms {
+                    let _ = writeln!(out, "delay_ms = {}", range(*r));
+                }
+            }
+            FaultKind::Replay { count } => {
+                let _ = writeln!(
+                    out,
+                    "kind = \"replay\"\nat_ms = {}\ncount = {count}",
+                    f.at_ms
+                );
+            }
+            FaultKind::ClientCrash {
+                client,
+                restart_after_ms,
+            } => {
+                let _ = writeln!(out, "kind = \"client-crash\"\nat_ms = {}", f.at_ms);
+                let client = match client {
+                    ClientSelector::Any => "\"any\"".to_owned(),
+                    ClientSelector::Client(no) => no.0.to_string(),
+                };
+                let _ = writeln!(out, "client = {client}");
+                if let Some(ms) = restart_after_ms {
+                    let _ = writeln!(out, "restart_after_ms = {ms}");
+                }
+            }
+        }
+    }
+
+    if let Some(w) = &s.swarm {
+        let _ = writeln!(out, "\n[swarm]");
+        let _ = writeln!(out, "crashes = {}", w.crashes);
+        let _ = writeln!(out, "partitions = {}", w.partitions);
+        let _ = writeln!(out, "network = {}", w.network);
+        let _ = writeln!(out, "client_crashes = {}", w.client_crashes);
+        let _ = writeln!(out, "replays = {}", w.replays);
+        let _ = writeln!(out, "timeouts = {}", w.timeouts);
+    }
+    out
+}
+
+fn quote(s: &str) -> String {
+    // A TOML basic string has JSON's escapes for everything a name or description can hold.
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+fn range((min, max): (u64, u64)) -> String {
+    format!("[{min}, {max}]")
+}
+
+/// A probability that reads back as the same `f64` (Rust prints the shortest such form).
+fn float(p: f64) -> String {
+    let text = p.to_string();
+    if text.contains('.') || text.contains('e') {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+fn selector(node: NodeSelector) -> String {
+    match node {
+        NodeSelector::Leader => "\"leader\"".to_owned(),
+        NodeSelector::Follower => "\"follower\"".to_owned(),
+        NodeSelector::MostUncommitted => "\"most-uncommitted\"".to_owned(),
+        NodeSelector::Node(id) => id.0.to_string(),
+    }
+}
