@@ -145,9 +145,11 @@ pub struct RunArgs {
     /// scenario's `[clients] on_restart`.
     #[arg(long, value_enum)]
     pub on_restart: Option<OnRestart>,
-    /// Print the trace: `text` for people, `jsonl` for tools (stdout then holds only JSON
-    /// lines and the summary goes to stderr), `tracing` to emit it as `tracing` events on
-    /// stderr (filter with RUST_LOG, e.g. RUST_LOG=idemsim::trace=info).
+    /// Print the trace: `text` for people; `dedup` for only the story of each duplicate
+    /// (submit, attempts, the faults that caused retries, every replica's apply decision, the
+    /// cached result, the reply); `jsonl` for tools (stdout then holds only JSON lines and
+    /// the summary goes to stderr); `tracing` to emit it as `tracing` events on stderr
+    /// (filter with RUST_LOG, e.g. RUST_LOG=idemsim::trace=info).
     #[arg(long, value_enum)]
     pub trace: Option<TraceFormat>,
     /// Run twice and prove both runs produce the same trace, or report the first event where
@@ -165,6 +167,7 @@ pub struct RunArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TraceFormat {
     Text,
+    Dedup,
     Jsonl,
     Tracing,
 }

@@ -10,7 +10,7 @@ use crate::client::OnRestart;
 use crate::scenario::{self, Scenario, SwarmSpec};
 use crate::sim::determinism::{self, Determinism};
 use crate::sim::{self, RunOptions, RunReport};
-use crate::trace::{LineSink, TraceSink, TracingSink};
+use crate::trace::{LineSink, StorySink, TraceSink, TracingSink};
 
 pub fn run(args: &RunArgs) -> u8 {
     let mut scenario = match &args.scenario {
@@ -50,11 +50,8 @@ pub fn run(args: &RunArgs) -> u8 {
         io::stderr().write_all(text.as_bytes())
     } else {
         let mut out = io::stdout().lock();
-        let sep = if args.trace == Some(TraceFormat::Text) {
-            "\n"
-        } else {
-            ""
-        };
+        let traced = matches!(args.trace, Some(TraceFormat::Text | TraceFormat::Dedup));
+        let sep = if traced { "\n" } else { "" };
         out.write_all(sep.as_bytes())
             .and_then(|()| out.write_all(text.as_bytes()))
             .and_then(|()| out.flush())
@@ -102,6 +99,9 @@ fn run_traced(
         }
         Some(TraceFormat::Jsonl) => {
             run_with(&mut LineSink::jsonl(BufWriter::new(io::stdout().lock())))
+        }
+        Some(TraceFormat::Dedup) => {
+            run_with(&mut StorySink::new(BufWriter::new(io::stdout().lock())))
         }
         Some(TraceFormat::Tracing) => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -5,6 +5,7 @@
 //! Nothing is formatted or allocated for an event unless a sink asks for it.
 
 mod jsonl;
+mod story;
 mod text;
 mod tracing_sink;
 
@@ -13,6 +14,7 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 pub use jsonl::RecordingSink;
+pub use story::StorySink;
 pub use tracing_sink::TracingSink;
 
 use crate::check::Violation;

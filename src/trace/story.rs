@@ -1,0 +1,218 @@
+//! `--trace dedup`: the story of every duplicate, for people reviewing dedup behaviour.
+//!
+//! For each operation that was retried into a duplicate (caught at apply or on receive, or
+//! applied twice under a flawed design) it prints, one line per step with simulated time:
+//! the submit, every attempt and where it went, the faults and leader changes that happened
+//! while the operation was open, each replica's apply decision for it (applied or
+//! duplicate, at which index), the cached result returned, and the reply the client
+//! accepted. Everything else (heartbeats, other operations, a restarted node re-applying a
+//! decision it already made) is left out.
+//!
+//! The whole run is kept until the verdict, then written; a run is a few thousand events.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Write};
+
+use super::text::format_line;
+use super::{TraceEvent, TraceSink};
+use crate::ids::{ClientId, LogIndex, NodeId, Seq, SimTime};
+use crate::kv::{Outcome, Request};
+use crate::raft::Payload;
+
+/// What a kept line is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum About {
+    /// One operation, as servers know it.
+    Op(ClientId, Seq),
+    /// A fault or leadership change: context for every operation open at the time.
+    World,
+    /// The verdict.
+    Verdict,
+}
+
+#[derive(Clone, Debug)]
+struct Line {
+    t: SimTime,
+    about: About,
+    text: String,
+}
+
+/// Why an operation gets a story.
+#[derive(Clone, Debug, Default)]
+struct OpFacts {
+    /// (node, index) pairs whose apply decision was already kept: a node that restarts
+    /// re-applies its log, and its second decision adds nothing to the story.
+    decided: BTreeSet<(NodeId, LogIndex)>,
+    /// Same, for the dedup lines that follow those decisions.
+    told: BTreeSet<(NodeId, LogIndex)>,
+    /// Its submit line: the header of its story.
+    title: Option<String>,
+    dedups: u32,
+    /// Indexes where it was applied (took effect).
+    applied_at: Vec<LogIndex>,
+    first: Option<SimTime>,
+    /// When its client accepted a reply (the end of its story).
+    replied: Option<SimTime>,
+}
+
+impl OpFacts {
+    fn interesting(&self) -> bool {
+        self.dedups > 0 || self.applied_at.len() > 1
+    }
+}
+
+/// Collects the run and writes the duplicate stories to `out` at the verdict.
+pub struct StorySink<W: Write> {
+    out: W,
+    lines: Vec<Line>,
+    ops: BTreeMap<(ClientId, Seq), OpFacts>,
+    error: Option<io::Error>,
+}
+
+impl<W: Write> StorySink<W> {
+    pub fn new(out: W) -> StorySink<W> {
+        StorySink {
+            out,
+            lines: Vec::new(),
+            ops: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    fn op(&mut self, client: ClientId, seq: Seq, t: SimTime) -> &mut OpFacts {
+        let facts = self.ops.entry((client, seq)).or_default();
+        facts.first.get_or_insert(t);
+        facts
+    }
+
+    /// The stories, in the order their operations began.
+    fn render(&self) -> String {
+        let mut stories: Vec<(&(ClientId, Seq), &OpFacts)> =
+            self.ops.iter().filter(|(_, f)| f.interesting()).collect();
+        stories.sort_by_key(|(key, f)| (f.first, **key));
+        let mut out = String::new();
+        if stories.is_empty() {
+            out.push_str("no duplicates in this run\n");
+        }
+        for (&(client, seq), facts) in stories {
+            let start = facts.first.unwrap_or(SimTime::ZERO);
+            let end = facts.replied.unwrap_or(SimTime(u64::MAX));
+            let title = facts
+                .title
+                .as_deref()
+                .unwrap_or("(submitted before the trace)");
+            out.push_str(&format!("── client {client} seq {seq}: {title}\n"));
+            for line in &self.lines {
+                let ours = line.about == About::Op(client, seq);
+                let context = line.about == About::World && line.t >= start && line.t <= end;
+                if ours || context {
+                    out.push_str("   ");
+                    out.push_str(&line.text);
+                    out.push('\n');
+                }
+            }
+        }
+        for line in self.lines.iter().filter(|l| l.about == About::Verdict) {
+            out.push_str(&line.text);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// The operation a request belongs to.
+fn key(request: &Request) -> (ClientId, Seq) {
+    (request.client, request.seq)
+}
+
+impl<W: Write> TraceSink for StorySink<W> {
+    fn event(&mut self, t: SimTime, event: &TraceEvent<'_>) {
+        let about = match *event {
+            TraceEvent::Submit { request, .. } => {
+                let title = format!("{} {}", request.origin, request.op);
+                self.op(request.client, request.seq, t).title = Some(title);
+                About::Op(request.client, request.seq)
+            }
+            TraceEvent::Request { client, seq, .. }
+            | TraceEvent::Timeout { client, seq, .. }
+            | TraceEvent::Redirect { client, seq, .. } => {
+                self.op(client, seq, t);
+                About::Op(client, seq)
+            }
+            TraceEvent::Reply { client, seq, .. } => {
+                self.op(client, seq, t).replied = Some(t);
+                About::Op(client, seq)
+            }
+            TraceEvent::Append { request, .. } => About::Op(request.client, request.seq),
+            TraceEvent::Apply {
+                node,
+                payload: Payload::Client(request),
+                outcome,
+                index,
+                ..
+            } => {
+                let (client, seq) = key(request);
+                let facts = self.op(client, seq, t);
+                if !facts.decided.insert((node, index)) {
+                    return; // a restarted node re-applying: its first decision is in the story
+                }
+                if outcome == Outcome::Applied
+                    && request.op.kind().is_write()
+                    && !facts.applied_at.contains(&index)
+                {
+                    facts.applied_at.push(index);
+                }
+                About::Op(client, seq)
+            }
+            TraceEvent::Apply { .. } => return, // the leader's no-op
+            TraceEvent::Dedup {
+                client,
+                seq,
+                node,
+                index,
+                ..
+            } => {
+                let facts = self.op(client, seq, t);
+                if let Some(index) = index {
+                    if !facts.told.insert((node, index)) {
+                        return;
+                    }
+                }
+                facts.dedups += 1;
+                About::Op(client, seq)
+            }
+            TraceEvent::Replay { client, seq, .. } => About::Op(client, seq),
+            TraceEvent::Leader { .. }
+            | TraceEvent::Crash { .. }
+            | TraceEvent::Restart { .. }
+            | TraceEvent::ClientCrash { .. }
+            | TraceEvent::ClientRestart { .. }
+            | TraceEvent::Partition { .. }
+            | TraceEvent::Heal { .. }
+            | TraceEvent::Network { .. }
+            | TraceEvent::Liveness => About::World,
+            TraceEvent::Swarm { .. } | TraceEvent::FaultSkipped { .. } => return,
+            TraceEvent::Verdict { .. } => About::Verdict,
+        };
+        let mut text = String::new();
+        format_line(&mut text, t, event);
+        self.lines.push(Line { t, about, text });
+        if about == About::Verdict && self.error.is_none() {
+            let story = self.render();
+            if let Err(e) = self.out.write_all(story.as_bytes()) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()
+    }
+}
