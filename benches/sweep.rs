@@ -32,7 +32,15 @@ fn sweeps(c: &mut Criterion) {
         group.bench_function(format!("jobs-{jobs}"), |b| {
             b.iter(|| {
                 let mut failed = 0u64;
-                sweep(&plan, |r| failed += u64::from(!r.passed()), || {}).expect("thread pool");
+                sweep(
+                    &plan,
+                    |r| {
+                        failed += u64::from(!r.passed());
+                        true
+                    },
+                    || {},
+                )
+                .expect("thread pool");
                 black_box(failed)
             })
         });

@@ -21,7 +21,15 @@ fn shipped() -> Vec<Target> {
 
 fn collect(plan: &Plan<'_>) -> Vec<RunSummary> {
     let mut runs = Vec::new();
-    sweep(plan, |r| runs.push(r.clone()), || {}).unwrap();
+    sweep(
+        plan,
+        |r| {
+            runs.push(r.clone());
+            true
+        },
+        || {},
+    )
+    .unwrap();
     runs
 }
 

@@ -240,3 +240,34 @@ fn replays_follow_a_leader_change_and_take_no_effect() {
         "only {replays} requests replayed in 20 seeds"
     );
 }
+
+/// after-reply, under swarm profiles where the leader's timers interleave with its replies:
+/// the crash always comes in the same instant as the apply that answered the client.
+#[test]
+fn after_reply_never_reads_an_old_reply() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/client-restarts.toml");
+    let mut s = scenario::load(&path).unwrap();
+    s.swarm = Some(scenario::SwarmSpec::default());
+    let mut crashes = 0;
+    for seed in 0..60 {
+        let ev = events(&s, seed);
+        for (i, crash) in ev.iter().enumerate() {
+            if crash["event"] != "crash" || crash["when"] != "after-reply" {
+                continue;
+            }
+            crashes += 1;
+            let just_now = ev[..i].iter().any(|a| {
+                a["event"] == "apply"
+                    && a["node"] == crash["node"]
+                    && a["index"] == crash["index"]
+                    && a["t_us"] == crash["t_us"]
+            });
+            assert!(just_now, "swarm seed {seed}: {crash}");
+        }
+    }
+    assert!(
+        crashes >= 10,
+        "only {crashes} after-reply crashes in 60 swarm seeds"
+    );
+}

@@ -93,3 +93,31 @@ fn families_switched_off_are_never_drawn() {
         );
     }
 }
+
+/// Profiles with long delays and long outages used to leave too little liveness budget for
+/// the whole workload; the budget now grows with the drawn delays (these seeds failed
+/// liveness before).
+#[test]
+fn slow_profiles_get_a_liveness_budget_to_match() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios");
+    let cases = [
+        ("leader-crash-after-commit.toml", 11917),
+        ("leader-crash-mid-replication.toml", 5853),
+        ("partitioned-leader.toml", 4370),
+        ("partitioned-leader.toml", 25979),
+    ];
+    for (file, seed) in cases {
+        let mut s = scenario::load(&dir.join(file)).unwrap();
+        s.swarm = Some(SwarmSpec::default());
+        for dedup in [Dedup::Sessions, Dedup::LastSeq] {
+            s.dedup = dedup;
+            let r = run(&s, RunOptions::new(seed));
+            assert!(
+                r.passed(),
+                "{file} seed {seed} {}: {:?}",
+                dedup.name(),
+                r.violations.kept()
+            );
+        }
+    }
+}

@@ -2,8 +2,6 @@
 //! range. A checker earns trust by catching each flawed design quickly, and by never firing
 //! on a correct one.
 
-use std::collections::BTreeMap;
-
 use super::seeds::{SeedRange, Shard};
 use super::sweep::{Plan, RunSummary, Target, sweep};
 use crate::check::Rule;
@@ -72,7 +70,7 @@ pub struct CatchRow {
     pub design: Design,
     pub runs: u64,
     pub failed: u64,
-    /// Failed runs per first rule broken, most frequent first.
+    /// Runs that broke each rule (a run may break several), most frequent first.
     pub rules: Vec<(Rule, u64)>,
     /// The scenario (index into the targets) and seed that catch it soonest.
     pub first: Option<(usize, u64)>,
@@ -103,40 +101,67 @@ fn geometric_median(p: f64) -> u64 {
     ((0.5f64).ln() / (1.0 - p).ln()).ceil().max(1.0) as u64
 }
 
-/// Build the row of `design` from its runs over `targets` and `seeds`.
-fn row(design: Design, runs: &[RunSummary], seeds: SeedRange) -> CatchRow {
-    let failed: Vec<&RunSummary> = runs.iter().filter(|r| !r.passed()).collect();
-    let mut rules: BTreeMap<Rule, u64> = BTreeMap::new();
-    for run in &failed {
-        if let Some(v) = &run.first {
-            *rules.entry(v.rule).or_default() += 1;
+/// A design's row, gathered run by run: memory does not grow with the number of seeds.
+struct Tally {
+    runs: u64,
+    failed: u64,
+    rules: [u64; 5],
+    /// (seed, target) of the earliest failure.
+    first: Option<(u64, usize)>,
+    /// (runs, failures) per target.
+    per_target: Vec<(u64, u64)>,
+}
+
+impl Tally {
+    fn new(targets: usize) -> Tally {
+        Tally {
+            runs: 0,
+            failed: 0,
+            rules: [0; 5],
+            first: None,
+            per_target: vec![(0, 0); targets],
         }
     }
-    let mut rules: Vec<(Rule, u64)> = rules.into_iter().collect();
-    rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let first = failed
-        .iter()
-        .min_by_key(|r| (r.seed, r.target))
-        .map(|r| (r.target, r.seed));
-    let catching: Vec<usize> = {
-        let mut t: Vec<usize> = failed.iter().map(|r| r.target).collect();
-        t.sort_unstable();
-        t.dedup();
-        t
-    };
-    let runs_on_catching = runs
-        .iter()
-        .filter(|r| catching.binary_search(&r.target).is_ok())
-        .count();
-    let p = failed.len() as f64 / runs_on_catching.max(1) as f64;
-    CatchRow {
-        design,
-        runs: runs.len() as u64,
-        failed: failed.len() as u64,
-        rules,
-        first,
-        seeds_needed: first.map(|(_, seed)| seed - seeds.start + 1),
-        median_seeds: (p > 0.0).then(|| geometric_median(p)),
+
+    fn add(&mut self, run: &RunSummary) {
+        self.runs += 1;
+        self.per_target[run.target].0 += 1;
+        if run.passed() {
+            return;
+        }
+        self.failed += 1;
+        self.per_target[run.target].1 += 1;
+        for rule in run.rules() {
+            self.rules[rule as usize] += 1;
+        }
+        let at = (run.seed, run.target);
+        if self.first.is_none_or(|f| at < f) {
+            self.first = Some(at);
+        }
+    }
+
+    fn row(self, design: Design, seeds: SeedRange) -> CatchRow {
+        let mut rules: Vec<(Rule, u64)> = Rule::ALL
+            .into_iter()
+            .map(|r| (r, self.rules[r as usize]))
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let (runs, failed) = self
+            .per_target
+            .iter()
+            .filter(|&&(_, failed)| failed > 0)
+            .fold((0, 0), |(r, f), &(tr, tf)| (r + tr, f + tf));
+        let first = self.first.map(|(seed, target)| (target, seed));
+        CatchRow {
+            design,
+            runs: self.runs,
+            failed: self.failed,
+            rules,
+            first,
+            seeds_needed: first.map(|(_, seed)| seed - seeds.start + 1),
+            median_seeds: (failed > 0).then(|| geometric_median(failed as f64 / runs as f64)),
+        }
     }
 }
 
@@ -164,9 +189,16 @@ pub fn catch_table(
             shard: Shard::ALL,
             jobs,
         };
-        let mut runs = Vec::with_capacity(plan.runs() as usize);
-        sweep(&plan, |r| runs.push(r.clone()), &progress)?;
-        rows.push(row(design, &runs, seeds));
+        let mut tally = Tally::new(targets.len());
+        sweep(
+            &plan,
+            |run| {
+                tally.add(run);
+                true
+            },
+            &progress,
+        )?;
+        rows.push(tally.row(design, seeds));
     }
     Ok(rows)
 }

@@ -8,5 +8,5 @@ mod sweep;
 mod totals;
 
 pub use seeds::{SeedRange, Shard};
-pub use sweep::{Plan, RunSummary, Target, run_one, sweep};
+pub use sweep::{Plan, RunSummary, Target, in_run, run_one, sweep};
 pub use totals::Totals;

@@ -85,7 +85,12 @@ impl Shard {
 
     /// The seeds of `range` in this shard, in order.
     pub fn seeds(&self, range: SeedRange) -> impl Iterator<Item = u64> + use<> {
-        let offset = (self.index + self.count - range.start % self.count) % self.count;
+        let rest = range.start % self.count;
+        let offset = if self.index >= rest {
+            self.index - rest
+        } else {
+            self.count - (rest - self.index)
+        };
         let first = range.start.saturating_add(offset);
         (first..range.end.max(first)).step_by(self.count as usize)
     }
@@ -170,6 +175,15 @@ mod tests {
         let shard = Shard { index: 1, count: 3 };
         let seeds: Vec<u64> = (0..10).filter(|&s| shard.contains(s)).collect();
         assert_eq!(seeds, [1, 4, 7]);
+        let far = Shard {
+            index: u64::MAX - 1,
+            count: u64::MAX,
+        };
+        let range = SeedRange {
+            start: u64::MAX - 5,
+            end: u64::MAX,
+        };
+        assert_eq!(far.seeds(range).collect::<Vec<_>>(), [u64::MAX - 1]);
         for (start, end) in [(0, 10), (5, 17), (7, 8), (8, 9)] {
             let range = SeedRange { start, end };
             let stepped: Vec<u64> = shard.seeds(range).collect();

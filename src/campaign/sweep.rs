@@ -4,6 +4,7 @@
 //! batch and are handed on in (scenario, seed) order, so output does not depend on the
 //! number of threads, and nothing but a compact [`RunSummary`] outlives a run.
 
+use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 
@@ -77,13 +78,25 @@ impl RunSummary {
     }
 }
 
+thread_local! {
+    static IN_RUN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Is this thread inside [`run_one`]? A panic there becomes a failed run, reported with its
+/// seed, so a panic hook may stay quiet about it.
+pub fn in_run() -> bool {
+    IN_RUN.with(Cell::get)
+}
+
 /// Run one seed of one target, turning a panic anywhere (not only inside the world, which
 /// `sim::run` already reports) into a failed run.
 pub fn run_one(targets: &[Target], target: usize, seed: u64) -> RunSummary {
     let scenario = &targets[target].scenario;
+    IN_RUN.with(|f| f.set(true));
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         sim::run(scenario, RunOptions::new(seed))
     }));
+    IN_RUN.with(|f| f.set(false));
     match outcome {
         Ok(report) => {
             let mut broken = 0u8;
@@ -122,6 +135,7 @@ pub fn run_one(targets: &[Target], target: usize, seed: u64) -> RunSummary {
                 first: Some(Violation {
                     rule: Rule::Invariant,
                     message: format!("the run panicked outside the world: {message}"),
+                    about: None,
                 }),
                 exit_code: 1,
                 completed: 0,
@@ -138,10 +152,12 @@ pub fn run_one(targets: &[Target], target: usize, seed: u64) -> RunSummary {
 }
 
 /// Run the plan on `plan.jobs` threads. `each` gets every run's summary in (target, seed)
-/// order; `progress` is called from worker threads once per finished run.
+/// order and returns whether to go on (false stops after the batch in hand, e.g. when the
+/// reader of the output went away); `progress` is called from worker threads once per
+/// finished run.
 pub fn sweep(
     plan: &Plan<'_>,
-    mut each: impl FnMut(&RunSummary),
+    mut each: impl FnMut(&RunSummary) -> bool,
     progress: impl Fn() + Sync,
 ) -> Result<(), rayon::ThreadPoolBuildError> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -151,7 +167,8 @@ pub fn sweep(
     // stays flat however many seeds there are.
     let batch_len = 64 * plan.jobs.max(1);
     let mut batch: Vec<(usize, u64)> = Vec::with_capacity(batch_len);
-    let mut flush = |batch: &mut Vec<(usize, u64)>| {
+    let mut go_on = true;
+    let mut flush = |batch: &mut Vec<(usize, u64)>| -> bool {
         let results: Vec<RunSummary> = pool.install(|| {
             batch
                 .par_iter()
@@ -162,20 +179,19 @@ pub fn sweep(
                 })
                 .collect()
         });
-        for summary in &results {
-            each(summary);
-        }
         batch.clear();
+        results.iter().all(&mut each)
     };
-    for target in 0..plan.targets.len() {
+    'all: for target in 0..plan.targets.len() {
         for seed in plan.shard.seeds(plan.seeds) {
             batch.push((target, seed));
-            if batch.len() == batch_len {
-                flush(&mut batch);
+            if batch.len() == batch_len && !flush(&mut batch) {
+                go_on = false;
+                break 'all;
             }
         }
     }
-    if !batch.is_empty() {
+    if go_on && !batch.is_empty() {
         flush(&mut batch);
     }
     Ok(())

@@ -59,7 +59,8 @@ impl Totals {
 
     /// The `q` quantile (0..=1) of simulated time to finish, in microseconds.
     pub fn sim_quantile_us(&self, q: f64) -> u64 {
-        self.sim_us.value_at_quantile(q)
+        self.sim_us
+            .median_equivalent(self.sim_us.value_at_quantile(q))
     }
 
     /// The exit code of the whole sweep: 1 if a safety rule broke anywhere, 3 if only

@@ -135,8 +135,8 @@ impl ExactlyOnce {
     /// first repeat), then acknowledged writes whose effect is missing or differs (by time of
     /// the reply).
     pub fn finish(&mut self, found: &mut Violations) {
-        let mut repeats: Vec<(LogIndex, String)> = Vec::new();
-        let mut acks: Vec<(SimTime, String)> = Vec::new();
+        let mut repeats: Vec<(LogIndex, (ClientId, Seq), String)> = Vec::new();
+        let mut acks: Vec<(SimTime, (ClientId, Seq), String)> = Vec::new();
         for (&origin, &(client, c)) in &self.clients {
             for (i, op) in self.ops[c].iter().enumerate() {
                 let seq = Seq(i as u64 + 1);
@@ -155,6 +155,7 @@ impl ExactlyOnce {
                         .unwrap_or(effect.index);
                     repeats.push((
                         first_repeat,
+                        (client, seq),
                         format!(
                             "client {client} seq {seq}{} {}",
                             what(),
@@ -171,6 +172,7 @@ impl ExactlyOnce {
                 match &op.effect {
                     None => acks.push((
                         *t,
+                        (client, seq),
                         format!(
                             "client {client} seq {seq}{} was acknowledged by {node} at t={t} \
                              with {} but never took effect on any replica",
@@ -182,6 +184,7 @@ impl ExactlyOnce {
                     Some(effect) if effect.result != *got && effect.again_total == 0 => {
                         acks.push((
                             *t,
+                            (client, seq),
                             format!(
                                 "client {client} seq {seq}{} got {} from {node}, but its \
                              application at index {} on {} returned {}",
@@ -199,12 +202,12 @@ impl ExactlyOnce {
         }
         repeats.sort();
         acks.sort();
-        let messages = repeats
+        let in_order = repeats
             .into_iter()
-            .map(|r| r.1)
-            .chain(acks.into_iter().map(|a| a.1));
-        for message in messages {
-            found.push(Rule::ExactlyOnce, message);
+            .map(|(_, op, m)| (op, m))
+            .chain(acks.into_iter().map(|(_, op, m)| (op, m)));
+        for (op, message) in in_order {
+            found.push_about(Rule::ExactlyOnce, Some(op), message);
         }
     }
 }

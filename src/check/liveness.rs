@@ -27,6 +27,7 @@ pub fn check(end: SimTime, pending: &[PendingOp], found: &mut Violations) {
         if p.unsubmitted > 0 {
             message.push_str(&format!("; {} more ops never submitted", p.unsubmitted));
         }
-        found.push(Rule::Liveness, message);
+        let about = p.waiting.as_ref().map(|(seq, _, _)| (p.client, *seq));
+        found.push_about(Rule::Liveness, about, message);
     }
 }

@@ -12,7 +12,7 @@ use std::fmt;
 
 pub use liveness::PendingOp;
 
-use crate::ids::{NodeId, SimTime, Term};
+use crate::ids::{ClientId, NodeId, Seq, SimTime, Term};
 use crate::raft::Log;
 use crate::trace::TraceEvent;
 
@@ -63,6 +63,8 @@ impl fmt::Display for Rule {
 pub struct Violation {
     pub rule: Rule,
     pub message: String,
+    /// The operation it is about, as servers know it, when it is about one.
+    pub about: Option<(ClientId, Seq)>,
 }
 
 impl fmt::Display for Violation {
@@ -83,10 +85,19 @@ pub struct Violations {
 
 impl Violations {
     pub fn push(&mut self, rule: Rule, message: String) {
+        self.push_about(rule, None, message);
+    }
+
+    /// Record a violation about one operation.
+    pub fn push_about(&mut self, rule: Rule, about: Option<(ClientId, Seq)>, message: String) {
         let count = &mut self.counts[rule as usize];
         *count += 1;
         if *count as usize <= MAX_KEPT_PER_RULE {
-            self.kept.push(Violation { rule, message });
+            self.kept.push(Violation {
+                rule,
+                message,
+                about,
+            });
         }
     }
 

@@ -25,7 +25,8 @@ pub fn catch_table(args: &CatchTableArgs) -> u8 {
     let total = args.seeds.len() * targets.len() as u64 * Design::ALL.len() as u64;
     let bar = progress::bar(total, "catch-table");
     let started = Instant::now();
-    let rows = progress::quiet_panics(|| compute(&targets, args.seeds, jobs, || bar.inc(1)));
+    progress::quiet_run_panics();
+    let rows = compute(&targets, args.seeds, jobs, || bar.inc(1));
     bar.finish_and_clear();
     let rows = match rows {
         Ok(rows) => rows,
@@ -80,7 +81,7 @@ fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: 
     let mut lines = vec![[
         "design".to_owned(),
         "verdict".to_owned(),
-        "first rule broken (runs)".to_owned(),
+        "rules broken (runs)".to_owned(),
         "caught first by".to_owned(),
         "seeds needed".to_owned(),
         "median seeds".to_owned(),

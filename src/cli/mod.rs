@@ -7,8 +7,8 @@
 
 mod catch_table;
 mod progress;
-mod run;
-mod summary;
+pub mod run;
+pub mod summary;
 mod sweep;
 mod targets;
 
@@ -158,7 +158,8 @@ pub struct RunArgs {
     pub check_determinism: bool,
     /// Swarm faults: the seed draws its own fault profile (crash pattern and points,
     /// partitions, loss and duplication, delays, client timeouts, client crashes, replays)
-    /// on top of the scenario's faults, as a `[swarm]` section with every family allowed.
+    /// on top of the scenario's faults: by the file's `[swarm]` section if it has one, else
+    /// with every family allowed.
     #[arg(long)]
     pub swarm: bool,
 }

@@ -19,12 +19,14 @@ pub fn bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Silence the default panic message while `f` runs: campaigns report panicking runs
-/// themselves, as failures of their seed, and a backtrace per run would drown the output.
-pub fn quiet_panics<T>(f: impl FnOnce() -> T) -> T {
+/// Keep the panic message of a run quiet: campaigns report a panicking run themselves, as a
+/// failure of its seed, and a backtrace per run would drown the output. Panics anywhere
+/// else still print. Installed once, for the rest of the process.
+pub fn quiet_run_panics() {
     let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = f();
-    std::panic::set_hook(previous);
-    result
+    std::panic::set_hook(Box::new(move |info| {
+        if !crate::campaign::in_run() {
+            previous(info);
+        }
+    }));
 }

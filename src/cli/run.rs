@@ -45,7 +45,7 @@ pub fn run(args: &RunArgs) -> u8 {
     let determinism = args
         .check_determinism
         .then(|| determinism::check(&scenario, seed, &replay, &report));
-    let text = summary::render(&report, wall, determinism.as_ref(), &replay);
+    let text = summary::render(&report, Some(wall), determinism.as_ref(), &replay);
     let written = if args.trace == Some(TraceFormat::Jsonl) {
         io::stderr().write_all(text.as_bytes())
     } else {
@@ -132,6 +132,9 @@ pub fn replay_command(path: Option<&Path>, seed: u64, scenario: &Scenario) -> St
             scenario.clients.on_restart.name()
         ));
     }
+    if scenario.swarm.is_some() {
+        cmd.push_str(" --swarm");
+    }
     cmd.push_str(" --trace text");
     cmd
 }
@@ -169,9 +172,10 @@ mod tests {
         );
         s.dedup = Dedup::LastSeq;
         s.clients.on_restart = OnRestart::ReuseId;
+        s.swarm = Some(crate::scenario::SwarmSpec::default());
         assert_eq!(
             replay_command(Some(Path::new("my dir/it's.toml")), 1, &s),
-            r"idemsim run 'my dir/it'\''s.toml' --seed 1 --dedup last-seq --on-restart reuse-id --trace text"
+            r"idemsim run 'my dir/it'\''s.toml' --seed 1 --dedup last-seq --on-restart reuse-id --swarm --trace text"
         );
     }
 }

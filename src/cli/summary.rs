@@ -24,10 +24,12 @@ pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
-/// Render the summary. `wall` is the wall time of the (first) run.
+/// Render the summary. `wall` is the wall time of the (first) run; without it (for
+/// snapshots, which must not depend on the machine) the time line leaves out wall-clock
+/// figures.
 pub fn render(
     report: &RunReport,
-    wall: Duration,
+    wall: Option<Duration>,
     determinism: Option<&Determinism>,
     replay: &str,
 ) -> String {
@@ -100,17 +102,29 @@ pub fn render(
         thousands(n.duplicated),
         thousands(n.partitioned),
     );
-    let wall_s = wall.as_secs_f64().max(1e-9);
     let sim_s = report.end.as_secs_f64();
-    let _ = writeln!(
-        out,
-        "time      {:.3} s simulated in {:.3} s wall ({}x) · {} · {} events/s",
-        sim_s,
-        wall.as_secs_f64(),
-        thousands((sim_s / wall_s) as u64),
-        plural(report.events, "event", "events"),
-        thousands((report.events as f64 / wall_s) as u64),
-    );
+    match wall {
+        Some(wall) => {
+            let wall_s = wall.as_secs_f64().max(1e-9);
+            let _ = writeln!(
+                out,
+                "time      {:.3} s simulated in {:.3} s wall ({}x) · {} · {} events/s",
+                sim_s,
+                wall.as_secs_f64(),
+                thousands((sim_s / wall_s) as u64),
+                plural(report.events, "event", "events"),
+                thousands((report.events as f64 / wall_s) as u64),
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "time      {:.3} s simulated · {}",
+                sim_s,
+                plural(report.events, "event", "events"),
+            );
+        }
+    }
     match determinism {
         None => {}
         Some(Determinism::Identical { digest }) => {

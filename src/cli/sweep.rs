@@ -25,24 +25,23 @@ pub fn sweep(args: &SweepArgs) -> u8 {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut write_error = None;
     let started = Instant::now();
-    let swept = progress::quiet_panics(|| {
-        campaign::sweep(
-            &plan,
-            |run| {
-                totals.add(run);
-                let line = match args.format {
-                    Format::Text if run.passed() => return,
-                    Format::Text => failure_line(&targets, run),
-                    Format::Jsonl => json_line(&targets, run),
-                };
-                if write_error.is_none() {
-                    let written = bar.suspend(|| writeln!(out, "{line}"));
-                    write_error = written.err();
-                }
-            },
-            || bar.inc(1),
-        )
-    });
+    progress::quiet_run_panics();
+    let swept = campaign::sweep(
+        &plan,
+        |run| {
+            totals.add(run);
+            let line = match args.format {
+                Format::Text if run.passed() => return true,
+                Format::Text => failure_line(&targets, run),
+                Format::Jsonl => json_line(&targets, run),
+            };
+            let written = bar.suspend(|| writeln!(out, "{line}"));
+            // A reader that went away (a closed pipe) ends the sweep.
+            write_error = written.err();
+            write_error.is_none()
+        },
+        || bar.inc(1),
+    );
     bar.finish_and_clear();
     let wall = started.elapsed();
     if let Err(e) = swept {
@@ -55,6 +54,7 @@ pub fn sweep(args: &SweepArgs) -> u8 {
         if e.kind() != io::ErrorKind::BrokenPipe {
             eprintln!("error: writing the results failed: {e}");
         }
+        return totals.exit_code().max(1);
     }
     let table = render_totals(args, &plan, &totals, wall);
     let written = if args.format == Format::Jsonl {

@@ -66,10 +66,7 @@ impl StateMachine {
             self.sessions.settle(request, None, as_leader);
             return (Outcome::Applied, result);
         }
-        match self
-            .sessions
-            .decide_at_apply(request.client, request.seq, as_leader)
-        {
+        match self.sessions.decide_at_apply(request.client, request.seq) {
             Decision::Apply => {
                 let result = self.store.apply(&request.op);
                 self.sessions.settle(request, Some(&result), as_leader);

@@ -27,10 +27,10 @@ pub enum Dedup {
     /// Flawed on purpose: no deduplication, so a retried write can take effect twice
     /// (at-least-once). The exactly-once checker must catch it.
     Off,
-    /// Flawed on purpose: the leader checks and records duplicates in a table of its own
-    /// (filled as it applies, consulted as requests arrive and as it applies); followers
-    /// never build it, so a new leader re-applies a retried write it inherited. Its table is
-    /// its session state, so replicas' session tables differ too.
+    /// Flawed on purpose: the leader checks duplicates when requests arrive, against a table
+    /// of its own that it fills as it applies; nothing is checked at apply, and followers
+    /// never build the table, so a new leader takes a retried write it inherited for new and
+    /// it applies twice. (The table is local, not replicated state: replicas still converge.)
     LeaderOnly,
     /// Flawed on purpose: duplicates are checked only when a request arrives (against the
     /// replicated table), never at apply, so a retry that arrives before the first copy
@@ -151,11 +151,9 @@ impl SessionTable {
     }
 
     /// Decide, while applying a committed entry, whether `(client, seq)` already took effect.
-    /// `as_leader`: this replica applies it as the leader.
-    pub fn decide_at_apply(&self, client: ClientId, seq: Seq, as_leader: bool) -> Decision {
+    pub fn decide_at_apply(&self, client: ClientId, seq: Seq) -> Decision {
         match self.dedup {
-            Dedup::CheckOnReceive => Decision::Apply,
-            Dedup::LeaderOnly if !as_leader => Decision::Apply,
+            Dedup::CheckOnReceive | Dedup::LeaderOnly => Decision::Apply,
             _ => self.lookup(client, seq),
         }
     }
@@ -207,7 +205,13 @@ impl SessionTable {
         if self.dedup == Dedup::LeaderOnly && !as_leader {
             return; // followers never build the leader's table
         }
-        let digest = &mut self.digest;
+        // The leader's own table is local state, not part of what replicas must agree on.
+        let mut local = Digest::default();
+        let digest = if self.dedup == Dedup::LeaderOnly {
+            &mut local
+        } else {
+            &mut self.digest
+        };
         match &mut self.table {
             Table::Sessions(sessions) => {
                 let client = request.client;

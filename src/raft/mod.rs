@@ -131,8 +131,7 @@ enum Timer {
     Apply = 2,
     /// Leader: send newly appended client entries. Armed at `now` on append, so there is a
     /// moment when a write is in the log and on no wire (the before-replicate crash point),
-    /// as in any server that appends, then flushes; requests arriving in the same instant go
-    /// out in one message.
+    /// as in any server that appends, then flushes.
     Replicate = 3,
 }
 

@@ -12,6 +12,11 @@ use rand_chacha::ChaCha8Rng;
 use super::{ClientSelector, CrashWhen, FaultKind, FaultSpec, NodeSelector, Scenario, Split};
 use crate::ids::NodeId;
 
+/// Longest client timeout a scenario file may give (validation's limit for delays).
+const MAX_TIMEOUT_MS: u64 = 60_000;
+/// Longest liveness phase a scenario file may give.
+const MAX_LIVENESS_MS: u64 = 86_400_000;
+
 /// Which fault families a swarm may draw (`[swarm]`; every key optional, all on by default).
 /// Each seed turns each allowed family on or off by a coin flip, then draws its parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +87,8 @@ pub struct SwarmProfile {
     pub client_timeout_ms: u64,
     pub client_crashes: usize,
     pub replays: usize,
+    /// The liveness budget, raised if the drawn delays need it.
+    pub liveness_ms: u64,
 }
 
 /// `1 crash`, `3 crashes`.
@@ -128,7 +135,7 @@ impl fmt::Display for SwarmProfile {
         if self.replays > 0 {
             write!(f, " · {}", count(self.replays, "replay", "replays"))?;
         }
-        Ok(())
+        write!(f, " · liveness budget {} ms", self.liveness_ms)
     }
 }
 
@@ -179,11 +186,17 @@ pub fn instantiate(
         });
     }
 
-    // Client timeouts: from barely above a round trip to generous.
+    // Client timeouts: from barely above a round trip to generous (and never past what a
+    // scenario file may say).
     if spec.timeouts && rng.random_bool(0.5) {
-        let floor = (4 * s.network.delay_ms.1).max(20);
-        s.clients.timeout_ms = rng.random_range(floor..=floor.max(500));
+        let floor = (4 * s.network.delay_ms.1).clamp(20, MAX_TIMEOUT_MS);
+        s.clients.timeout_ms = rng.random_range(floor..=floor.clamp(500, MAX_TIMEOUT_MS));
     }
+    // The liveness phase must have room for a whole workload at the drawn delays: a long
+    // crash or partition can leave nearly all of it for after the faults heal.
+    let per_op_ms = 4 * s.network.delay_ms.1 + s.clients.think_ms.1 + 1;
+    let needed_ms = 2 * s.clients.ops * per_op_ms + 10 * s.cluster.election_timeout_ms.1;
+    s.liveness_ms = s.liveness_ms.max(needed_ms.min(MAX_LIVENESS_MS));
 
     // Node crashes: a pattern, and the crash points this seed uses.
     let crash_pattern = (spec.crashes && rng.random_bool(0.5)).then(|| {
@@ -299,7 +312,7 @@ pub fn instantiate(
         });
     }
 
-    s.faults.sort_by_key(|f| f.at_ms);
+    // Drawn faults follow the file's own, which keep their numbers (`faults[i]` in traces).
     let profile = SwarmProfile {
         crash_pattern,
         crashes,
@@ -317,6 +330,7 @@ pub fn instantiate(
         client_timeout_ms: s.clients.timeout_ms,
         client_crashes,
         replays,
+        liveness_ms: s.liveness_ms,
     };
     (s, profile)
 }

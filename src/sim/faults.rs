@@ -32,8 +32,8 @@ pub struct FaultState {
     pub status: Status,
     /// For a partition: the groups it cut, as resolved when it fired.
     groups: Vec<Vec<NodeId>>,
-    /// For a replay: the highest term any live node had when it armed; it fires once a
-    /// leader of a later term exists (a leader change).
+    /// For a replay: the term of the leader when it armed (0 if there was none); it fires
+    /// once a leader of a later term exists (a leader change).
     armed_term: Term,
 }
 
@@ -76,7 +76,7 @@ impl World<'_> {
             self.io.queue.push(end, Event::FaultEnd(i));
             return;
         }
-        self.faults[i].armed_term = self.highest_term();
+        self.faults[i].armed_term = self.current_leader().map_or(Term(0), RaftNode::term);
         self.faults[i].status = Status::Armed;
         self.armed += 1;
         self.try_fire(i, None);
@@ -159,13 +159,6 @@ impl World<'_> {
             NodeSlot::Up(n) => Some(n),
             _ => None,
         })
-    }
-
-    fn highest_term(&self) -> Term {
-        self.live_nodes()
-            .map(RaftNode::term)
-            .max()
-            .unwrap_or(Term(0))
     }
 
     /// Resolve a selector to a live node now, if one fits.

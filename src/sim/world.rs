@@ -172,7 +172,7 @@ pub(super) struct World<'s> {
     /// Every client id handed out, so a restarted client never takes an id seen before.
     pub used_ids: BTreeSet<ClientId>,
     /// Client requests recently delivered, for replay faults (kept only if the scenario has
-    /// one), oldest first, at most [`REPLAY_MEMORY`].
+    /// one): one per `(client, seq)`, oldest first, at most [`REPLAY_MEMORY`].
     pub recent_requests: VecDeque<Envelope>,
     pub record_requests: bool,
     pub fault_rng: ChaCha8Rng,
@@ -295,7 +295,7 @@ impl<'s> World<'s> {
         }
         world.io.queue.push(fault_phase_end, Event::FaultPhaseEnd);
         for i in 0..world.nodes.len() {
-            world.after_node(NodeId::from_index(i));
+            world.after_node(NodeId::from_index(i), false);
         }
         for i in 0..world.clients.len() {
             world.after_client(i);
@@ -357,16 +357,13 @@ impl<'s> World<'s> {
                 let NodeSlot::Up(node) = &mut self.nodes[id.index()] else {
                     return; // lost: the node is down
                 };
-                if self.record_requests && matches!(envelope.msg, Message::ClientRequest { .. }) {
-                    if self.recent_requests.len() == REPLAY_MEMORY {
-                        self.recent_requests.pop_front();
-                    }
-                    self.recent_requests.push_back(envelope.clone());
+                if self.record_requests {
+                    remember(&mut self.recent_requests, &envelope);
                 }
                 self.io.events += 1;
                 self.handling = Some(envelope.to);
                 node.handle_message(self.io.now, envelope);
-                self.after_node(id);
+                self.after_node(id, true);
             }
             Addr::Client(no) => {
                 if self.clients[no.index()].is_down() {
@@ -390,7 +387,7 @@ impl<'s> World<'s> {
                     return;
                 }
                 *scheduled = None;
-                self.after_node(id);
+                self.after_node(id, false);
             }
             Addr::Client(no) => {
                 let scheduled = &mut self.client_timer[no.index()];
@@ -403,12 +400,15 @@ impl<'s> World<'s> {
         }
     }
 
-    /// After a node handled something: drain its events (observed in order) and messages,
-    /// check waiting fault triggers (which may crash it), run any timeout already due at this
-    /// instant (such as applying what just committed) without a trip through the queue, and
-    /// finally queue its next wake-up.
-    pub(super) fn after_node(&mut self, id: NodeId) {
+    /// After a node handled something (`handled`; false when only its timer came due, or
+    /// it was just created): drain its events (observed in order) and messages, check waiting
+    /// fault triggers (which may crash it) if it did something, run any timeout already due
+    /// at this instant (such as applying what just committed) without a trip through the
+    /// queue, and finally queue its next wake-up. Triggers are checked only right after a
+    /// step, so a moment like "just answered" is never read from an earlier step.
+    pub(super) fn after_node(&mut self, id: NodeId, handled: bool) {
         let i = id.index();
+        let mut stepped = handled;
         for _ in 0..MAX_TIMEOUTS_PER_INSTANT {
             let NodeSlot::Up(node) = &mut self.nodes[i] else {
                 return;
@@ -420,7 +420,7 @@ impl<'s> World<'s> {
             while let Some(envelope) = node.poll_transmit() {
                 io.send(envelope);
             }
-            if self.armed > 0 {
+            if self.armed > 0 && stepped {
                 self.check_triggers(id);
             }
             let NodeSlot::Up(node) = &mut self.nodes[i] else {
@@ -432,6 +432,7 @@ impl<'s> World<'s> {
                     self.io.events += 1;
                     self.handling = Some(Addr::Node(id));
                     node.handle_timeout(now);
+                    stepped = true;
                 }
                 next => {
                     self.io.arm(&mut self.node_timer[i], next, Addr::Node(id));
@@ -584,7 +585,7 @@ impl<'s> World<'s> {
         self.io
             .observer
             .emit(now, &TraceEvent::Restart { node: id });
-        self.after_node(id);
+        self.after_node(id, false);
     }
 
     /// The fault phase is over: skip faults still waiting, heal the network, restart every
@@ -675,6 +676,25 @@ impl<'s> World<'s> {
             _ => None,
         }
     }
+}
+
+/// Keep a delivered client request for replay faults: the latest copy of each
+/// `(client, seq)` (retries and network copies of one request count once), at most
+/// [`REPLAY_MEMORY`], oldest dropped first.
+fn remember(recent: &mut VecDeque<Envelope>, envelope: &Envelope) {
+    let Message::ClientRequest { request, .. } = &envelope.msg else {
+        return;
+    };
+    let same = |e: &Envelope| {
+        matches!(&e.msg, Message::ClientRequest { request: r, .. }
+            if r.client == request.client && r.seq == request.seq)
+    };
+    if let Some(at) = recent.iter().position(same) {
+        recent.remove(at);
+    } else if recent.len() == REPLAY_MEMORY {
+        recent.pop_front();
+    }
+    recent.push_back(envelope.clone());
 }
 
 /// Turn one node event into trace events.

@@ -61,11 +61,17 @@ impl OpFacts {
     }
 }
 
-/// Collects the run and writes the duplicate stories to `out` at the verdict.
+/// Collects the run and writes the duplicate stories to `out` at the verdict: first the
+/// operations a violation names (with the violation), then the others in the order they
+/// began.
 pub struct StorySink<W: Write> {
     out: W,
     lines: Vec<Line>,
     ops: BTreeMap<(ClientId, Seq), OpFacts>,
+    /// Operations named by violations, with the violation, in the verdict's order.
+    named: Vec<((ClientId, Seq), String)>,
+    /// Most stories, and most steps per story, to tell (`None`: all).
+    limit: Option<(usize, usize)>,
     error: Option<io::Error>,
 }
 
@@ -75,7 +81,18 @@ impl<W: Write> StorySink<W> {
             out,
             lines: Vec::new(),
             ops: BTreeMap::new(),
+            named: Vec::new(),
+            limit: None,
             error: None,
+        }
+    }
+
+    /// Tell at most `stories` stories of at most `steps` steps each, and say what was left
+    /// out (for snapshots a reviewer can read in one sitting).
+    pub fn with_limit(out: W, stories: usize, steps: usize) -> StorySink<W> {
+        StorySink {
+            limit: Some((stories, steps)),
+            ..StorySink::new(out)
         }
     }
 
@@ -89,16 +106,29 @@ impl<W: Write> StorySink<W> {
         facts
     }
 
-    /// The stories, in the order their operations began.
+    /// The stories: operations named by violations first, then the others by start time.
     fn render(&self) -> String {
-        let mut stories: Vec<(&(ClientId, Seq), &OpFacts)> =
-            self.ops.iter().filter(|(_, f)| f.interesting()).collect();
-        stories.sort_by_key(|(key, f)| (f.first, **key));
+        let mut order: Vec<(ClientId, Seq)> = Vec::new();
+        for (op, _) in &self.named {
+            if !order.contains(op) {
+                order.push(*op);
+            }
+        }
+        let mut others: Vec<(&(ClientId, Seq), &OpFacts)> = self
+            .ops
+            .iter()
+            .filter(|(op, f)| f.interesting() && !order.contains(op))
+            .collect();
+        others.sort_by_key(|(op, f)| (f.first, **op));
+        order.extend(others.into_iter().map(|(op, _)| *op));
         let mut out = String::new();
-        if stories.is_empty() {
+        if order.is_empty() {
             out.push_str("no duplicates in this run\n");
         }
-        for (&(client, seq), facts) in stories {
+        let (max_stories, max_steps) = self.limit.unwrap_or((usize::MAX, usize::MAX));
+        let told = max_stories.min(order.len());
+        for &(client, seq) in &order[..told] {
+            let facts = self.ops.get(&(client, seq)).cloned().unwrap_or_default();
             let start = facts.first.unwrap_or(SimTime::ZERO);
             let end = facts.replied.unwrap_or(SimTime(u64::MAX));
             let title = facts
@@ -106,15 +136,32 @@ impl<W: Write> StorySink<W> {
                 .as_deref()
                 .unwrap_or("(submitted before the trace)");
             out.push_str(&format!("── client {client} seq {seq}: {title}\n"));
-            for line in &self.lines {
+            for (_, violation) in self.named.iter().filter(|(op, _)| *op == (client, seq)) {
+                out.push_str(&format!("   ⚠ {violation}\n"));
+            }
+            let steps = self.lines.iter().filter(|line| {
                 let ours = line.about == About::Op(client, seq);
                 let context = line.about == About::World && line.t >= start && line.t <= end;
-                if ours || context {
-                    out.push_str("   ");
-                    out.push_str(&line.text);
-                    out.push('\n');
+                ours || context
+            });
+            let mut shown = 0;
+            let mut hidden = 0;
+            for line in steps {
+                if shown == max_steps {
+                    hidden += 1;
+                    continue;
                 }
+                shown += 1;
+                out.push_str("   ");
+                out.push_str(&line.text);
+                out.push('\n');
             }
+            if hidden > 0 {
+                out.push_str(&format!("   … {hidden} more steps left out\n"));
+            }
+        }
+        if told < order.len() {
+            out.push_str(&format!("… {} more stories left out\n", order.len() - told));
         }
         for line in self.lines.iter().filter(|l| l.about == About::Verdict) {
             out.push_str(&line.text);
@@ -134,7 +181,9 @@ impl<W: Write> TraceSink for StorySink<W> {
         let about = match *event {
             TraceEvent::Submit { request, .. } => {
                 let title = format!("{} {}", request.origin, request.op);
-                self.op(request.client, request.seq, t).title = Some(title);
+                self.op(request.client, request.seq, t)
+                    .title
+                    .get_or_insert(title);
                 About::Op(request.client, request.seq)
             }
             TraceEvent::Request { client, seq, .. }
@@ -196,7 +245,14 @@ impl<W: Write> TraceSink for StorySink<W> {
             | TraceEvent::Network { .. }
             | TraceEvent::Liveness => About::World,
             TraceEvent::Swarm { .. } | TraceEvent::FaultSkipped { .. } => return,
-            TraceEvent::Verdict { .. } => About::Verdict,
+            TraceEvent::Verdict { violations, .. } => {
+                for v in violations {
+                    if let Some(op) = v.about {
+                        self.named.push((op, v.to_string()));
+                    }
+                }
+                About::Verdict
+            }
         };
         let mut text = String::new();
         format_line(&mut text, t, event);
