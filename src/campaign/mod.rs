@@ -1,9 +1,11 @@
 //! Campaigns: many seeded runs of many scenarios. Seed sweeps in parallel with ordered,
-//! deterministic output ([`sweep`]), and the catch table that proves each flawed design is
-//! caught and each correct one never fails ([`catch`]).
+//! deterministic output ([`sweep`]), the catch table that proves each flawed design is
+//! caught and each correct one never fails ([`catch`]), and shrinking a failing run to a
+//! minimal scenario ([`shrink`]).
 
 pub mod catch;
 mod seeds;
+pub mod shrink;
 mod sweep;
 mod totals;
 

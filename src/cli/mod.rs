@@ -8,6 +8,7 @@
 mod catch_table;
 mod progress;
 pub mod run;
+mod shrink;
 pub mod summary;
 mod sweep;
 mod targets;
@@ -53,6 +54,23 @@ pub enum Command {
     /// Run every dedup design, correct and flawed, against the scenarios over a seed range:
     /// which rule catches each flawed design, how soon, and proof the correct ones never fail.
     CatchTable(CatchTableArgs),
+    /// Shrink a failing run: remove faults, clients, operations, nodes, network noise and
+    /// time while the same seed still breaks the same rule, and write the minimal scenario.
+    Shrink(ShrinkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShrinkArgs {
+    /// Scenario file; without one, the built-in default scenario.
+    pub scenario: Option<PathBuf>,
+    /// The failing seed [default: the scenario's].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub design: DesignArgs,
+    /// Where to write the minimal scenario [default: NAME.seedN.min.toml here].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// The designs a campaign runs under, overriding the scenario files.
@@ -192,5 +210,6 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Run(args) => run::run(&args),
         Command::Sweep(args) => sweep::sweep(&args),
         Command::CatchTable(args) => catch_table::catch_table(&args),
+        Command::Shrink(args) => shrink::shrink(&args),
     }
 }

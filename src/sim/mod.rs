@@ -19,7 +19,7 @@ mod world;
 pub use network::{LinkParams, NetStats};
 pub use queue::EventQueue;
 pub use stats::Stats;
-pub use world::stream_rng;
+pub use world::{SWARM_STREAM, stream_rng};
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};

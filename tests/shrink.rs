@@ -1,0 +1,110 @@
+//! Shrinking: a failing run becomes a small scenario file that still fails the same way.
+
+use std::path::Path;
+use std::process::Command;
+
+use idemsim::campaign::shrink::shrink;
+use idemsim::check::Rule;
+use idemsim::kv::Dedup;
+use idemsim::scenario;
+use idemsim::sim::{RunOptions, run};
+
+const MID: &str = "sim-scenarios/leader-crash-mid-replication.toml";
+
+/// `off` on the default scenario at its seed shrinks to at most one fault and a handful of
+/// operations, still breaking exactly-once with the same seed.
+#[test]
+fn a_failing_off_run_shrinks_to_one_fault_and_a_few_ops() {
+    let mut s = scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(MID)).unwrap();
+    s.dedup = Dedup::Off;
+    let shrunk = shrink(&s, 42).expect("off fails at seed 42");
+    assert_eq!(shrunk.rule, Rule::ExactlyOnce);
+    assert!(shrunk.after.faults <= 1, "{:?}", shrunk.after);
+    assert!(shrunk.after.ops <= 5, "{:?}", shrunk.after);
+    assert!(
+        shrunk.after.events < shrunk.before.events / 10,
+        "{:?} -> {:?}",
+        shrunk.before,
+        shrunk.after
+    );
+    let again = run(&shrunk.scenario, RunOptions::new(42));
+    assert!(
+        again.violations.count(Rule::ExactlyOnce) > 0,
+        "the minimal scenario still fails"
+    );
+    let text = scenario::to_toml(&shrunk.scenario, &[]);
+    assert_eq!(
+        scenario::parse("min.toml", &text).unwrap(),
+        shrunk.scenario,
+        "and is a valid file"
+    );
+}
+
+/// A correct run has nothing to shrink.
+#[test]
+fn a_passing_run_is_not_shrunk() {
+    let s = scenario::default_scenario();
+    assert!(shrink(&s, 42).is_none());
+}
+
+/// The command writes the minimal file, commented with where it came from, and a replay
+/// command that reproduces the failure; a passing run is refused with exit 2.
+#[test]
+fn the_shrink_command_writes_a_replayable_file() {
+    let dir = std::env::temp_dir().join(format!("idemsim-shrink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("min.toml");
+    let idemsim = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_idemsim"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let o = idemsim(&[
+        "shrink",
+        MID,
+        "--seed",
+        "42",
+        "--dedup",
+        "off",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        stdout.contains("rule      exactly-once still broken with seed 42"),
+        "{stdout}"
+    );
+    let file = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        file.starts_with(&format!(
+            "# Shrunk by idemsim shrink from: idemsim run {MID} --seed 42 --dedup off"
+        )),
+        "{file}"
+    );
+    let replay = idemsim(&["run", out.to_str().unwrap(), "--seed", "42"]);
+    assert_eq!(
+        replay.status.code(),
+        Some(1),
+        "the minimal file still fails"
+    );
+
+    let o = idemsim(&[
+        "shrink",
+        MID,
+        "--seed",
+        "42",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to shrink"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
