@@ -5,8 +5,11 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// A Raft node, numbered from 1 as in scenario files and traces (`n1`..`n9`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct NodeId(pub u8);
 
 impl NodeId {
@@ -31,7 +34,8 @@ impl fmt::Display for NodeId {
 }
 
 /// A client's random identity, drawn from its own seeded stream (the dedup key, with `Seq`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct ClientId(pub u64);
 
 impl fmt::Display for ClientId {
@@ -42,7 +46,10 @@ impl fmt::Display for ClientId {
 
 /// The position of a simulated client process (`c1`, `c2`, …), numbered from 1. Distinct from
 /// its [`ClientId`]: the number names the process in traces, the id is what servers see.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct ClientNo(pub u32);
 
 impl ClientNo {
@@ -66,7 +73,10 @@ impl fmt::Display for ClientNo {
 }
 
 /// A client's request number: 1, 2, … per client id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Seq(pub u64);
 
 impl fmt::Display for Seq {
@@ -76,7 +86,10 @@ impl fmt::Display for Seq {
 }
 
 /// A Raft term.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Term(pub u64);
 
 impl fmt::Display for Term {
@@ -86,7 +99,10 @@ impl fmt::Display for Term {
 }
 
 /// A position in the replicated log, starting at 1; 0 means "before the first entry".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct LogIndex(pub u64);
 
 impl LogIndex {

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, Term};
 use crate::kv::{OpResult, Request};
 use crate::raft::Entry;
@@ -25,7 +27,8 @@ pub struct Envelope {
 }
 
 /// Every message kind.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum Message {
     /// Raft §5.2: a candidate asks for a vote.
     RequestVote {
@@ -65,7 +68,8 @@ pub enum Message {
 }
 
 /// A server's answer to a client.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Reply {
     /// The operation's result. `cached` is true when it came from the session table (the
     /// request was a duplicate) rather than from applying it.

@@ -50,7 +50,8 @@ impl OpKind {
 
 /// One operation on one key. Keys and values are shared strings: the same `Arc` travels from
 /// the workload generator through requests, log entries and the KV map without being copied.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase")]
 pub enum Op {
     /// `k = v`; result: the previous value or null.
     Put { key: Arc<str>, value: Arc<str> },
@@ -127,7 +128,7 @@ impl fmt::Display for Op {
 /// A client's request as it travels to the leader and sits in the log: who sent it, its
 /// number, and the lowest seq the client has not yet had acknowledged (every lower seq has a
 /// reply, so servers may forget those results; LogCabin's `first_outstanding_rpc`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Request {
     pub client: ClientId,
     pub seq: Seq,
@@ -135,7 +136,9 @@ pub struct Request {
     pub op: Op,
     /// Who really issued it. Bookkeeping for the checkers (a restarted client that reuses its
     /// `client_id` issues different operations under the same `(client_id, seq)`); servers
-    /// must never read it: they know a request only by `client` and `seq`.
+    /// must never read it: they know a request only by `client` and `seq`. Not sent over a
+    /// real network.
+    #[serde(skip)]
     pub origin: Origin,
 }
 

@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::ids::{LogIndex, Term};
 use crate::kv::Request;
 
 /// What a log entry carries.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Payload {
     /// The entry a new leader appends at the start of its term (Raft §8), so that it can
     /// commit entries of earlier terms.
@@ -26,7 +29,7 @@ impl Payload {
 }
 
 /// One log entry. Cloning it bumps a reference count.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry {
     pub term: Term,
     pub payload: Payload,
@@ -40,9 +43,13 @@ impl Entry {
 }
 
 /// A log held in memory. Index `i` lives at `entries[i - 1]`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Log {
     entries: Vec<Entry>,
+    /// Bumped at every change, so a driver can tell when the log must be persisted again.
+    #[serde(skip)]
+    version: u64,
 }
 
 impl Log {
@@ -83,6 +90,7 @@ impl Log {
     /// Append one entry at `last_index() + 1` and return its index.
     pub fn push(&mut self, entry: Entry) -> LogIndex {
         self.entries.push(entry);
+        self.version += 1;
         self.last_index()
     }
 
@@ -93,6 +101,12 @@ impl Log {
             "log: truncate_from(0) would remove the empty prefix"
         );
         self.entries.truncate(from.0 as usize - 1);
+        self.version += 1;
+    }
+
+    /// Changes so far (in this process): equal versions, equal logs.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Entries from `from` up to `to`, both inclusive, clamped to the log.

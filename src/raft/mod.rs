@@ -77,7 +77,7 @@ impl NodeConfig {
 }
 
 /// What survives a crash: Raft's persistent state (Figure 2).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Durable {
     pub current_term: Term,
     pub voted_for: Option<NodeId>,
@@ -261,6 +261,21 @@ impl RaftNode {
 
     pub fn log(&self) -> &Log {
         &self.durable.log
+    }
+
+    /// The durable part, for a driver that persists it. Persist it whenever
+    /// [`RaftNode::durable_version`] changes, before sending what `poll_transmit` returns.
+    pub fn durable(&self) -> &Durable {
+        &self.durable
+    }
+
+    /// Changes to the durable part, as `(term, vote, log version)`: equal, nothing to write.
+    pub fn durable_version(&self) -> (Term, Option<NodeId>, u64) {
+        (
+            self.durable.current_term,
+            self.durable.voted_for,
+            self.durable.log.version(),
+        )
     }
 
     pub fn state_machine(&self) -> &StateMachine {

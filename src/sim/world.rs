@@ -19,12 +19,11 @@ use super::queue::EventQueue;
 use crate::check::PendingOp;
 use crate::client::{Client, ClientConfig, Workload};
 use crate::ids::{ClientId, ClientNo, NodeId, SimTime};
-use crate::kv::Outcome;
 use crate::message::{Addr, Envelope, Message};
 use crate::process::{Process, ProcessEvent};
 use crate::raft::{CrashedNode, NodeConfig, RaftNode};
 use crate::scenario::{FaultKind, Scenario};
-use crate::trace::{CrashCause, DedupSite, TraceEvent, TraceSink};
+use crate::trace::{CrashCause, TraceEvent, TraceSink, node_trace_events};
 
 /// How long a client waits after "not leader, no leader known" before trying the next node:
 /// a quarter of its timeout (an election usually takes about one election timeout).
@@ -697,89 +696,11 @@ fn remember(recent: &mut VecDeque<Envelope>, envelope: &Envelope) {
     recent.push_back(envelope.clone());
 }
 
-/// Turn one node event into trace events.
-#[inline]
+/// Turn one node event into trace events, and show a new leader's log to the checkers.
 fn observe_node_event(io: &mut Io<'_>, node_id: NodeId, node: &RaftNode, event: &ProcessEvent) {
     let t = io.now;
-    match event {
-        &ProcessEvent::BecameLeader { term } => {
-            io.observer.emit(
-                t,
-                &TraceEvent::Leader {
-                    node: node_id,
-                    term,
-                },
-            );
-            io.observer.leader_elected(node_id, term, node.log());
-        }
-        ProcessEvent::Appended {
-            index,
-            term,
-            request,
-            attempt,
-        } => io.observer.emit(
-            t,
-            &TraceEvent::Append {
-                node: node_id,
-                index: *index,
-                term: *term,
-                request,
-                attempt: *attempt,
-            },
-        ),
-        ProcessEvent::Applied {
-            index,
-            term,
-            payload,
-            outcome,
-            result,
-            digest,
-        } => {
-            io.observer.emit(
-                t,
-                &TraceEvent::Apply {
-                    node: node_id,
-                    index: *index,
-                    term: *term,
-                    payload,
-                    outcome: *outcome,
-                    result,
-                    digest: *digest,
-                },
-            );
-            if let (Outcome::Duplicate { last_seq, expired }, Some(request)) =
-                (outcome, payload.request())
-            {
-                io.observer.emit(
-                    t,
-                    &TraceEvent::Dedup {
-                        node: node_id,
-                        client: request.client,
-                        seq: request.seq,
-                        last_seq: *last_seq,
-                        site: DedupSite::Apply,
-                        index: Some(*index),
-                        cached: !expired,
-                    },
-                );
-            }
-        }
-        ProcessEvent::DuplicateOnReceive {
-            request,
-            last_seq,
-            cached,
-        } => io.observer.emit(
-            t,
-            &TraceEvent::Dedup {
-                node: node_id,
-                client: request.client,
-                seq: request.seq,
-                last_seq: *last_seq,
-                site: DedupSite::Receive,
-                index: None,
-                cached: cached.is_some(),
-            },
-        ),
-        other => unreachable!("node {node_id} emitted a client event {other:?}"),
+    node_trace_events(node_id, event, &mut |trace| io.observer.emit(t, trace));
+    if let &ProcessEvent::BecameLeader { term } = event {
+        io.observer.leader_elected(node_id, term, node.log());
     }
 }

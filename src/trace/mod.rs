@@ -21,6 +21,7 @@ use crate::check::Violation;
 use crate::digest::DigestHasher;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{OpResult, Origin, Outcome, Request, StateDigest};
+use crate::process::ProcessEvent;
 use crate::raft::Payload;
 use crate::scenario::CrashWhen;
 
@@ -304,5 +305,75 @@ impl TraceDigest {
     /// Trace events digested so far.
     pub fn events(&self) -> u64 {
         self.events
+    }
+}
+
+/// The trace events of one node event (a leader, an append, an apply and the dedup decision
+/// it made, a duplicate answered on arrival), for the simulator and the real-network runtime
+/// alike. A node emits no client events.
+pub fn node_trace_events(
+    node: NodeId,
+    event: &ProcessEvent,
+    emit: &mut dyn FnMut(&TraceEvent<'_>),
+) {
+    match event {
+        &ProcessEvent::BecameLeader { term } => emit(&TraceEvent::Leader { node, term }),
+        ProcessEvent::Appended {
+            index,
+            term,
+            request,
+            attempt,
+        } => emit(&TraceEvent::Append {
+            node,
+            index: *index,
+            term: *term,
+            request,
+            attempt: *attempt,
+        }),
+        ProcessEvent::Applied {
+            index,
+            term,
+            payload,
+            outcome,
+            result,
+            digest,
+        } => {
+            emit(&TraceEvent::Apply {
+                node,
+                index: *index,
+                term: *term,
+                payload,
+                outcome: *outcome,
+                result,
+                digest: *digest,
+            });
+            if let (Outcome::Duplicate { last_seq, expired }, Some(request)) =
+                (outcome, payload.request())
+            {
+                emit(&TraceEvent::Dedup {
+                    node,
+                    client: request.client,
+                    seq: request.seq,
+                    last_seq: *last_seq,
+                    site: DedupSite::Apply,
+                    index: Some(*index),
+                    cached: !expired,
+                });
+            }
+        }
+        ProcessEvent::DuplicateOnReceive {
+            request,
+            last_seq,
+            cached,
+        } => emit(&TraceEvent::Dedup {
+            node,
+            client: request.client,
+            seq: request.seq,
+            last_seq: *last_seq,
+            site: DedupSite::Receive,
+            index: None,
+            cached: cached.is_some(),
+        }),
+        other => unreachable!("node {node} emitted a client event {other:?}"),
     }
 }
