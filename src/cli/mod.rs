@@ -3,9 +3,11 @@
 //! simulated world.
 //!
 //! Exit codes: 0 pass; 1 safety violation; 2 usage error; 3 liveness failure;
-//! 65 invalid scenario file; 66 scenario file not found.
+//! 65 invalid scenario file; 66 scenario file not found. The real-network commands add
+//! 65 for an invalid state file, 69 when no node answers and 74 for disk or socket errors.
 
 mod catch_table;
+mod net;
 mod progress;
 pub mod run;
 mod shrink;
@@ -36,7 +38,8 @@ pub const EXIT_USAGE: u8 = 2;
                   duplicates messages, clients retry, and checkers prove that every \
                   (client_id, seq) takes effect exactly once.",
     after_help = "Exit codes: 0 pass, 1 safety violation, 2 usage error, 3 liveness failure, \
-                  65 invalid scenario file, 66 scenario file not found."
+                  65 invalid scenario file (serve: invalid state file), 66 scenario file not \
+                  found, 69 no node answered (client), 74 disk or socket error (serve, cluster)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -57,6 +60,16 @@ pub enum Command {
     /// Shrink a failing run: remove faults, clients, operations, nodes, network noise and
     /// time while the same seed still breaks the same rule, and write the minimal scenario.
     Shrink(ShrinkArgs),
+    /// Real network: run one Raft node (the simulator's own node code) on TCP, with its
+    /// durable state in a directory. Logs to stderr (RUST_LOG filters; default info).
+    Serve(net::ServeArgs),
+    /// Real network: start N `serve` processes on consecutive loopback ports, forward their
+    /// logs, report the leader, and stop them all on Ctrl-C.
+    Cluster(net::ClusterArgs),
+    /// Real network: perform one operation, following leader redirects and re-sending the
+    /// same (client_id, seq) to another node on a timeout; prints the result and whether it
+    /// was a cached duplicate.
+    Client(net::ClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -211,5 +224,8 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Sweep(args) => sweep::sweep(&args),
         Command::CatchTable(args) => catch_table::catch_table(&args),
         Command::Shrink(args) => shrink::shrink(&args),
+        Command::Serve(args) => net::serve(&args),
+        Command::Cluster(args) => net::cluster(&args),
+        Command::Client(args) => net::client(&args),
     }
 }

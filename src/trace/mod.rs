@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 pub use jsonl::RecordingSink;
 pub use story::StorySink;
+pub use text::format_event;
 pub use tracing_sink::TracingSink;
 
 use crate::check::Violation;

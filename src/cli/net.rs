@@ -1,0 +1,292 @@
+//! `idemsim serve`, `cluster` and `client`: the real-network mode's command lines.
+//!
+//! Exit codes beyond DESIGN §9's: 65 a node's state file is corrupt or another node's;
+//! 69 no node answered the client (or a node refused its request); 74 a disk or socket error.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+
+use super::EXIT_USAGE;
+use crate::ids::{ClientId, NodeId, Seq};
+use crate::kv::{Dedup, Op};
+use crate::net::client::{self, CallError, CallOptions};
+use crate::net::cluster::{self, ClusterError, ClusterOptions};
+use crate::net::server::{self, ServeError, ServeOptions};
+
+/// A state file that is corrupt or belongs to another node (sysexits' EX_DATAERR).
+pub const EXIT_BAD_STATE: u8 = 65;
+/// No node answered, or a node refused the request (sysexits' EX_UNAVAILABLE).
+pub const EXIT_UNAVAILABLE: u8 = 69;
+/// A disk or socket error (sysexits' EX_IOERR).
+pub const EXIT_IO: u8 = 74;
+
+/// Timing shared by `serve` and `cluster`.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct TimingArgs {
+    /// Election timeouts are drawn from [T, 2T] milliseconds.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub election_timeout_ms: u64,
+    /// A leader sends heartbeats this often (milliseconds); must be below the election timeout.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub heartbeat_ms: u64,
+    /// Dedup strategy of the replicas; `off` shows the double apply a retry causes.
+    #[arg(long, value_enum, default_value = "sessions")]
+    pub dedup: Dedup,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// This node's number, 1..=9.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub id: u8,
+    /// Address to listen on, e.g. 127.0.0.1:9001.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Every other node as ID=ADDR, comma-separated: 2=127.0.0.1:9002,3=127.0.0.1:9003.
+    /// With --id the nodes must be numbered 1..=N. Empty for a one-node cluster.
+    #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<(NodeId, SocketAddr)>,
+    /// Directory for this node's durable state (term, vote, log); created if missing. A
+    /// restarted node given the same directory rejoins with its log.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub timing: TimingArgs,
+    /// Exit when standard input closes (`cluster` sets it so nodes never outlive it).
+    #[arg(long, hide = true)]
+    pub exit_with_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Number of nodes, 1..=9.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub nodes: u8,
+    /// Node I listens on 127.0.0.1:(BASE_PORT + I - 1).
+    #[arg(long, default_value_t = 9001)]
+    pub base_port: u16,
+    /// Each node keeps its state in DATA_DIR/nI.
+    #[arg(long, default_value = "./kv-data")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub timing: TimingArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Port of the node to ask first (on --host).
+    #[arg(long, default_value_t = 9001, global = true)]
+    pub port: u16,
+    /// Host of the node to ask first.
+    #[arg(long, default_value = "127.0.0.1", global = true)]
+    pub host: String,
+    /// The client id; without it a random one is drawn (and printed).
+    #[arg(long, global = true)]
+    pub client_id: Option<u64>,
+    /// The request number; re-use one to re-send a request.
+    #[arg(long, default_value_t = 1, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seq: u64,
+    /// How long to wait for a node before re-sending to another (milliseconds).
+    #[arg(long, default_value_t = 1000, global = true, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub timeout_ms: u64,
+    /// Most sends of this (client_id, seq), counting redirects, before giving up.
+    #[arg(long, default_value_t = 20, global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub attempts: u32,
+    #[command(subcommand)]
+    pub op: ClientOp,
+}
+
+/// The operations of DESIGN §5, and a status query.
+#[derive(Debug, Subcommand)]
+pub enum ClientOp {
+    /// key = value; prints the previous value or null.
+    Put { key: String, value: String },
+    /// key = key + value; prints the new value.
+    Append { key: String, value: String },
+    /// key = key + amount (default 1) as a decimal; prints the new value.
+    Incr {
+        key: String,
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        amount: i64,
+    },
+    /// Remove key; prints the previous value or null.
+    Delete { key: String },
+    /// Read key (through the log, so linearizable); prints its value or null.
+    Get { key: String },
+    /// Print this node's view: role, term, leader, commit index, members.
+    Status,
+}
+
+fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected ID=ADDR, e.g. 2=127.0.0.1:9002"))?;
+    let id: u8 = id
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| (1..=9).contains(n))
+        .ok_or_else(|| format!("`{s}`: node id `{id}` is not 1..=9"))?;
+    let addr = addr
+        .trim()
+        .parse()
+        .map_err(|e| format!("`{s}`: address `{addr}`: {e}"))?;
+    Ok((NodeId(id), addr))
+}
+
+/// `idemsim serve`.
+pub fn serve(args: &ServeArgs) -> u8 {
+    server::init_logging();
+    let options = ServeOptions {
+        id: NodeId(args.id),
+        listen: args.listen,
+        peers: args.peers.clone(),
+        data_dir: args.data_dir.clone(),
+        dedup: args.timing.dedup,
+        election_timeout_ms: args.timing.election_timeout_ms,
+        heartbeat_ms: args.timing.heartbeat_ms,
+        exit_with_stdin: args.exit_with_stdin,
+    };
+    let Err(e) = server::serve(&options) else {
+        return 0;
+    };
+    eprintln!("idemsim serve: n{}: {e}", args.id);
+    match e {
+        ServeError::Usage(_) => EXIT_USAGE,
+        ServeError::BadState(_) => EXIT_BAD_STATE,
+        ServeError::Io(_) => EXIT_IO,
+    }
+}
+
+/// `idemsim cluster`.
+pub fn cluster(args: &ClusterArgs) -> u8 {
+    let options = ClusterOptions {
+        nodes: args.nodes,
+        base_port: args.base_port,
+        data_dir: args.data_dir.clone(),
+        dedup: args.timing.dedup,
+        election_timeout_ms: args.timing.election_timeout_ms,
+        heartbeat_ms: args.timing.heartbeat_ms,
+    };
+    if options.heartbeat_ms >= options.election_timeout_ms {
+        eprintln!(
+            "idemsim cluster: heartbeat every {} ms must be shorter than the election timeout \
+             of {} ms",
+            options.heartbeat_ms, options.election_timeout_ms
+        );
+        return EXIT_USAGE;
+    }
+    match cluster::run(&options) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("idemsim cluster: {e}");
+            match e {
+                ClusterError::Usage(_) => EXIT_USAGE,
+                ClusterError::Start(_) => EXIT_IO,
+            }
+        }
+    }
+}
+
+/// `idemsim client`.
+pub fn client(args: &ClientArgs) -> u8 {
+    let first = match client::resolve(&args.host, args.port) {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("idemsim client: {}:{}: {e}", args.host, args.port);
+            return EXIT_USAGE;
+        }
+    };
+    let text = |s: &String| -> Arc<str> { Arc::from(s.as_str()) };
+    let op = match &args.op {
+        ClientOp::Put { key, value } => Op::Put {
+            key: text(key),
+            value: text(value),
+        },
+        ClientOp::Append { key, value } => Op::Append {
+            key: text(key),
+            value: text(value),
+        },
+        ClientOp::Incr { key, amount } => Op::Incr {
+            key: text(key),
+            amount: *amount,
+        },
+        ClientOp::Delete { key } => Op::Delete { key: text(key) },
+        ClientOp::Get { key } => Op::Get { key: text(key) },
+        ClientOp::Status => return status(first, args.timeout_ms),
+    };
+    let client = ClientId(args.client_id.unwrap_or_else(crate::net::random_u64));
+    println!("client_id: {client}");
+    println!("seq: {}", args.seq);
+    let options = CallOptions {
+        first,
+        client,
+        seq: Seq(args.seq),
+        op,
+        timeout_ms: args.timeout_ms,
+        attempts: args.attempts,
+    };
+    let answer = client::call(&options, &mut |line| eprintln!("idemsim client: {line}"));
+    match answer {
+        Ok(answer) => {
+            let result = answer
+                .result
+                .as_deref()
+                .map_or_else(|| "null".to_owned(), |r| serde_json::json!(r).to_string());
+            println!("result: {result}");
+            println!(
+                "cached duplicate: {}",
+                if answer.cached {
+                    "yes (already applied; answered from the session table, not applied again)"
+                } else {
+                    "no"
+                }
+            );
+            println!(
+                "answered by: {} at {} after {} attempt{}",
+                answer.node,
+                answer.node_addr,
+                answer.attempts,
+                if answer.attempts == 1 { "" } else { "s" }
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("idemsim client: client {client} seq {}: {e}", args.seq);
+            if let CallError::NoAnswer { .. } = e {
+                eprintln!(
+                    "idemsim client: re-send the same request with: idemsim client --port {} \
+                     --client-id {client} --seq {} {}",
+                    args.port, args.seq, options.op
+                );
+            }
+            EXIT_UNAVAILABLE
+        }
+    }
+}
+
+fn status(addr: SocketAddr, timeout_ms: u64) -> u8 {
+    match client::status(addr, std::time::Duration::from_millis(timeout_ms)) {
+        Ok(s) => {
+            let leader = s
+                .leader
+                .map_or_else(|| "none known".to_owned(), |l| l.to_string());
+            println!("node: {}", s.node);
+            println!("role: {}", s.role);
+            println!("term: {}", s.term);
+            println!("leader: {leader}");
+            println!("commit index: {}", s.commit_index);
+            println!("last applied: {}", s.last_applied);
+            println!("log length: {}", s.log_length);
+            println!("members: {}", s.members.join(" "));
+            0
+        }
+        Err(e) => {
+            eprintln!("idemsim client: status of {addr}: {e}");
+            EXIT_UNAVAILABLE
+        }
+    }
+}

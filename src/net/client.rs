@@ -1,0 +1,268 @@
+//! `idemsim client`: one operation against a real cluster, exactly as the simulated client
+//! does it: one `(client_id, seq)`, sent to the node given, redirected to the leader a node
+//! names, and on a timeout or a dead node re-sent UNCHANGED to another node, until some node
+//! answers or the attempts run out.
+
+use std::fmt;
+use std::io::{self, BufReader};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::wire::{self, Frame, FrameError, NodeStatus, WireReply};
+use crate::ids::{ClientId, NodeId, Seq};
+use crate::kv::{Op, Origin, Request};
+
+/// Nodes a cluster can have; without a member list, a client that cannot reach its first
+/// node tries this many consecutive ports after it (how `cluster` lays nodes out).
+const MAX_NODES: u16 = 9;
+
+/// One operation to perform.
+#[derive(Clone, Debug)]
+pub struct CallOptions {
+    /// The node to try first.
+    pub first: SocketAddr,
+    pub client: ClientId,
+    pub seq: Seq,
+    pub op: Op,
+    /// How long to wait for a node's answer before trying another node.
+    pub timeout_ms: u64,
+    /// Most sends of this `(client, seq)` before giving up.
+    pub attempts: u32,
+}
+
+/// The answer a node gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub result: Option<String>,
+    /// The node answered from its session table: this `(client, seq)` had already been
+    /// applied, and was not applied again.
+    pub cached: bool,
+    pub node: NodeId,
+    pub node_addr: SocketAddr,
+    /// Sends it took (1 when the first node answered).
+    pub attempts: u32,
+}
+
+/// Why no answer came.
+#[derive(Debug)]
+pub enum CallError {
+    /// Every attempt timed out, hit a dead node, or was redirected.
+    NoAnswer { attempts: u32, last: String },
+    /// A node refused the request itself (it is malformed); retrying cannot help.
+    Refused {
+        node_addr: SocketAddr,
+        message: String,
+    },
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::NoAnswer { attempts, last } => {
+                write!(
+                    f,
+                    "no node answered after {attempts} attempts (last: {last})"
+                )
+            }
+            CallError::Refused { node_addr, message } => {
+                write!(f, "{node_addr} refused the request: {message}")
+            }
+        }
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Answered(Answer),
+    /// Not the leader; try the leader it names, else another node.
+    Redirected {
+        leader_addr: Option<SocketAddr>,
+        members: Vec<SocketAddr>,
+    },
+    Refused(String),
+    Failed(String),
+}
+
+/// Perform one operation, retrying the same `(client, seq)` until a node answers. `progress`
+/// hears one line per retry, for the user.
+pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Answer, CallError> {
+    let request = Request {
+        client: options.client,
+        seq: options.seq,
+        lowest_unacked: options.seq,
+        op: options.op.clone(),
+        origin: Origin::default(),
+    };
+    let timeout = Duration::from_millis(options.timeout_ms.max(1));
+    let mut members = consecutive(options.first);
+    let mut target = options.first;
+    let mut last = String::from("nothing sent");
+    for attempt in 1..=options.attempts {
+        let outcome = exchange(target, &request, attempt, timeout);
+        let next = match outcome {
+            Attempt::Answered(mut answer) => {
+                answer.attempts = attempt;
+                return Ok(answer);
+            }
+            Attempt::Refused(message) => {
+                return Err(CallError::Refused {
+                    node_addr: target,
+                    message,
+                });
+            }
+            Attempt::Redirected {
+                leader_addr,
+                members: known,
+            } => {
+                if !known.is_empty() {
+                    members = known;
+                }
+                match leader_addr {
+                    Some(leader) if leader != target => {
+                        last = format!("{target} is not the leader; it names {leader}");
+                        leader
+                    }
+                    _ => {
+                        // No leader known yet (an election is on): give it a moment.
+                        last = format!("{target} is not the leader and knows of none");
+                        thread::sleep(backoff(attempt));
+                        after(&members, target)
+                    }
+                }
+            }
+            Attempt::Failed(why) => {
+                last = format!("{target}: {why}");
+                after(&members, target)
+            }
+        };
+        if attempt < options.attempts {
+            progress(&format!(
+                "attempt {attempt}: {last}; re-sending client {} seq {} to {next}",
+                options.client, options.seq
+            ));
+        }
+        target = next;
+    }
+    Err(CallError::NoAnswer {
+        attempts: options.attempts,
+        last,
+    })
+}
+
+/// Ask one node for its status.
+pub fn status(addr: SocketAddr, timeout: Duration) -> io::Result<NodeStatus> {
+    let mut stream = connect(addr, timeout)?;
+    wire::write_frame(&mut stream, &Frame::Status)?;
+    match wire::read_frame(&mut BufReader::new(stream)) {
+        Ok(Frame::StatusReply(status)) => Ok(status),
+        Ok(other) => Err(io::Error::other(format!(
+            "answered a status query with a {} frame",
+            super::conn::frame_name(&other)
+        ))),
+        Err(e) => Err(io::Error::other(e.to_string())),
+    }
+}
+
+/// Resolve `host:port` (or a bare port on loopback) to one address.
+pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+    (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::other(format!("{host}:{port} resolves to no address")))
+}
+
+/// Send the request once on a fresh connection and wait for the answer to this attempt.
+fn exchange(target: SocketAddr, request: &Request, attempt: u32, timeout: Duration) -> Attempt {
+    let deadline = Instant::now() + timeout;
+    let mut stream = match connect(target, timeout) {
+        Ok(s) => s,
+        Err(e) => return Attempt::Failed(e.to_string()),
+    };
+    let frame = Frame::Request {
+        request: request.clone(),
+        attempt,
+    };
+    if let Err(e) = wire::write_frame(&mut stream, &frame) {
+        return Attempt::Failed(e.to_string());
+    }
+    let mut reader = BufReader::new(stream);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Attempt::Failed(format!("no answer within {} ms", timeout.as_millis()));
+        }
+        let _ = reader.get_ref().set_read_timeout(Some(left));
+        let frame = match wire::read_frame(&mut reader) {
+            Ok(frame) => frame,
+            Err(FrameError::Io(e))
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Attempt::Failed(format!("no answer within {} ms", timeout.as_millis()));
+            }
+            Err(FrameError::Closed) => {
+                return Attempt::Failed("closed the connection without answering".to_owned());
+            }
+            Err(e) => return Attempt::Failed(e.to_string()),
+        };
+        match frame {
+            Frame::Reply {
+                node,
+                client,
+                seq,
+                attempt: answered,
+                reply,
+                members,
+            } if client == request.client && seq == request.seq && answered == attempt => {
+                let members = members.iter().filter_map(|m| m.parse().ok()).collect();
+                return match reply {
+                    WireReply::Done { result, cached } => Attempt::Answered(Answer {
+                        result,
+                        cached,
+                        node,
+                        node_addr: target,
+                        attempts: attempt,
+                    }),
+                    WireReply::NotLeader { leader_addr, .. } => Attempt::Redirected {
+                        leader_addr: leader_addr.and_then(|a| a.parse().ok()),
+                        members,
+                    },
+                };
+            }
+            Frame::Error { message } => return Attempt::Refused(message),
+            // A reply to some other request cannot arrive on this fresh connection; ignore it.
+            _ => {}
+        }
+    }
+}
+
+fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_read_timeout(Some(timeout))?;
+    Ok(stream)
+}
+
+/// `first` and the ports after it, as `cluster` lays a cluster out.
+fn consecutive(first: SocketAddr) -> Vec<SocketAddr> {
+    (0..MAX_NODES)
+        .filter_map(|i| first.port().checked_add(i))
+        .map(|port| SocketAddr::new(first.ip(), port))
+        .collect()
+}
+
+/// The member after `current` (wrapping), or the first when `current` is not one.
+fn after(members: &[SocketAddr], current: SocketAddr) -> SocketAddr {
+    let at = members.iter().position(|&m| m == current);
+    let next = at.map_or(0, |i| (i + 1) % members.len());
+    members.get(next).copied().unwrap_or(current)
+}
+
+/// How long to wait before asking again when no leader is known: 50 ms growing to 500 ms.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(u64::from(attempt.min(10)) * 50)
+}

@@ -1,0 +1,272 @@
+//! `idemsim cluster`: N `idemsim serve` child processes on consecutive loopback ports. It
+//! forwards their logs prefixed by node, reports when each is up and who leads, says how to
+//! restart a node that dies, and stops them all on Ctrl-C (or when it is itself killed: each
+//! child exits when its standard input, a pipe from this process, closes).
+
+use std::fs;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::client;
+use crate::ids::NodeId;
+use crate::kv::Dedup;
+
+/// How often the cluster checks its nodes.
+const POLL_MS: u64 = 200;
+
+/// How long a node has to start answering before the cluster gives up on it.
+const STARTUP_MS: u64 = 10_000;
+
+/// Everything `idemsim cluster` needs.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    pub nodes: u8,
+    pub base_port: u16,
+    pub data_dir: PathBuf,
+    pub dedup: Dedup,
+    pub election_timeout_ms: u64,
+    pub heartbeat_ms: u64,
+}
+
+/// Why the cluster stopped other than by Ctrl-C.
+#[derive(Debug)]
+pub enum ClusterError {
+    Usage(String),
+    /// A node could not start, or the cluster could not spawn it.
+    Start(String),
+}
+
+impl std::fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClusterError::Usage(m) | ClusterError::Start(m) => f.write_str(m),
+        }
+    }
+}
+
+/// One child node.
+struct Node {
+    id: NodeId,
+    addr: SocketAddr,
+    command: Vec<String>,
+    child: Child,
+    up: bool,
+    exited: bool,
+}
+
+/// Run the cluster until Ctrl-C (or SIGTERM). Prints to stdout where nodes listen, when they
+/// are up and who leads; forwards node logs to stderr as `nI | line`.
+pub fn run(options: &ClusterOptions) -> Result<(), ClusterError> {
+    let n = options.nodes;
+    if !(1..=9).contains(&n) {
+        return Err(ClusterError::Usage(format!(
+            "--nodes {n}: a cluster has 1 to 9 nodes"
+        )));
+    }
+    let last_port = options.base_port.checked_add(u16::from(n) - 1);
+    if options.base_port == 0 || last_port.is_none() {
+        return Err(ClusterError::Usage(format!(
+            "--base-port {}: ports {} to {} are not all valid",
+            options.base_port,
+            options.base_port,
+            u32::from(options.base_port) + u32::from(n) - 1
+        )));
+    }
+    let addrs: Vec<SocketAddr> = (0..n)
+        .map(|i| {
+            SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::LOCALHOST,
+                options.base_port + u16::from(i),
+            ))
+        })
+        .collect();
+    for addr in &addrs {
+        // Fail early and clearly rather than have a child die on it.
+        TcpListener::bind(addr)
+            .map_err(|e| ClusterError::Start(format!("cannot use {addr}: {e}")))?;
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| ClusterError::Start(format!("cannot find the idemsim executable: {e}")))?;
+
+    let (stop_tx, stop_rx) = mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })
+    .map_err(|e| ClusterError::Start(format!("cannot handle Ctrl-C: {e}")))?;
+
+    let mut nodes = Vec::with_capacity(usize::from(n));
+    for (i, &addr) in addrs.iter().enumerate() {
+        let id = NodeId::from_index(i);
+        let command = serve_command(options, id, &addrs);
+        match spawn(&exe, &command, id) {
+            Ok(child) => nodes.push(Node {
+                id,
+                addr,
+                command,
+                child,
+                up: false,
+                exited: false,
+            }),
+            Err(e) => {
+                stop_all(&mut nodes);
+                return Err(ClusterError::Start(format!("cannot start {id}: {e}")));
+            }
+        }
+        say(&format!(
+            "{id} listening on {addr} (data in {})",
+            node_dir(&options.data_dir, id).display()
+        ));
+    }
+
+    let started = Instant::now();
+    let mut leader = None;
+    loop {
+        match stop_rx.recv_timeout(Duration::from_millis(POLL_MS)) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if let Err(e) = check_nodes(&mut nodes, started) {
+            stop_all(&mut nodes);
+            return Err(e);
+        }
+        let now_leader = find_leader(&nodes);
+        if now_leader.is_some() && now_leader != leader {
+            if let Some((id, term)) = now_leader {
+                let addr = nodes[id.index()].addr;
+                say(&format!("leader: {id} at {addr} (term {term})"));
+            }
+            leader = now_leader;
+        }
+        if nodes.iter().all(|node| node.exited) {
+            return Err(ClusterError::Start("every node has exited".to_owned()));
+        }
+    }
+    stop_all(&mut nodes);
+    say(&format!("stopped {n} nodes"));
+    Ok(())
+}
+
+/// The `serve` arguments for node `id`.
+fn serve_command(options: &ClusterOptions, id: NodeId, addrs: &[SocketAddr]) -> Vec<String> {
+    let peers: Vec<String> = addrs
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != id.index())
+        .map(|(i, addr)| format!("{}={addr}", i + 1))
+        .collect();
+    let dedup = options.dedup.name().to_owned();
+    vec![
+        "serve".to_owned(),
+        "--id".to_owned(),
+        id.0.to_string(),
+        "--listen".to_owned(),
+        addrs[id.index()].to_string(),
+        "--peers".to_owned(),
+        peers.join(","),
+        "--data-dir".to_owned(),
+        node_dir(&options.data_dir, id).display().to_string(),
+        "--dedup".to_owned(),
+        dedup,
+        "--election-timeout-ms".to_owned(),
+        options.election_timeout_ms.to_string(),
+        "--heartbeat-ms".to_owned(),
+        options.heartbeat_ms.to_string(),
+    ]
+}
+
+fn node_dir(data_dir: &Path, id: NodeId) -> PathBuf {
+    data_dir.join(id.to_string())
+}
+
+/// Start one node with its stderr forwarded (prefixed) and its stdin a pipe it watches.
+fn spawn(exe: &Path, command: &[String], id: NodeId) -> io::Result<Child> {
+    if let Some(dir) = command.iter().position(|a| a == "--data-dir") {
+        fs::create_dir_all(&command[dir + 1])?;
+    }
+    let mut child = Command::new(exe)
+        .args(command)
+        .arg("--exit-with-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(stderr) = child.stderr.take() {
+        thread::Builder::new()
+            .name(format!("log-{id}"))
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut err = io::stderr().lock();
+                    let _ = writeln!(err, "{id} | {line}");
+                }
+            })?;
+    }
+    Ok(child)
+}
+
+/// Notice nodes that came up or exited. A node that exits before it ever answered could not
+/// start (a bad data directory, a port taken): that stops the cluster.
+fn check_nodes(nodes: &mut [Node], started: Instant) -> Result<(), ClusterError> {
+    for node in nodes.iter_mut().filter(|node| !node.exited) {
+        if let Ok(Some(status)) = node.child.try_wait() {
+            node.exited = true;
+            if !node.up {
+                return Err(ClusterError::Start(format!(
+                    "{} exited before it started ({status}); see its log above",
+                    node.id
+                )));
+            }
+            say(&format!(
+                "{} exited ({status}); restart it with: {} {}",
+                node.id,
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_else(|_| "idemsim".to_owned()),
+                node.command.join(" ")
+            ));
+            continue;
+        }
+        if !node.up {
+            if client::status(node.addr, Duration::from_millis(POLL_MS)).is_ok() {
+                node.up = true;
+                say(&format!("{} is up", node.id));
+            } else if started.elapsed() > Duration::from_millis(STARTUP_MS) {
+                return Err(ClusterError::Start(format!(
+                    "{} did not answer within {} ms of starting",
+                    node.id, STARTUP_MS
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The leader with the highest term among the nodes that answer, if any.
+fn find_leader(nodes: &[Node]) -> Option<(NodeId, crate::ids::Term)> {
+    nodes
+        .iter()
+        .filter(|node| node.up && !node.exited)
+        .filter_map(|node| client::status(node.addr, Duration::from_millis(POLL_MS)).ok())
+        .filter(|status| status.role == "leader")
+        .map(|status| (status.node, status.term))
+        .max_by_key(|&(_, term)| term)
+}
+
+fn stop_all(nodes: &mut [Node]) {
+    for node in nodes.iter_mut().filter(|node| !node.exited) {
+        let _ = node.child.kill();
+        let _ = node.child.wait();
+        node.exited = true;
+    }
+}
+
+/// One line to stdout, flushed (the cluster often runs in the background of a shell).
+fn say(line: &str) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

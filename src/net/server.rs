@@ -1,0 +1,446 @@
+//! `idemsim serve`: one Raft node on real TCP. It drives the very [`RaftNode`] the simulator
+//! runs: time is the process's monotonic clock, messages are frames on sockets, and the durable
+//! state is a file fsynced before any message that depends on it leaves.
+
+use std::io::{self, IsTerminal, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::thread;
+use std::time::{Duration, Instant};
+use std::{collections::BTreeMap, fmt};
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::conn::{self, Input};
+use super::storage::{Storage, StorageError};
+use super::wire::{self, Frame, NodeStatus, WireMessage, WireReply};
+use crate::ids::{ClientNo, NodeId, SimTime, Term};
+use crate::kv::{Dedup, Request};
+use crate::message::{Addr, Envelope, Message, Reply};
+use crate::process::Process;
+use crate::raft::{CrashedNode, Mutations, NodeConfig, RaftNode, Role};
+use crate::trace;
+
+/// Everything `idemsim serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    /// Every other node and where it listens. With this node they must be `n1..=nN`.
+    pub peers: Vec<(NodeId, SocketAddr)>,
+    pub data_dir: PathBuf,
+    pub dedup: Dedup,
+    /// Election timeouts are drawn uniformly from `[t, 2t]`.
+    pub election_timeout_ms: u64,
+    pub heartbeat_ms: u64,
+    /// Exit when standard input closes (set by `cluster`, so nodes never outlive it).
+    pub exit_with_stdin: bool,
+}
+
+/// Why a node could not start or had to stop.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The options do not describe a cluster.
+    Usage(String),
+    /// The state file is not this node's, or is corrupt.
+    BadState(StorageError),
+    /// Disk or socket failure.
+    Io(String),
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Usage(m) | ServeError::Io(m) => f.write_str(m),
+            ServeError::BadState(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<StorageError> for ServeError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Invalid { .. } => ServeError::BadState(e),
+            StorageError::Io { .. } => ServeError::Io(e.to_string()),
+        }
+    }
+}
+
+/// Send `tracing` output to stderr (`RUST_LOG` filters; default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
+/// Every node's address in node order, checking that the nodes are exactly `n1..=nN`.
+pub fn members(options: &ServeOptions) -> Result<Vec<SocketAddr>, ServeError> {
+    let mut all: BTreeMap<NodeId, SocketAddr> = BTreeMap::new();
+    all.insert(options.id, options.listen);
+    for &(id, addr) in &options.peers {
+        if all.insert(id, addr).is_some() {
+            return Err(ServeError::Usage(format!(
+                "node {id} is listed twice (--id and --peers name each node once)"
+            )));
+        }
+    }
+    let n = all.len();
+    if n > 9 {
+        return Err(ServeError::Usage(format!(
+            "{n} nodes; a cluster has 1 to 9"
+        )));
+    }
+    for (i, id) in all.keys().enumerate() {
+        if id.0 as usize != i + 1 {
+            let ids: Vec<String> = all.keys().map(ToString::to_string).collect();
+            return Err(ServeError::Usage(format!(
+                "nodes {} are not n1..=n{n}: number the nodes of an {n}-node cluster 1 to {n}",
+                ids.join(", ")
+            )));
+        }
+    }
+    Ok(all.into_values().collect())
+}
+
+/// Run one node until the process is killed (or, with `exit_with_stdin`, until standard input
+/// closes). Returns only on an error that stops the node.
+pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
+    let members = members(options)?;
+    let cluster_size = u8::try_from(members.len()).expect("at most 9 members");
+    if options.election_timeout_ms == 0 || options.heartbeat_ms >= options.election_timeout_ms {
+        return Err(ServeError::Usage(format!(
+            "heartbeat every {} ms must be shorter than the election timeout of {} ms",
+            options.heartbeat_ms, options.election_timeout_ms
+        )));
+    }
+    let (storage, durable) = Storage::open(&options.data_dir, options.id, cluster_size)?;
+    let listener = TcpListener::bind(options.listen)
+        .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", options.listen)))?;
+    let config = NodeConfig {
+        id: options.id,
+        cluster_size,
+        election_timeout_us: (
+            options.election_timeout_ms * 1000,
+            options.election_timeout_ms * 2000,
+        ),
+        heartbeat_us: options.heartbeat_ms * 1000,
+        dedup: options.dedup,
+        mutations: Mutations::default(),
+    };
+    let restored = durable.is_some();
+    let durable = durable.unwrap_or_default();
+    tracing::info!(
+        "{} listening on {} ({cluster_size} nodes, dedup {}, data in {}); {}",
+        options.id,
+        options.listen,
+        options.dedup.name(),
+        options.data_dir.display(),
+        if restored {
+            format!(
+                "restored term {} and {} log entries",
+                durable.current_term,
+                durable.log.last_index()
+            )
+        } else {
+            "fresh state".to_owned()
+        }
+    );
+
+    let (inputs, input_rx) = sync_channel(conn::INPUT_QUEUE);
+    conn::spawn_listener(listener, inputs);
+    if options.exit_with_stdin {
+        watch_stdin(options.id);
+    }
+    let peers = members
+        .iter()
+        .enumerate()
+        .map(|(i, &addr)| {
+            let peer = NodeId::from_index(i);
+            (peer != options.id).then(|| conn::spawn_peer_sender(peer, addr))
+        })
+        .collect();
+    let start = Instant::now();
+    let raft = RaftNode::recover(
+        CrashedNode {
+            config,
+            durable,
+            rng: ChaCha8Rng::seed_from_u64(super::random_u64()),
+        },
+        SimTime::ZERO,
+    );
+    let mut node = NodeLoop {
+        saved: raft.durable_version(),
+        raft,
+        storage,
+        start,
+        peers,
+        members: members.iter().map(ToString::to_string).collect(),
+        conns: BTreeMap::new(),
+        line: String::new(),
+    };
+    node.run(&input_rx)
+}
+
+/// Exit the process once standard input reaches end of file (the parent `cluster` is gone).
+fn watch_stdin(id: NodeId) {
+    thread::Builder::new()
+        .name("stdin".to_owned())
+        .spawn(move || {
+            let mut sink = [0u8; 256];
+            let mut stdin = io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            tracing::info!("{id}: standard input closed (cluster stopped); exiting");
+            std::process::exit(0);
+        })
+        .expect("spawn stdin watcher");
+}
+
+/// The node and everything it talks through.
+struct NodeLoop {
+    raft: RaftNode,
+    storage: Storage,
+    /// `durable_version()` of the state last written to disk.
+    saved: (Term, Option<NodeId>, u64),
+    start: Instant,
+    /// Send queue of each peer, by node index (`None` for this node).
+    peers: Vec<Option<SyncSender<Vec<u8>>>>,
+    /// Every node's address, by node index.
+    members: Vec<String>,
+    /// Open connections, for replies.
+    conns: BTreeMap<ClientNo, TcpStream>,
+    /// Reused buffer for log lines.
+    line: String,
+}
+
+impl NodeLoop {
+    fn now(&self) -> SimTime {
+        let us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        SimTime(us)
+    }
+
+    fn run(&mut self, inputs: &Receiver<Input>) -> Result<(), ServeError> {
+        loop {
+            let now = self.now();
+            let wait = match self.raft.poll_timeout() {
+                Some(due) if due <= now => {
+                    self.raft.handle_timeout(now);
+                    self.after_step()?;
+                    continue;
+                }
+                Some(due) => Duration::from_micros(due.as_us() - now.as_us()),
+                None => Duration::from_secs(1),
+            };
+            match inputs.recv_timeout(wait) {
+                Ok(input) => self.handle(input)?,
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(ServeError::Io("the listener stopped".to_owned()));
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, input: Input) -> Result<(), ServeError> {
+        let now = self.now();
+        match input {
+            Input::Opened { conn, stream } => {
+                self.conns.insert(conn, stream);
+            }
+            Input::Closed { conn } => {
+                self.conns.remove(&conn);
+            }
+            Input::Peer { from, message } => {
+                let size = self.members.len();
+                if from.0 == 0 || usize::from(from.0) > size || from == self.raft.id() {
+                    tracing::warn!("dropping a peer message claiming to be from {from}");
+                    return Ok(());
+                }
+                let envelope = Envelope {
+                    from: Addr::Node(from),
+                    to: Addr::Node(self.raft.id()),
+                    msg: message,
+                };
+                self.raft.handle_message(now, envelope);
+                self.after_step()?;
+            }
+            Input::Request {
+                conn,
+                request,
+                attempt,
+            } => {
+                if let Err(reason) = check_request(&request, attempt) {
+                    self.refuse(conn, &reason);
+                    return Ok(());
+                }
+                tracing::info!(
+                    "{} <- client {} seq {} attempt {attempt}: {}",
+                    self.raft.id(),
+                    request.client,
+                    request.seq,
+                    request.op
+                );
+                let envelope = Envelope {
+                    from: Addr::Client(conn),
+                    to: Addr::Node(self.raft.id()),
+                    msg: Message::ClientRequest {
+                        request: request.into(),
+                        attempt,
+                    },
+                };
+                self.raft.handle_message(now, envelope);
+                self.after_step()?;
+            }
+            Input::Status { conn } => {
+                let status = Frame::StatusReply(self.status());
+                self.write_to(conn, &status);
+            }
+            Input::Refuse { conn, reason } => self.refuse(conn, &reason),
+        }
+        Ok(())
+    }
+
+    /// After every step: log what happened, persist, then send (Raft's persist-before-answer).
+    fn after_step(&mut self) -> Result<(), ServeError> {
+        let id = self.raft.id();
+        while let Some(event) = self.raft.poll_event() {
+            let line = &mut self.line;
+            trace::node_trace_events(id, &event, &mut |e| {
+                line.clear();
+                trace::format_event(line, e);
+                tracing::info!("{line}");
+            });
+        }
+        let version = self.raft.durable_version();
+        if version != self.saved {
+            self.storage.save(self.raft.durable())?;
+            self.saved = version;
+        }
+        while let Some(envelope) = self.raft.poll_transmit() {
+            self.route(envelope);
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, envelope: Envelope) {
+        match (envelope.to, envelope.msg) {
+            (Addr::Node(peer), message) => {
+                let frame = Frame::Peer {
+                    from: self.raft.id(),
+                    message: WireMessage(message),
+                };
+                let Some(Some(queue)) = self.peers.get(peer.index()) else {
+                    return;
+                };
+                if let Err(TrySendError::Full(_)) = queue.try_send(wire::encode(&frame)) {
+                    tracing::debug!("send queue to {peer} full; dropping a message");
+                }
+            }
+            (
+                Addr::Client(conn),
+                Message::ClientReply {
+                    client,
+                    seq,
+                    attempt,
+                    reply,
+                },
+            ) => {
+                let reply = match reply {
+                    Reply::Done { result, cached } => WireReply::Done {
+                        result: result.map(|r| r.to_string()),
+                        cached,
+                    },
+                    Reply::NotLeader { hint } => WireReply::NotLeader {
+                        leader: hint,
+                        leader_addr: hint.and_then(|l| self.members.get(l.index()).cloned()),
+                    },
+                };
+                let frame = Frame::Reply {
+                    node: self.raft.id(),
+                    client,
+                    seq,
+                    attempt,
+                    reply,
+                    members: self.members.clone(),
+                };
+                self.write_to(conn, &frame);
+            }
+            (Addr::Client(_), _) => {}
+        }
+    }
+
+    /// Write a frame to a connection; a connection that fails is dropped.
+    fn write_to(&mut self, conn: ClientNo, frame: &Frame) {
+        let Some(stream) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Err(e) = wire::write_frame(stream, frame) {
+            tracing::debug!("connection {}: reply not delivered: {e}", conn.0);
+            self.conns.remove(&conn);
+        }
+    }
+
+    /// Answer a bad frame with an error frame and close the connection.
+    fn refuse(&mut self, conn: ClientNo, reason: &str) {
+        tracing::warn!(
+            "{}: connection {} sent a bad frame ({reason}); closing it",
+            self.raft.id(),
+            conn.0
+        );
+        let frame = Frame::Error {
+            message: reason.to_owned(),
+        };
+        self.write_to(conn, &frame);
+        if let Some(stream) = self.conns.remove(&conn) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn status(&self) -> NodeStatus {
+        let role = match self.raft.role() {
+            Role::Leader => "leader",
+            Role::Candidate => "candidate",
+            Role::Follower => "follower",
+        };
+        let leader = if self.raft.is_leader() {
+            Some(self.raft.id())
+        } else {
+            self.raft.leader_hint()
+        };
+        NodeStatus {
+            node: self.raft.id(),
+            role: role.to_owned(),
+            term: self.raft.term(),
+            leader,
+            commit_index: self.raft.commit_index(),
+            last_applied: self.raft.last_applied(),
+            log_length: self.raft.log().last_index().0,
+            members: self.members.clone(),
+        }
+    }
+}
+
+/// A request's numbers must make sense before it reaches the session table.
+fn check_request(request: &Request, attempt: u32) -> Result<(), String> {
+    let (client, seq, lowest) = (request.client, request.seq, request.lowest_unacked);
+    if seq.0 == 0 {
+        return Err(format!("client {client}: seq 0 (seqs start at 1)"));
+    }
+    if lowest.0 == 0 || lowest > seq {
+        return Err(format!(
+            "client {client} seq {seq}: lowest_unacked {lowest} must be in 1..={seq}"
+        ));
+    }
+    if attempt == 0 {
+        return Err(format!(
+            "client {client} seq {seq}: attempt 0 (attempts start at 1)"
+        ));
+    }
+    Ok(())
+}

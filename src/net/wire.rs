@@ -1,0 +1,265 @@
+//! The wire protocol between real nodes and clients.
+//!
+//! A frame is a 4-byte big-endian length `L`, then `L` bytes: a version byte
+//! ([`VERSION`]) and a JSON body ([`Frame`]). A frame longer than [`MAX_FRAME`], with
+//! another version, whose body is not a valid frame, or cut short, is an error: the reader
+//! answers with [`Frame::Error`] when it can and closes the connection; the node goes on
+//! serving everyone else.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ClientId, LogIndex, NodeId, Seq, Term};
+use crate::kv::Request;
+use crate::message::Message;
+
+/// The protocol version this build speaks.
+pub const VERSION: u8 = 1;
+
+/// Largest frame accepted (version byte and body), 1 MiB.
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// Everything that travels between processes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "frame", rename_all = "snake_case")]
+pub enum Frame {
+    /// Node to node: a Raft message.
+    Peer { from: NodeId, message: WireMessage },
+    /// Client to node: an operation; `attempt` counts sends of this `(client, seq)`.
+    Request { request: Request, attempt: u32 },
+    /// Node to client: the answer to a `Request`, from `node`.
+    Reply {
+        node: NodeId,
+        client: ClientId,
+        seq: Seq,
+        attempt: u32,
+        reply: WireReply,
+        /// Every node's address, so a client can try another node after a timeout.
+        members: Vec<String>,
+    },
+    /// Anyone to node: who are you, and who leads? Answered with `StatusReply`.
+    Status,
+    /// Node to asker: the node's view of the cluster.
+    StatusReply(NodeStatus),
+    /// The other side sent something this side could not read; the connection closes.
+    Error { message: String },
+}
+
+/// What a node reports about itself (`idemsim client status`, and how `cluster` finds the
+/// leader).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub node: NodeId,
+    /// `leader`, `candidate` or `follower`.
+    pub role: String,
+    pub term: Term,
+    /// The leader this node knows of (itself when it leads).
+    pub leader: Option<NodeId>,
+    pub commit_index: LogIndex,
+    pub last_applied: LogIndex,
+    pub log_length: u64,
+    /// Every node's address, in node order.
+    pub members: Vec<String>,
+}
+
+/// A Raft message on the wire.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WireMessage(pub Message);
+
+impl PartialEq for WireMessage {
+    fn eq(&self, other: &Self) -> bool {
+        // Messages have no equality of their own; their JSON is a faithful stand-in.
+        serde_json::to_string(self).ok() == serde_json::to_string(other).ok()
+    }
+}
+
+/// A node's answer to a client, as it travels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WireReply {
+    /// The result; `cached` when it came from the session table (the request was a
+    /// duplicate of one already applied).
+    Done {
+        result: Option<String>,
+        cached: bool,
+    },
+    /// Not the leader; where the leader is, if known.
+    NotLeader {
+        leader: Option<NodeId>,
+        leader_addr: Option<String>,
+    },
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The connection closed cleanly before a frame began.
+    Closed,
+    /// The connection failed or closed in the middle of a frame.
+    Io(io::Error),
+    /// A length over [`MAX_FRAME`] (or zero).
+    Size(usize),
+    /// A version this build does not speak.
+    Version(u8),
+    /// A body that is not a frame.
+    Body(serde_json::Error),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Closed => f.write_str("connection closed"),
+            FrameError::Io(e) => write!(f, "connection failed mid-frame: {e}"),
+            FrameError::Size(n) => write!(f, "frame of {n} bytes (1..={MAX_FRAME} allowed)"),
+            FrameError::Version(v) => {
+                write!(f, "protocol version {v} (this node speaks {VERSION})")
+            }
+            FrameError::Body(e) => write!(f, "malformed frame body: {e}"),
+        }
+    }
+}
+
+/// Encode one frame.
+pub fn encode(frame: &Frame) -> Vec<u8> {
+    let body = serde_json::to_vec(frame).expect("frames always serialize");
+    let len = u32::try_from(body.len() + 1).expect("a frame fits in u32");
+    let mut out = Vec::with_capacity(4 + 1 + body.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.push(VERSION);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Write one frame.
+pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
+    out.write_all(&encode(frame))?;
+    out.flush()
+}
+
+/// Read one frame, never allocating more than [`MAX_FRAME`] for it.
+pub fn read_frame(input: &mut impl Read) -> Result<Frame, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match input.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Err(FrameError::Closed),
+            Ok(0) => return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into())),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len == 0 || len > MAX_FRAME {
+        return Err(FrameError::Size(len));
+    }
+    let mut body = vec![0u8; len];
+    input.read_exact(&mut body).map_err(FrameError::Io)?;
+    if body[0] != VERSION {
+        return Err(FrameError::Version(body[0]));
+    }
+    serde_json::from_slice(&body[1..]).map_err(FrameError::Body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{Op, Origin};
+    use std::sync::Arc;
+
+    fn request() -> Request {
+        Request {
+            client: ClientId(42),
+            seq: Seq(1),
+            lowest_unacked: Seq(1),
+            op: Op::Put {
+                key: Arc::from("mykey"),
+                value: Arc::from("myvalue"),
+            },
+            origin: Origin::default(),
+        }
+    }
+
+    /// Every frame kind survives encoding and decoding.
+    #[test]
+    fn frames_round_trip() {
+        let frames = [
+            Frame::Request {
+                request: request(),
+                attempt: 2,
+            },
+            Frame::Peer {
+                from: NodeId(3),
+                message: WireMessage(Message::AppendEntries {
+                    term: Term(2),
+                    prev_log_index: LogIndex(4),
+                    prev_log_term: Term(1),
+                    entries: vec![crate::raft::Entry {
+                        term: Term(2),
+                        payload: crate::raft::Payload::Client(Arc::new(request())),
+                    }],
+                    leader_commit: LogIndex(3),
+                }),
+            },
+            Frame::Reply {
+                node: NodeId(1),
+                client: ClientId(42),
+                seq: Seq(1),
+                attempt: 1,
+                reply: WireReply::Done {
+                    result: Some("x".to_owned()),
+                    cached: true,
+                },
+                members: vec!["127.0.0.1:9001".to_owned()],
+            },
+            Frame::Status,
+            Frame::StatusReply(NodeStatus {
+                node: NodeId(2),
+                role: "leader".to_owned(),
+                term: Term(3),
+                leader: Some(NodeId(2)),
+                commit_index: LogIndex(5),
+                last_applied: LogIndex(4),
+                log_length: 6,
+                members: vec!["127.0.0.1:9001".to_owned(), "127.0.0.1:9002".to_owned()],
+            }),
+            Frame::Error {
+                message: "no".to_owned(),
+            },
+        ];
+        for (i, frame) in frames.into_iter().enumerate() {
+            let bytes = encode(&frame);
+            let back = read_frame(&mut &bytes[..]).unwrap_or_else(|e| panic!("case {i}: {e}"));
+            assert_eq!(back, frame, "case {i}");
+        }
+    }
+
+    /// Bad input is an error that says what was wrong, never a panic or a huge allocation.
+    #[test]
+    fn bad_frames_are_refused() {
+        let good = encode(&Frame::Error {
+            message: "x".to_owned(),
+        });
+        let mut wrong_version = good.clone();
+        wrong_version[4] = 9;
+        let mut bad_body = good.clone();
+        bad_body[6] = b'!';
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", vec![]),
+            ("short length", vec![0, 0]),
+            ("zero length", vec![0, 0, 0, 0]),
+            ("oversized", u32::MAX.to_be_bytes().to_vec()),
+            ("truncated body", good[..good.len() - 2].to_vec()),
+            ("wrong version", wrong_version),
+            ("malformed body", bad_body),
+        ];
+        for (i, (label, bytes)) in cases.into_iter().enumerate() {
+            let result = read_frame(&mut &bytes[..]);
+            assert!(result.is_err(), "case {i} ({label}) was accepted");
+        }
+        assert!(matches!(read_frame(&mut &[][..]), Err(FrameError::Closed)));
+    }
+}
