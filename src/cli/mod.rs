@@ -39,7 +39,8 @@ pub const EXIT_USAGE: u8 = 2;
                   (client_id, seq) takes effect exactly once.",
     after_help = "Exit codes: 0 pass, 1 safety violation, 2 usage error, 3 liveness failure, \
                   65 invalid scenario file (serve: invalid state file), 66 scenario file not \
-                  found, 69 no node answered (client), 74 disk or socket error (serve, cluster)."
+                  found, 69 no node answered (client), 70 node stopped at --crash-at (serve), 74 disk or \
+                  socket error (serve, cluster)."
 )]
 pub struct Cli {
     #[command(subcommand)]

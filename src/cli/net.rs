@@ -1,7 +1,8 @@
 //! `idemsim serve`, `cluster` and `client`: the real-network mode's command lines.
 //!
 //! Exit codes beyond DESIGN §9's: 65 a node's state file is corrupt or another node's;
-//! 69 no node answered the client (or a node refused its request); 74 a disk or socket error.
+//! 69 no node answered the client (or a node refused its request); 70 a node stopped at its
+//! `--crash-at` fault; 74 a disk or socket error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use crate::ids::{ClientId, NodeId, Seq};
 use crate::kv::{Dedup, Op};
 use crate::net::client::{self, CallError, CallOptions};
 use crate::net::cluster::{self, ClusterError, ClusterOptions};
-use crate::net::server::{self, ServeError, ServeOptions};
+use crate::net::server::{self, CrashAt, CrashPoint, ServeError, ServeOptions};
 
 /// A state file that is corrupt or belongs to another node (sysexits' EX_DATAERR).
 pub const EXIT_BAD_STATE: u8 = 65;
@@ -58,6 +59,14 @@ pub struct ServeArgs {
     /// Exit when standard input closes (`cluster` sets it so nodes never outlive it).
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
+    /// Fault injection: exit (code 70) when this node, as leader, reaches this crash point,
+    /// as the simulator's `[[faults]] when` crashes a node. Restart it with the same
+    /// --data-dir and watch the retried request be deduplicated.
+    #[arg(long, value_enum)]
+    pub crash_at: Option<CrashPoint>,
+    /// With --crash-at: let this many client writes pass the crash point first.
+    #[arg(long, default_value_t = 0, requires = "crash_at")]
+    pub crash_after_writes: u64,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +158,10 @@ pub fn serve(args: &ServeArgs) -> u8 {
         election_timeout_ms: args.timing.election_timeout_ms,
         heartbeat_ms: args.timing.heartbeat_ms,
         exit_with_stdin: args.exit_with_stdin,
+        crash_at: args.crash_at.map(|point| CrashAt {
+            point,
+            after_writes: args.crash_after_writes,
+        }),
     };
     let Err(e) = server::serve(&options) else {
         return 0;

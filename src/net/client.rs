@@ -96,11 +96,13 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
     };
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
     let mut members = consecutive(options.first);
+    // Nodes that failed to answer during this call: not retried (nor believed as leader)
+    // until every other node has failed too.
+    let mut dead: Vec<SocketAddr> = Vec::new();
     let mut target = options.first;
     let mut last = String::from("nothing sent");
     for attempt in 1..=options.attempts {
-        let outcome = exchange(target, &request, attempt, timeout);
-        let next = match outcome {
+        let next = match exchange(target, &request, attempt, timeout) {
             Attempt::Answered(mut answer) => {
                 answer.attempts = attempt;
                 return Ok(answer);
@@ -115,25 +117,39 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
                 leader_addr,
                 members: known,
             } => {
+                dead.retain(|&d| d != target);
                 if !known.is_empty() {
                     members = known;
                 }
                 match leader_addr {
-                    Some(leader) if leader != target => {
+                    Some(leader) if leader != target && !dead.contains(&leader) => {
                         last = format!("{target} is not the leader; it names {leader}");
                         leader
                     }
-                    _ => {
-                        // No leader known yet (an election is on): give it a moment.
+                    Some(leader) => {
+                        // A stale hint: the node it names just failed. Wait for an election.
+                        last =
+                            format!("{target} is not the leader; it names {leader}, which is down");
+                        thread::sleep(backoff(attempt));
+                        alive_after(&members, &mut dead, target)
+                    }
+                    None => {
                         last = format!("{target} is not the leader and knows of none");
                         thread::sleep(backoff(attempt));
-                        after(&members, target)
+                        alive_after(&members, &mut dead, target)
                     }
                 }
             }
             Attempt::Failed(why) => {
                 last = format!("{target}: {why}");
-                after(&members, target)
+                if !dead.contains(&target) {
+                    dead.push(target);
+                }
+                if members.iter().all(|m| dead.contains(m)) {
+                    // Every node is down or slow: give them a moment before the next round.
+                    thread::sleep(backoff(attempt));
+                }
+                alive_after(&members, &mut dead, target)
             }
         };
         if attempt < options.attempts {
@@ -255,11 +271,23 @@ fn consecutive(first: SocketAddr) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// The member after `current` (wrapping), or the first when `current` is not one.
-fn after(members: &[SocketAddr], current: SocketAddr) -> SocketAddr {
-    let at = members.iter().position(|&m| m == current);
-    let next = at.map_or(0, |i| (i + 1) % members.len());
-    members.get(next).copied().unwrap_or(current)
+/// The first member after `current` (wrapping) that has not failed in this call. When every
+/// member has failed, forget the failures (nodes restart) and take the next member.
+fn alive_after(
+    members: &[SocketAddr],
+    dead: &mut Vec<SocketAddr>,
+    current: SocketAddr,
+) -> SocketAddr {
+    let start = members
+        .iter()
+        .position(|&m| m == current)
+        .map_or(0, |i| i + 1);
+    let in_turn = (0..members.len()).map(|k| members[(start + k) % members.len()]);
+    if let Some(next) = in_turn.clone().find(|m| !dead.contains(m)) {
+        return next;
+    }
+    dead.clear();
+    in_turn.into_iter().next().unwrap_or(current)
 }
 
 /// How long to wait before asking again when no leader is known: 50 ms growing to 500 ms.

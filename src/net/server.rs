@@ -10,13 +10,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 use std::{collections::BTreeMap, fmt};
 
+use clap::ValueEnum;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::conn::{self, Input};
 use super::storage::{Storage, StorageError};
 use super::wire::{self, Frame, NodeStatus, WireMessage, WireReply};
-use crate::ids::{ClientNo, NodeId, SimTime, Term};
+use crate::ids::{ClientNo, LogIndex, NodeId, SimTime, Term};
 use crate::kv::{Dedup, Request};
 use crate::message::{Addr, Envelope, Message, Reply};
 use crate::process::Process;
@@ -37,6 +38,32 @@ pub struct ServeOptions {
     pub heartbeat_ms: u64,
     /// Exit when standard input closes (set by `cluster`, so nodes never outlive it).
     pub exit_with_stdin: bool,
+    /// Fault injection: exit the process at a crash point, as the simulator crashes a node.
+    pub crash_at: Option<CrashAt>,
+}
+
+/// Exit code of a node stopped by `--crash-at` (sysexits' EX_SOFTWARE).
+pub const EXIT_CRASH_POINT: i32 = 70;
+
+/// A crash point a real node can stop at exactly (DESIGN §4's triggers, as
+/// [`RaftNode::crash_points`] reports them). `mid-replication` is not offered: sends leave
+/// through peer threads, so "sent to a follower" is not an instant the node loop can stop at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrashPoint {
+    /// The leader appended a client write and sent it to no one.
+    BeforeReplicate,
+    /// The leader committed a client write and has not applied or answered it.
+    AfterCommit,
+    /// The leader has just written its answer to a client write.
+    AfterReply,
+}
+
+/// Stop the process the first time `point` is reached after `after_writes` client writes
+/// reached it (counted per process, as leader).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CrashAt {
+    pub point: CrashPoint,
+    pub after_writes: u64,
 }
 
 /// Why a node could not start or had to stop.
@@ -184,6 +211,9 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         members: members.iter().map(ToString::to_string).collect(),
         conns: BTreeMap::new(),
         line: String::new(),
+        crash_at: options.crash_at,
+        crash_seen: 0,
+        crash_last: None,
     };
     node.run(&input_rx)
 }
@@ -217,6 +247,10 @@ struct NodeLoop {
     conns: BTreeMap<ClientNo, TcpStream>,
     /// Reused buffer for log lines.
     line: String,
+    crash_at: Option<CrashAt>,
+    /// Client writes that reached the crash point so far, and the last one's index.
+    crash_seen: u64,
+    crash_last: Option<LogIndex>,
 }
 
 impl NodeLoop {
@@ -322,10 +356,44 @@ impl NodeLoop {
             self.storage.save(self.raft.durable())?;
             self.saved = version;
         }
+        self.maybe_crash(&[CrashPoint::BeforeReplicate, CrashPoint::AfterCommit]);
         while let Some(envelope) = self.raft.poll_transmit() {
             self.route(envelope);
         }
+        self.maybe_crash(&[CrashPoint::AfterReply]);
         Ok(())
+    }
+
+    /// With `--crash-at`, exit now if the node stands at the crash point (one of `points`,
+    /// the ones that make sense at this moment of the step) for the counted time.
+    fn maybe_crash(&mut self, points: &[CrashPoint]) {
+        let Some(crash) = self.crash_at.filter(|c| points.contains(&c.point)) else {
+            return;
+        };
+        let at = self.raft.crash_points();
+        let index = match crash.point {
+            CrashPoint::BeforeReplicate => at.before_replicate,
+            CrashPoint::AfterCommit => at.after_commit,
+            CrashPoint::AfterReply => at.after_reply,
+        };
+        let Some(index) = index.filter(|&i| Some(i) != self.crash_last) else {
+            return;
+        };
+        self.crash_last = Some(index);
+        self.crash_seen += 1;
+        if self.crash_seen > crash.after_writes {
+            let name = crash
+                .point
+                .to_possible_value()
+                .map_or_else(String::new, |v| v.get_name().to_owned());
+            tracing::warn!(
+                "!! crash {} ({name}, client write at index {index}, term {}): exiting as \
+                 --crash-at asked",
+                self.raft.id(),
+                self.raft.term()
+            );
+            std::process::exit(EXIT_CRASH_POINT);
+        }
     }
 
     fn route(&mut self, envelope: Envelope) {

@@ -1,0 +1,743 @@
+//! The real-network mode, as real processes on loopback: the seed lesson's own commands, a
+//! leader killed while a client keeps incrementing, bad frames from a raw socket, and bad
+//! command lines. Every wait is bounded in count and time; ports are found free at run time.
+
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use idemsim::net::client::status;
+use idemsim::net::wire::{self, Frame};
+
+const BIN: &str = env!("CARGO_BIN_EXE_idemsim");
+
+/// Fast elections so failover takes well under a second.
+const TIMING: [&str; 4] = ["--election-timeout-ms", "150", "--heartbeat-ms", "30"];
+
+/// A base port with `n` consecutive free ports after it.
+fn free_ports(n: u16) -> u16 {
+    static SALT: AtomicU16 = AtomicU16::new(0);
+    for _ in 0..500 {
+        let salt = SALT.fetch_add(n + 1, Ordering::SeqCst);
+        let pid = std::process::id() as u16;
+        let base = 20_000 + pid.wrapping_mul(7919).wrapping_add(salt) % 40_000;
+        let held: Vec<_> = (0..n)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports found in 500 tries");
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// One `idemsim serve` process; killed when dropped (and it exits by itself if the test
+/// process dies, since its stdin is a pipe from us).
+struct Server {
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// Node `id` of `n`, on port `base + id - 1`, with `extra` arguments.
+    fn start(id: u8, base: u16, n: u8, dir: &Path, extra: &[&str]) -> Server {
+        let peers: Vec<String> = (1..=n)
+            .filter(|&p| p != id)
+            .map(|p| format!("{p}={}", addr(base + u16::from(p) - 1)))
+            .collect();
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--id".into(),
+            id.to_string(),
+            "--listen".into(),
+            addr(base + u16::from(id) - 1).to_string(),
+            "--data-dir".into(),
+            dir.join(format!("n{id}")).display().to_string(),
+            "--exit-with-stdin".into(),
+        ];
+        if !peers.is_empty() {
+            args.push("--peers".into());
+            args.push(peers.join(","));
+        }
+        args.extend(TIMING.iter().chain(extra).map(|s| s.to_string()));
+        let mut server = Server {
+            args,
+            log: dir.join(format!("n{id}.log")),
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// Start (again) with the same arguments and data directory, appending to the same log.
+    fn restart(&mut self) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open server log");
+        let child = Command::new(BIN)
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn idemsim serve");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no chance to flush or say goodbye.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill server");
+            child.wait().expect("reap server");
+        }
+    }
+
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Run `idemsim client ARGS` against `port`.
+fn client(port: u16, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("client")
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("run idemsim client")
+}
+
+/// The value of `key: value` in a client's stdout.
+fn field(output: &Output, key: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}: ")).map(str::to_owned))
+        .unwrap_or_else(|| {
+            panic!(
+                "no `{key}:` in client output\nstdout:\n{stdout}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+fn assert_ok(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what}: exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The node that leads, once one does and every node in `ports` agrees (at most 15 s).
+fn wait_for_leader(ports: &[u16]) -> u8 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let views: Vec<_> = ports
+            .iter()
+            .filter_map(|&p| status(addr(p), Duration::from_millis(200)).ok())
+            .collect();
+        if views.len() == ports.len() {
+            let leaders: Vec<_> = views.iter().map(|s| s.leader).collect();
+            if let Some(Some(leader)) = leaders.first().copied()
+                && leaders.iter().all(|&l| l == Some(leader))
+            {
+                return leader.0;
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no leader that all of {ports:?} agree on within 15 s");
+}
+
+/// The seed lesson's verification, as written: `cluster` in the background, then the four
+/// client commands; the second send of (42, 1) is answered from the session table, and the
+/// server log shows the lesson's dedup line.
+#[test]
+fn seed_lesson_commands_work_as_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(3);
+    let mut cluster = Command::new(BIN)
+        .args(["cluster", "--nodes", "3", "--base-port", &base.to_string()])
+        .args([
+            "--data-dir",
+            &dir.path().join("kv-data").display().to_string(),
+        ])
+        .args(TIMING)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn idemsim cluster");
+    let (lines_tx, lines) = mpsc::channel::<String>();
+    let stdout = cluster.stdout.take().expect("cluster stdout");
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let stderr = cluster.stderr.take().expect("cluster stderr");
+    let logs = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = BufReader::new(stderr).read_to_string(&mut text);
+        text
+    });
+
+    // The cluster says where each node listens, then who leads.
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !seen.iter().any(|l: &String| l.starts_with("leader: ")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("cluster named no leader within 15 s; it said: {seen:#?}"),
+        }
+    }
+    for i in 0..3u16 {
+        let expected = format!("n{} listening on {}", i + 1, addr(base + i));
+        assert!(
+            seen.iter().any(|l| l.starts_with(&expected)),
+            "no `{expected}` in {seen:#?}"
+        );
+    }
+
+    let first = client(base, &["put", "mykey", "myvalue"]);
+    assert_ok(&first, "put without a client id");
+    assert!(field(&first, "client_id").parse::<u64>().is_ok());
+    assert_eq!(field(&first, "seq"), "1");
+
+    let once = client(
+        base,
+        &["put", "mykey", "myvalue", "--client-id", "42", "--seq", "1"],
+    );
+    assert_ok(&once, "put (42, 1)");
+    assert_eq!(field(&once, "client_id"), "42");
+    assert_eq!(field(&once, "result"), "\"myvalue\"", "previous value");
+    assert_eq!(field(&once, "cached duplicate"), "no");
+
+    let again = client(
+        base,
+        &["put", "mykey", "myvalue", "--client-id", "42", "--seq", "1"],
+    );
+    assert_ok(&again, "put (42, 1) again");
+    assert_eq!(field(&again, "result"), "\"myvalue\"", "the cached result");
+    assert!(
+        field(&again, "cached duplicate").starts_with("yes"),
+        "the re-send must be reported as a cached duplicate"
+    );
+
+    let get = client(base, &["get", "mykey"]);
+    assert_ok(&get, "get");
+    assert_eq!(field(&get, "result"), "\"myvalue\"");
+
+    // Ctrl-C stops every node, and the cluster says so.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &cluster.id().to_string()])
+        .status()
+        .expect("send SIGINT");
+    assert!(interrupted.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = cluster.try_wait().expect("poll cluster") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "cluster ignored Ctrl-C for 10 s");
+        thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "cluster exit after Ctrl-C: {status}");
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert!(
+        rest.iter().any(|l| l == "stopped 3 nodes"),
+        "no `stopped 3 nodes` in {rest:#?}"
+    );
+    let logs = logs.join().expect("log reader");
+    let dedup = "[dedup] client 42 seq 1 is duplicate, returning cached result";
+    assert!(
+        logs.lines()
+            .any(|l| l.starts_with("n") && l.contains(dedup)),
+        "no `{dedup}` in the node logs:\n{logs}"
+    );
+    for i in 0..3u16 {
+        assert!(
+            TcpListener::bind(addr(base + i)).is_ok(),
+            "port {} still taken after the cluster stopped",
+            base + i
+        );
+    }
+}
+
+/// One `incr` per seq, re-sent (same client id and seq) until acknowledged; returns the
+/// result and whether it was a cached duplicate.
+fn incr_until_acknowledged(base: u16, seq: u64) -> (String, bool) {
+    let seq = seq.to_string();
+    let args = [
+        "incr",
+        "counter",
+        "--client-id",
+        "7",
+        "--seq",
+        &seq,
+        "--timeout-ms",
+        "300",
+        "--attempts",
+        "40",
+    ];
+    for _ in 0..5 {
+        let out = client(base, &args);
+        if out.status.success() {
+            let cached = field(&out, "cached duplicate").starts_with("yes");
+            return (field(&out, "result"), cached);
+        }
+    }
+    panic!("client 7 seq {seq}: no acknowledgement in 5 invocations");
+}
+
+/// Raft §8 / dissertation §6.3 on real processes: the leader is SIGKILLed while a client
+/// keeps sending `incr`, and restarted from its data directory. Every increment takes effect
+/// exactly once: the k-th acknowledged increment reads k, the counter equals the number
+/// acknowledged, a re-sent acknowledged request is answered from the session table, and the
+/// restarted node catches up from its own log.
+#[test]
+fn killing_the_leader_loses_and_doubles_no_increment() {
+    const INCREMENTS: u64 = 30;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(3);
+    let ports = [base, base + 1, base + 2];
+    let mut servers: Vec<Server> = (1..=3)
+        .map(|id| Server::start(id, base, 3, dir.path(), &[]))
+        .collect();
+    let leader = wait_for_leader(&ports);
+
+    let (acks_tx, acks) = mpsc::channel();
+    let writer = thread::spawn(move || {
+        for seq in 1..=INCREMENTS {
+            let ack = incr_until_acknowledged(base, seq);
+            if acks_tx.send((seq, ack)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut results = Vec::new();
+    let mut killed = None;
+    while results.len() < INCREMENTS as usize {
+        let ack = acks
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no acknowledgement for 60 s after {results:?}"));
+        results.push(ack);
+        if results.len() == 8 {
+            // Mid-stream: the client is already sending the next increment.
+            servers[usize::from(leader) - 1].kill();
+            killed = Some(leader);
+        }
+        if results.len() == 18 {
+            servers[usize::from(leader) - 1].restart();
+        }
+    }
+    writer.join().expect("client loop");
+    assert_eq!(killed, Some(leader));
+
+    for (seq, (result, _)) in &results {
+        assert_eq!(
+            result,
+            &format!("\"{seq}\""),
+            "client 7 seq {seq}: the k-th increment must read k (exactly once)"
+        );
+    }
+
+    // A client whose acknowledgement was lost re-sends it: answered from the session table.
+    let (result, cached) = incr_until_acknowledged(base, INCREMENTS);
+    assert!(
+        cached,
+        "re-sent seq {INCREMENTS} must be a cached duplicate"
+    );
+    assert_eq!(result, format!("\"{INCREMENTS}\""));
+    let get = client(
+        base,
+        &["get", "counter", "--timeout-ms", "300", "--attempts", "40"],
+    );
+    assert_ok(&get, "get counter");
+    assert_eq!(
+        field(&get, "result"),
+        format!("\"{INCREMENTS}\""),
+        "counter must equal the {INCREMENTS} acknowledged increments"
+    );
+
+    // The restarted node rejoined with its log and caught up.
+    let restarted = &servers[usize::from(leader) - 1];
+    let port = ports[usize::from(leader) - 1];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let lead = status(addr(base), Duration::from_millis(200))
+            .ok()
+            .and_then(|s| s.leader)
+            .and_then(|l| status(addr(ports[l.index()]), Duration::from_millis(200)).ok());
+        let mine = status(addr(port), Duration::from_millis(200)).ok();
+        if let (Some(lead), Some(mine)) = (lead, mine)
+            && mine.last_applied >= lead.commit_index
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restarted n{leader} did not catch up in 15 s"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let log = restarted.log_text();
+    assert!(
+        log.contains("restored term"),
+        "restarted n{leader} must reload its durable state:\n{log}"
+    );
+
+    let logs: String = servers.iter().map(Server::log_text).collect();
+    let detected = logs
+        .lines()
+        .filter(|l| l.contains("[dedup] client 7 seq"))
+        .count();
+    assert!(
+        detected >= 1,
+        "the servers' logs show no duplicate detected:\n{logs}"
+    );
+    eprintln!("duplicates detected in the server logs: {detected}");
+}
+
+/// The check above can fire: with dedup off, a re-sent acknowledged increment is applied a
+/// second time and the counter no longer equals the acknowledged increments.
+#[test]
+fn without_dedup_a_resent_increment_applies_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let _server = Server::start(1, base, 1, dir.path(), &["--dedup", "off"]);
+    wait_for_leader(&[base]);
+    let args = ["incr", "counter", "--client-id", "9", "--seq", "1"];
+    let first = client(base, &args);
+    assert_ok(&first, "first incr");
+    assert_eq!(field(&first, "result"), "\"1\"");
+    let resent = client(base, &args);
+    assert_ok(&resent, "re-sent incr");
+    assert_eq!(
+        field(&resent, "result"),
+        "\"2\"",
+        "dedup off: applied twice"
+    );
+    assert_eq!(field(&resent, "cached duplicate"), "no");
+}
+
+/// Send raw bytes on a fresh connection; the answer is an error frame or a closed
+/// connection, within 5 s.
+fn send_raw(port: u16, bytes: &[u8]) -> Result<Frame, String> {
+    let mut stream = TcpStream::connect(addr(port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let _ = stream.write_all(bytes);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    wire::read_frame(&mut stream).map_err(|e| e.to_string())
+}
+
+/// Malformed, truncated, oversized, wrong-version and unexpected frames get an error reply
+/// or a closed connection, and the node keeps serving everyone else.
+#[test]
+fn bad_frames_do_not_crash_a_node() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let server = Server::start(1, base, 1, dir.path(), &[]);
+    wait_for_leader(&[base]);
+
+    let reply = wire::encode(&Frame::Error {
+        message: "hello".into(),
+    });
+    let mut wrong_version = wire::encode(&Frame::Status);
+    wrong_version[4] = 99;
+    let mut body =
+        b"{\"frame\":\"request\",\"request\":{\"client\":1,\"seq\":0,\"lowest_unacked\":0,\
+                     \"op\":{\"op\":\"get\",\"key\":\"k\"}},\"attempt\":1}"
+            .to_vec();
+    let mut seq_zero = ((body.len() + 1) as u32).to_be_bytes().to_vec();
+    seq_zero.push(wire::VERSION);
+    seq_zero.append(&mut body);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+        (
+            "oversized",
+            [u32::MAX.to_be_bytes().as_slice(), b"x"].concat(),
+        ),
+        ("zero length", vec![0, 0, 0, 0]),
+        ("truncated", reply[..reply.len() - 3].to_vec()),
+        ("wrong version", wrong_version),
+        (
+            "not json",
+            [&[0, 0, 0, 3, wire::VERSION][..], b"{x"].concat(),
+        ),
+        ("unexpected frame", reply.clone()),
+        ("seq 0", seq_zero),
+    ];
+    for (i, (label, bytes)) in cases.iter().enumerate() {
+        match send_raw(base, bytes) {
+            Ok(Frame::Error { message }) => assert!(!message.is_empty(), "case {i} ({label})"),
+            Ok(other) => panic!("case {i} ({label}): answered {other:?}"),
+            Err(_) => {} // closed without a word: also allowed
+        }
+        let alive = status(addr(base), Duration::from_secs(2));
+        assert!(alive.is_ok(), "case {i} ({label}): node stopped answering");
+    }
+    // A connection that stalls mid-frame does not hold anyone else up.
+    let mut stalled = TcpStream::connect(addr(base)).expect("connect");
+    stalled.write_all(&[0, 0, 1]).expect("partial length");
+
+    let put = client(base, &["put", "k", "v"]);
+    assert_ok(&put, "put after bad frames");
+    let get = client(base, &["get", "k"]);
+    assert_eq!(field(&get, "result"), "\"v\"");
+    let log = server.log_text();
+    assert!(
+        log.contains("sent a bad frame"),
+        "bad frames are logged:\n{log}"
+    );
+    drop(stalled);
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run idemsim")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Bad command lines and data directories get a clear message and the documented exit code.
+#[test]
+fn bad_network_arguments_are_refused_clearly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("d").display().to_string();
+    let cases: [(&[&str], i32, &str); 4] = [
+        (
+            &[
+                "serve",
+                "--id",
+                "1",
+                "--listen",
+                "127.0.0.1:1",
+                "--peers",
+                "2=nowhere",
+                "--data-dir",
+                &data,
+            ],
+            2,
+            "address `nowhere`",
+        ),
+        (
+            &[
+                "serve",
+                "--id",
+                "1",
+                "--listen",
+                "127.0.0.1:1",
+                "--peers",
+                "3=127.0.0.1:3",
+                "--data-dir",
+                &data,
+            ],
+            2,
+            "number the nodes",
+        ),
+        (&["cluster", "--nodes", "10"], 2, "--nodes"),
+        (&["client", "frobnicate", "k"], 2, "frobnicate"),
+    ];
+    for (i, (args, code, message)) in cases.iter().enumerate() {
+        let out = run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "case {i} {args:?}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(message), "case {i}: {}", stderr(&out));
+    }
+
+    // Another node's state is refused, not loaded.
+    let base = free_ports(1);
+    let node_dir = dir.path().join("n1");
+    fs::create_dir_all(&node_dir).expect("dir");
+    fs::write(
+        node_dir.join("state.json"),
+        br#"{"format":1,"node":2,"cluster_size":1,"durable":{"current_term":0,"voted_for":null,"log":[]}}"#,
+    )
+    .expect("state file");
+    let listen = addr(base).to_string();
+    let dir_arg = node_dir.display().to_string();
+    let out = run(&[
+        "serve",
+        "--id",
+        "1",
+        "--listen",
+        &listen,
+        "--data-dir",
+        &dir_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("belongs to node n2"),
+        "{}",
+        stderr(&out)
+    );
+
+    // No node at all: exit 69, with the command that re-sends the same request.
+    let out = client(
+        base,
+        &[
+            "incr",
+            "k",
+            "--client-id",
+            "5",
+            "--seq",
+            "3",
+            "--timeout-ms",
+            "100",
+            "--attempts",
+            "2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--client-id 5 --seq 3 incr k 1"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Drive `increments` increments (client 7, seqs 1..) against three nodes that each exit at
+/// the after-commit crash point once `after_writes` writes have passed it; every node that
+/// exits is restarted from its data directory without the fault. Returns each seq's
+/// acknowledged result, how many nodes crashed, and the servers' logs.
+fn increments_through_after_commit_crashes(
+    dedup: &str,
+    increments: u64,
+    after_writes: u64,
+) -> (Vec<(u64, String)>, usize, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(3);
+    let skip = after_writes.to_string();
+    let fault = [
+        "--dedup",
+        dedup,
+        "--crash-at",
+        "after-commit",
+        "--crash-after-writes",
+        &skip,
+    ];
+    let mut servers: Vec<Server> = (1..=3)
+        .map(|id| Server::start(id, base, 3, dir.path(), &fault))
+        .collect();
+    wait_for_leader(&[base, base + 1, base + 2]);
+
+    let (acks_tx, acks) = mpsc::channel();
+    let writer = thread::spawn(move || {
+        for seq in 1..=increments {
+            let (result, _) = incr_until_acknowledged(base, seq);
+            if acks_tx.send((seq, result)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut results = Vec::new();
+    let mut crashes = 0;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while results.len() < increments as usize {
+        assert!(
+            Instant::now() < deadline,
+            "no progress in 90 s: {results:?}"
+        );
+        match acks.recv_timeout(Duration::from_millis(50)) {
+            Ok(ack) => results.push(ack),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("client loop died: {results:?}"),
+        }
+        for server in &mut servers {
+            let exited = server
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            if let Some(status) = exited {
+                assert_eq!(
+                    status.code(),
+                    Some(70),
+                    "a node exited other than at its crash point"
+                );
+                crashes += 1;
+                // Restart from the same data directory, without the fault.
+                let at = server
+                    .args
+                    .iter()
+                    .position(|a| a == "--crash-at")
+                    .expect("fault");
+                server.args.drain(at..at + 4);
+                server.restart();
+            }
+        }
+    }
+    writer.join().expect("client loop");
+    let logs = servers.iter().map(Server::log_text).collect();
+    (results, crashes, logs)
+}
+
+/// The seed lesson on real processes: the leader commits a client's increment and dies
+/// before answering; the client re-sends the same (client_id, seq) to the next leader, which
+/// finds it in the replicated session table. Every increment reads exactly its seq, and the
+/// logs show the duplicate caught.
+#[test]
+fn a_leader_dying_after_commit_leaves_a_duplicate_the_sessions_catch() {
+    let (results, crashes, logs) = increments_through_after_commit_crashes("sessions", 12, 4);
+    assert!(crashes >= 1, "no node reached its crash point");
+    assert!(logs.contains("!! crash n"), "crash not logged:\n{logs}");
+    for (seq, result) in &results {
+        assert_eq!(
+            result,
+            &format!("\"{seq}\""),
+            "client 7 seq {seq} applied other than once"
+        );
+    }
+    assert!(
+        logs.lines().any(|l| l.contains("[dedup] client 7 seq ")
+            && l.contains("is duplicate, returning cached result")),
+        "the retry after the crash was not caught as a duplicate:\n{logs}"
+    );
+}
+
+/// The same run without deduplication applies the retried increment twice, and the
+/// exactly-once check above sees it: some increment reads one more than its seq.
+#[test]
+fn a_leader_dying_after_commit_doubles_an_increment_without_dedup() {
+    let (results, crashes, logs) = increments_through_after_commit_crashes("off", 12, 4);
+    assert!(crashes >= 1, "no node reached its crash point:\n{logs}");
+    let doubled: Vec<_> = results
+        .iter()
+        .filter(|(seq, result)| result != &format!("\"{seq}\""))
+        .collect();
+    assert!(
+        !doubled.is_empty(),
+        "dedup off and a retried committed write, yet no increment was applied twice: \
+         {results:?}"
+    );
+}
