@@ -174,6 +174,7 @@ fn wait_for_leader(ports: &[u16]) -> u8 {
 /// The seed lesson's verification, as written: `cluster` in the background, then the four
 /// client commands; the second send of (42, 1) is answered from the session table, and the
 /// server log shows the lesson's dedup line.
+#[cfg(unix)]
 #[test]
 fn seed_lesson_commands_work_as_written() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -252,11 +253,7 @@ fn seed_lesson_commands_work_as_written() {
     assert_eq!(field(&get, "result"), "\"myvalue\"");
 
     // Ctrl-C stops every node, and the cluster says so.
-    let interrupted = Command::new("kill")
-        .args(["-INT", &cluster.id().to_string()])
-        .status()
-        .expect("send SIGINT");
-    assert!(interrupted.success());
+    interrupt(&cluster);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = cluster.try_wait().expect("poll cluster") {
@@ -285,6 +282,15 @@ fn seed_lesson_commands_work_as_written() {
             base + i
         );
     }
+}
+
+/// Ctrl-C, as a terminal sends it.
+#[cfg(unix)]
+fn interrupt(child: &Child) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let pid = i32::try_from(child.id()).expect("pid fits in i32");
+    kill(Pid::from_raw(pid), Signal::SIGINT).expect("send SIGINT");
 }
 
 /// One `incr` per seq, re-sent (same client id and seq) until acknowledged; returns the
