@@ -188,13 +188,18 @@ fn spawn(exe: &Path, command: &[String], id: NodeId) -> io::Result<Child> {
     if let Some(dir) = command.iter().position(|a| a == "--data-dir") {
         fs::create_dir_all(&command[dir + 1])?;
     }
-    let mut child = Command::new(exe)
+    let mut launch = Command::new(exe);
+    launch
         .args(command)
         .arg("--exit-with-stdin")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
+        .stderr(Stdio::piped());
+    // Own process group: a Ctrl-C at the terminal reaches only the cluster, which then stops
+    // its nodes in order instead of racing them to the signal.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut launch, 0);
+    let mut child = launch.spawn()?;
     if let Some(stderr) = child.stderr.take() {
         thread::Builder::new()
             .name(format!("log-{id}"))
