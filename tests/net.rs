@@ -26,7 +26,9 @@ fn free_ports(n: u16) -> u16 {
     for _ in 0..500 {
         let salt = SALT.fetch_add(n + 1, Ordering::SeqCst);
         let pid = std::process::id() as u16;
-        let base = 20_000 + pid.wrapping_mul(7919).wrapping_add(salt) % 40_000;
+        // Below Linux's ephemeral range (32768 and up), so no outgoing connection takes a
+        // port between this probe and the node binding it (or re-binding it on restart).
+        let base = 10_000 + pid.wrapping_mul(7919).wrapping_add(salt) % 22_000;
         let held: Vec<_> = (0..n)
             .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
             .collect();
@@ -116,6 +118,16 @@ impl Drop for Server {
     }
 }
 
+/// A child process killed (if still running) when the test ends, even by a failed assert.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Run `idemsim client ARGS` against `port`.
 fn client(port: u16, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -150,6 +162,30 @@ fn assert_ok(output: &Output, what: &str) {
     );
 }
 
+/// The node that says it leads, among `ports`, polled for at most 15 s.
+fn leader_now(ports: &[u16]) -> u8 {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let leading = ports
+            .iter()
+            .filter_map(|&p| status(addr(p), Duration::from_millis(200)).ok())
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term);
+        if let Some(s) = leading {
+            return s.node.0;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no node of {ports:?} led within 15 s");
+}
+
+/// The number of log entries a node's last start-up restored, from its log.
+fn restored_entries(log: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|l| l.contains("restored term"))?;
+    let before = line.split(" log entries").next()?;
+    before.rsplit(' ').next()?.parse().ok()
+}
+
 /// The node that leads, once one does and every node in `ports` agrees (at most 15 s).
 fn wait_for_leader(ports: &[u16]) -> u8 {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -179,26 +215,28 @@ fn wait_for_leader(ports: &[u16]) -> u8 {
 fn seed_lesson_commands_work_as_written() {
     let dir = tempfile::tempdir().expect("temp dir");
     let base = free_ports(3);
-    let mut cluster = Command::new(BIN)
-        .args(["cluster", "--nodes", "3", "--base-port", &base.to_string()])
-        .args([
-            "--data-dir",
-            &dir.path().join("kv-data").display().to_string(),
-        ])
-        .args(TIMING)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn idemsim cluster");
+    let mut cluster = KillOnDrop(
+        Command::new(BIN)
+            .args(["cluster", "--nodes", "3", "--base-port", &base.to_string()])
+            .args([
+                "--data-dir",
+                &dir.path().join("kv-data").display().to_string(),
+            ])
+            .args(TIMING)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn idemsim cluster"),
+    );
     let (lines_tx, lines) = mpsc::channel::<String>();
-    let stdout = cluster.stdout.take().expect("cluster stdout");
-    thread::spawn(move || {
+    let stdout = cluster.0.stdout.take().expect("cluster stdout");
+    let stdout_reader = thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = lines_tx.send(line);
         }
     });
-    let stderr = cluster.stderr.take().expect("cluster stderr");
+    let stderr = cluster.0.stderr.take().expect("cluster stderr");
     let logs = thread::spawn(move || {
         let mut text = String::new();
         let _ = BufReader::new(stderr).read_to_string(&mut text);
@@ -253,16 +291,17 @@ fn seed_lesson_commands_work_as_written() {
     assert_eq!(field(&get, "result"), "\"myvalue\"");
 
     // Ctrl-C stops every node, and the cluster says so.
-    interrupt(&cluster);
+    interrupt(&cluster.0);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = cluster.try_wait().expect("poll cluster") {
+        if let Some(status) = cluster.0.try_wait().expect("poll cluster") {
             break status;
         }
         assert!(Instant::now() < deadline, "cluster ignored Ctrl-C for 10 s");
         thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "cluster exit after Ctrl-C: {status}");
+    stdout_reader.join().expect("stdout reader");
     let rest: Vec<String> = lines.try_iter().collect();
     assert!(
         rest.iter().any(|l| l == "stopped 3 nodes"),
@@ -333,7 +372,7 @@ fn killing_the_leader_loses_and_doubles_no_increment() {
     let mut servers: Vec<Server> = (1..=3)
         .map(|id| Server::start(id, base, 3, dir.path(), &[]))
         .collect();
-    let leader = wait_for_leader(&ports);
+    wait_for_leader(&ports);
 
     let (acks_tx, acks) = mpsc::channel();
     let writer = thread::spawn(move || {
@@ -352,16 +391,19 @@ fn killing_the_leader_loses_and_doubles_no_increment() {
             .unwrap_or_else(|_| panic!("no acknowledgement for 60 s after {results:?}"));
         results.push(ack);
         if results.len() == 8 {
-            // Mid-stream: the client is already sending the next increment.
+            // Mid-stream: the client is already sending the next increment. Kill whoever
+            // leads now (leadership may have moved since start-up).
+            let leader = leader_now(&ports);
             servers[usize::from(leader) - 1].kill();
             killed = Some(leader);
         }
         if results.len() == 18 {
-            servers[usize::from(leader) - 1].restart();
+            let victim = killed.expect("killed at 8");
+            servers[usize::from(victim) - 1].restart();
         }
     }
     writer.join().expect("client loop");
-    assert_eq!(killed, Some(leader));
+    let leader = killed.expect("a leader was killed");
 
     for (seq, (result, _)) in &results {
         assert_eq!(
@@ -412,9 +454,35 @@ fn killing_the_leader_loses_and_doubles_no_increment() {
     }
     let log = restarted.log_text();
     assert!(
-        log.contains("restored term"),
-        "restarted n{leader} must reload its durable state:\n{log}"
+        restored_entries(&log).is_some_and(|n| n > 0),
+        "restarted n{leader} must reload its log from its data directory:\n{log}"
     );
+
+    // Every node killed at once and restarted: nothing acknowledged is lost, and the session
+    // table, rebuilt from the logs on disk, still knows seq {INCREMENTS}.
+    for server in &mut servers {
+        server.kill();
+    }
+    for server in &mut servers {
+        server.restart();
+    }
+    wait_for_leader(&ports);
+    let get = client(
+        base,
+        &["get", "counter", "--timeout-ms", "300", "--attempts", "40"],
+    );
+    assert_ok(&get, "get counter after a full restart");
+    assert_eq!(
+        field(&get, "result"),
+        format!("\"{INCREMENTS}\""),
+        "lost on restart"
+    );
+    let (result, cached) = incr_until_acknowledged(base, INCREMENTS);
+    assert!(
+        cached,
+        "after a full restart, seq {INCREMENTS} must still be a duplicate"
+    );
+    assert_eq!(result, format!("\"{INCREMENTS}\""));
 
     let logs: String = servers.iter().map(Server::log_text).collect();
     let detected = logs
@@ -462,27 +530,45 @@ fn send_raw(port: u16, bytes: &[u8]) -> Result<Frame, String> {
     wire::read_frame(&mut stream).map_err(|e| e.to_string())
 }
 
-/// Malformed, truncated, oversized, wrong-version and unexpected frames get an error reply
-/// or a closed connection, and the node keeps serving everyone else.
+/// A frame with `body` as its JSON.
+fn raw_frame(body: &str) -> Vec<u8> {
+    let len = u32::try_from(body.len() + 1).expect("small body");
+    [&len.to_be_bytes()[..], &[wire::VERSION], body.as_bytes()].concat()
+}
+
+/// Malformed, truncated, oversized, wrong-version and unexpected frames, and well-formed peer
+/// messages no correct peer could send, get an error reply, a closed connection or are
+/// dropped; the node keeps its term sane and goes on serving everyone else.
 #[test]
 fn bad_frames_do_not_crash_a_node() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let base = free_ports(1);
-    let server = Server::start(1, base, 1, dir.path(), &[]);
-    wait_for_leader(&[base]);
+    let base = free_ports(3);
+    let ports = [base, base + 1, base + 2];
+    let servers: Vec<Server> = (1..=3)
+        .map(|id| Server::start(id, base, 3, dir.path(), &[]))
+        .collect();
+    wait_for_leader(&ports);
+    let leader = leader_now(&ports);
+    let port = ports[usize::from(leader) - 1];
+    let term = status(addr(port), Duration::from_secs(2))
+        .expect("status")
+        .term
+        .0;
+    let other = if leader == 1 { 2 } else { 1 };
 
-    let reply = wire::encode(&Frame::Error {
+    let unexpected = wire::encode(&Frame::Error {
         message: "hello".into(),
+        retry: false,
     });
     let mut wrong_version = wire::encode(&Frame::Status);
     wrong_version[4] = 99;
-    let mut body =
-        b"{\"frame\":\"request\",\"request\":{\"client\":1,\"seq\":0,\"lowest_unacked\":0,\
-                     \"op\":{\"op\":\"get\",\"key\":\"k\"}},\"attempt\":1}"
-            .to_vec();
-    let mut seq_zero = ((body.len() + 1) as u32).to_be_bytes().to_vec();
-    seq_zero.push(wire::VERSION);
-    seq_zero.append(&mut body);
+    let request = |client: u64, seq: u64, lowest: u64, key: &str| {
+        format!(
+            r#"{{"frame":"request","request":{{"client":{client},"seq":{seq},"lowest_unacked":{lowest},"op":{{"op":"get","key":"{key}"}}}},"attempt":1}}"#
+        )
+    };
+    let peer =
+        |message: String| format!(r#"{{"frame":"peer","from":{other},"message":{message}}}"#);
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("garbage", b"GET / HTTP/1.1\r\n\r\n".to_vec()),
         (
@@ -490,38 +576,176 @@ fn bad_frames_do_not_crash_a_node() {
             [u32::MAX.to_be_bytes().as_slice(), b"x"].concat(),
         ),
         ("zero length", vec![0, 0, 0, 0]),
-        ("truncated", reply[..reply.len() - 3].to_vec()),
+        ("truncated", unexpected[..unexpected.len() - 3].to_vec()),
         ("wrong version", wrong_version),
+        ("not json", raw_frame("{x")),
+        ("unexpected frame", unexpected.clone()),
+        ("seq 0", raw_frame(&request(1, 0, 0, "k"))),
+        ("lowest_unacked past seq", raw_frame(&request(1, 2, 3, "k"))),
         (
-            "not json",
-            [&[0, 0, 0, 3, wire::VERSION][..], b"{x"].concat(),
+            "key too large",
+            raw_frame(&request(1, 1, 1, &"k".repeat(wire::MAX_OP_BYTES + 1))),
         ),
-        ("unexpected frame", reply.clone()),
-        ("seq 0", seq_zero),
+        (
+            "peer: term at u64::MAX",
+            raw_frame(&peer(format!(
+                r#"{{"type":"request_vote","term":{},"last_log_index":0,"last_log_term":0}}"#,
+                u64::MAX
+            ))),
+        ),
+        (
+            "peer: a second leader in this term",
+            raw_frame(&peer(format!(
+                r#"{{"type":"append_entries","term":{term},"prev_log_index":0,"prev_log_term":0,"entries":[],"leader_commit":0}}"#
+            ))),
+        ),
+        (
+            "peer: acknowledges past the log end",
+            raw_frame(&peer(format!(
+                r#"{{"type":"append_reply","term":{term},"success":true,"match_index":999999,"hint":0}}"#
+            ))),
+        ),
+        (
+            "peer: from node 0",
+            raw_frame(
+                &peer(r#"{"type":"vote_reply","term":1,"granted":true}"#.into())
+                    .replace(&format!("\"from\":{other}"), "\"from\":0"),
+            ),
+        ),
     ];
     for (i, (label, bytes)) in cases.iter().enumerate() {
-        match send_raw(base, bytes) {
-            Ok(Frame::Error { message }) => assert!(!message.is_empty(), "case {i} ({label})"),
+        match send_raw(port, bytes) {
+            Ok(Frame::Error { message, .. }) => assert!(!message.is_empty(), "case {i} ({label})"),
             Ok(other) => panic!("case {i} ({label}): answered {other:?}"),
-            Err(_) => {} // closed without a word: also allowed
+            Err(_) => {} // closed, or a dropped peer message: both allowed
         }
-        let alive = status(addr(base), Duration::from_secs(2));
-        assert!(alive.is_ok(), "case {i} ({label}): node stopped answering");
+        let alive = status(addr(port), Duration::from_secs(2));
+        let alive =
+            alive.unwrap_or_else(|e| panic!("case {i} ({label}): node stopped answering: {e}"));
+        assert!(
+            alive.term.0 < 1 << 62,
+            "case {i} ({label}): term became {}",
+            alive.term
+        );
     }
     // A connection that stalls mid-frame does not hold anyone else up.
-    let mut stalled = TcpStream::connect(addr(base)).expect("connect");
+    let mut stalled = TcpStream::connect(addr(port)).expect("connect");
     stalled.write_all(&[0, 0, 1]).expect("partial length");
 
     let put = client(base, &["put", "k", "v"]);
     assert_ok(&put, "put after bad frames");
     let get = client(base, &["get", "k"]);
     assert_eq!(field(&get, "result"), "\"v\"");
-    let log = server.log_text();
+    let log = servers[usize::from(leader) - 1].log_text();
+    assert!(log.contains("closing it"), "bad frames are logged:\n{log}");
     assert!(
-        log.contains("sent a bad frame"),
-        "bad frames are logged:\n{log}"
+        log.contains("dropping a peer message"),
+        "bad peer messages are logged:\n{log}"
     );
     drop(stalled);
+}
+
+/// A connection that floods requests and never reads its replies is cut off once its reply
+/// queue fills, without stalling the node for anyone else.
+#[test]
+fn a_client_that_stops_reading_is_cut_off() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let server = Server::start(1, base, 1, dir.path(), &[]);
+    wait_for_leader(&[base]);
+    let flood = thread::spawn(move || {
+        let mut stream = TcpStream::connect(addr(base)).expect("connect");
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let status = wire::encode(&Frame::Status);
+        // Bounded: the node must cut the connection long before this many.
+        (0..2_000_000).position(|_| stream.write_all(&status).is_err())
+    });
+    let cut_after = flood.join().expect("flood thread");
+    assert!(
+        cut_after.is_some(),
+        "the node never cut off a client that does not read"
+    );
+    let put = client(base, &["put", "k", "v"]);
+    assert_ok(&put, "put after the flood");
+    let log = server.log_text();
+    assert!(log.contains("stopped reading its replies"), "{log}");
+}
+
+/// Past the connection limit a client gets a retryable refusal (and moves on), and slots come
+/// back when connections close.
+#[test]
+fn connection_slots_are_limited_and_returned() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let _server = Server::start(1, base, 1, dir.path(), &[]);
+    wait_for_leader(&[base]);
+    let idle: Vec<TcpStream> = (0..250)
+        .map(|_| TcpStream::connect(addr(base)).expect("connect"))
+        .collect();
+    // Let the node account for all of them.
+    thread::sleep(Duration::from_millis(300));
+    match send_raw(base, &wire::encode(&Frame::Status)) {
+        Ok(Frame::Error { retry, message }) => {
+            assert!(retry, "overload must be retryable: {message}");
+            assert!(message.contains("too many connections"), "{message}");
+        }
+        other => panic!("past the limit, a status query got {other:?}"),
+    }
+    let out = client(
+        base,
+        &["get", "k", "--timeout-ms", "200", "--attempts", "2"],
+    );
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("too many connections"),
+        "{}",
+        stderr(&out)
+    );
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(addr(base), Duration::from_millis(500)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "slots never came back after the idle connections closed"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Re-sending a seq the server has already acknowledged and forgotten (the client has moved
+/// on past it) gets a clear refusal at once, not a silent wait until the client times out.
+#[test]
+fn a_forgotten_seq_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let _server = Server::start(1, base, 1, dir.path(), &[]);
+    wait_for_leader(&[base]);
+    let send = |seq: &str| {
+        let args = [
+            "put",
+            "k",
+            seq,
+            "--client-id",
+            "11",
+            "--seq",
+            seq,
+            "--attempts",
+            "1",
+        ];
+        client(base, &args)
+    };
+    assert_ok(&send("1"), "seq 1");
+    assert_ok(&send("2"), "seq 2");
+    // One attempt: a node that stayed silent would end it with "no answer", not a refusal.
+    let again = send("1");
+    assert_eq!(again.status.code(), Some(69), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already acknowledged"),
+        "{}",
+        stderr(&again)
+    );
 }
 
 fn run(args: &[&str]) -> Output {
@@ -627,7 +851,10 @@ fn bad_network_arguments_are_refused_clearly() {
     );
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("--client-id 5 --seq 3 incr k 1"),
+        stderr(&out).contains(&format!(
+            "re-send the same request with: idemsim client --port {base} --client-id 5 --seq 3 \
+             incr k 1"
+        )),
         "{}",
         stderr(&out)
     );

@@ -16,6 +16,7 @@ use crate::kv::{Dedup, Op};
 use crate::net::client::{self, CallError, CallOptions};
 use crate::net::cluster::{self, ClusterError, ClusterOptions};
 use crate::net::server::{self, CrashAt, CrashPoint, ServeError, ServeOptions};
+use crate::net::wire::MAX_OP_BYTES;
 
 /// A state file that is corrupt or belongs to another node (sysexits' EX_DATAERR).
 pub const EXIT_BAD_STATE: u8 = 65;
@@ -231,6 +232,13 @@ pub fn client(args: &ClientArgs) -> u8 {
         ClientOp::Get { key } => Op::Get { key: text(key) },
         ClientOp::Status => return status(first, args.timeout_ms),
     };
+    let size = op.key().len() + op.value().map_or(0, |v| v.to_string().len());
+    if size > MAX_OP_BYTES {
+        eprintln!(
+            "idemsim client: key and value of {size} bytes; a node accepts at most {MAX_OP_BYTES}"
+        );
+        return EXIT_USAGE;
+    }
     let client = ClientId(args.client_id.unwrap_or_else(crate::net::random_u64));
     println!("client_id: {client}");
     println!("seq: {}", args.seq);
@@ -271,13 +279,52 @@ pub fn client(args: &ClientArgs) -> u8 {
             eprintln!("idemsim client: client {client} seq {}: {e}", args.seq);
             if let CallError::NoAnswer { .. } = e {
                 eprintln!(
-                    "idemsim client: re-send the same request with: idemsim client --port {} \
-                     --client-id {client} --seq {} {}",
-                    args.port, args.seq, options.op
+                    "idemsim client: re-send the same request with: {}",
+                    resend_command(args, client)
                 );
             }
             EXIT_UNAVAILABLE
         }
+    }
+}
+
+/// The command that re-sends exactly this request, shell-quoted.
+fn resend_command(args: &ClientArgs, client: ClientId) -> String {
+    let mut words = vec!["idemsim".to_owned(), "client".to_owned()];
+    if args.host != "127.0.0.1" {
+        words.extend(["--host".to_owned(), args.host.clone()]);
+    }
+    words.extend([
+        "--port".to_owned(),
+        args.port.to_string(),
+        "--client-id".to_owned(),
+        client.to_string(),
+        "--seq".to_owned(),
+        args.seq.to_string(),
+    ]);
+    match &args.op {
+        ClientOp::Put { key, value } => words.extend(["put".into(), key.clone(), value.clone()]),
+        ClientOp::Append { key, value } => {
+            words.extend(["append".into(), key.clone(), value.clone()]);
+        }
+        ClientOp::Incr { key, amount } => {
+            words.extend(["incr".into(), key.clone(), amount.to_string()]);
+        }
+        ClientOp::Delete { key } => words.extend(["delete".into(), key.clone()]),
+        ClientOp::Get { key } => words.extend(["get".into(), key.clone()]),
+        ClientOp::Status => words.push("status".into()),
+    }
+    let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+    quoted.join(" ")
+}
+
+/// `word` as a POSIX shell reads it back: bare when it is safe, else in single quotes.
+fn shell_quote(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

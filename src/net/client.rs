@@ -211,13 +211,14 @@ fn exchange(target: SocketAddr, request: &Request, attempt: u32, timeout: Durati
         let _ = reader.get_ref().set_read_timeout(Some(left));
         let frame = match wire::read_frame(&mut reader) {
             Ok(frame) => frame,
-            Err(FrameError::Io(e))
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(FrameError::Idle) => {
                 return Attempt::Failed(format!("no answer within {} ms", timeout.as_millis()));
+            }
+            Err(FrameError::Io(e)) if wire::is_timeout(&e) => {
+                return Attempt::Failed(format!(
+                    "answer cut short after {} ms",
+                    timeout.as_millis()
+                ));
             }
             Err(FrameError::Closed) => {
                 return Attempt::Failed("closed the connection without answering".to_owned());
@@ -248,7 +249,14 @@ fn exchange(target: SocketAddr, request: &Request, attempt: u32, timeout: Durati
                     },
                 };
             }
-            Frame::Error { message } => return Attempt::Refused(message),
+            Frame::Error {
+                message,
+                retry: true,
+            } => return Attempt::Failed(message),
+            Frame::Error {
+                message,
+                retry: false,
+            } => return Attempt::Refused(message),
             // A reply to some other request cannot arrive on this fresh connection; ignore it.
             _ => {}
         }

@@ -226,7 +226,8 @@ fn check_nodes(nodes: &mut [Node], started: Instant) -> Result<(), ClusterError>
                 )));
             }
             say(&format!(
-                "{} exited ({status}); restart it with: {} {}",
+                "{} exited ({status}); this cluster will not restart it. To bring it back \
+                 (its log is in its data directory), run: {} {}",
                 node.id,
                 std::env::current_exe()
                     .map(|p| p.display().to_string())
@@ -250,11 +251,12 @@ fn check_nodes(nodes: &mut [Node], started: Instant) -> Result<(), ClusterError>
     Ok(())
 }
 
-/// The leader with the highest term among the nodes that answer, if any.
+/// The leader with the highest term among the nodes that answer (including a node this
+/// cluster started that exited and was restarted by hand), if any.
 fn find_leader(nodes: &[Node]) -> Option<(NodeId, crate::ids::Term)> {
     nodes
         .iter()
-        .filter(|node| node.up && !node.exited)
+        .filter(|node| node.up)
         .filter_map(|node| client::status(node.addr, Duration::from_millis(POLL_MS)).ok())
         .filter(|status| status.role == "leader")
         .map(|status| (status.node, status.term))

@@ -1,12 +1,13 @@
-//! The sockets around a real node: the listener, one reader thread per accepted connection,
-//! and one sender thread per peer. Plain std threads with blocking sockets; every queue
-//! between them and the node loop is bounded.
+//! The sockets around a real node: the listener, a reader and a writer thread per accepted
+//! connection, and a sender thread per peer. Plain std threads with blocking sockets; every
+//! queue between them and the node loop is bounded, and the node loop never blocks on a
+//! socket.
 
 use std::io::{BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,12 +16,25 @@ use crate::ids::{ClientNo, NodeId};
 use crate::kv::Request;
 use crate::message::Message;
 
-/// Most connections a node serves at once; more are refused with an error frame.
+/// Most connections a node serves at once; more are refused with a retryable error frame.
 pub const MAX_CONNECTIONS: usize = 256;
+
+/// Of those, the last this many are kept for peers: past `MAX_CONNECTIONS - PEER_RESERVE`,
+/// a connection whose first frame is not a peer's is refused, so a flood of idle clients
+/// cannot cut a node off from its cluster.
+const PEER_RESERVE: usize = 16;
+
+/// A client connection that sends nothing for this long is closed (peer connections are
+/// exempt once their first frame shows what they are).
+pub const IDLE_TIMEOUT_S: u64 = 30;
 
 /// Capacity of the queue from connection readers to the node loop (readers block when it is
 /// full, which pushes back on the senders through TCP).
 pub const INPUT_QUEUE: usize = 4096;
+
+/// Frames waiting to be written to one connection; a connection that lets this many pile up
+/// (it stopped reading) is closed rather than allowed to stall the node.
+const CONN_QUEUE: usize = 64;
 
 /// Capacity of each peer's send queue; a message that finds it full is dropped, which Raft
 /// tolerates (the leader retransmits).
@@ -32,8 +46,8 @@ const RECONNECT_MS: u64 = 100;
 /// What connection threads hand to the node loop.
 #[derive(Debug)]
 pub enum Input {
-    /// A connection was accepted; `stream` is its writing half.
-    Opened { conn: ClientNo, stream: TcpStream },
+    /// A connection was accepted; replies go through `writer`.
+    Opened { conn: ClientNo, writer: ConnWriter },
     /// A Raft message from a peer.
     Peer { from: NodeId, message: Message },
     /// A client operation.
@@ -44,16 +58,66 @@ pub enum Input {
     },
     /// A status query.
     Status { conn: ClientNo },
-    /// The connection sent something unreadable or unexpected: answer with an error frame
-    /// and close it.
-    Refuse { conn: ClientNo, reason: String },
-    /// The connection closed.
+    /// The connection sent something unreadable or unexpected, or cannot be served: answer
+    /// with an error frame (`retry` as in [`Frame::Error`]) and close it.
+    Refuse {
+        conn: ClientNo,
+        reason: String,
+        retry: bool,
+    },
+    /// The connection will send nothing more (closed, half-closed or idle). Replies may
+    /// still be written to it.
     Closed { conn: ClientNo },
 }
 
-/// Accept connections on `listener` forever, one reader thread each.
+/// The writing half of a connection: a bounded queue drained by the connection's writer
+/// thread, so the node loop never blocks on a socket.
+#[derive(Debug)]
+pub struct ConnWriter {
+    queue: SyncSender<Vec<u8>>,
+    stream: TcpStream,
+}
+
+/// Why a frame could not be queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// The writer thread is gone (the connection failed).
+    Gone,
+    /// The peer stopped reading; the connection has been shut down.
+    Stalled,
+}
+
+impl ConnWriter {
+    /// Queue one frame without blocking.
+    pub fn send(&self, frame: &Frame) -> Result<(), WriteError> {
+        match self.queue.try_send(wire::encode(frame)) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Disconnected(_)) => Err(WriteError::Gone),
+            Err(TrySendError::Full(_)) => {
+                self.close_now();
+                Err(WriteError::Stalled)
+            }
+        }
+    }
+
+    /// Shut the socket at once, dropping whatever is queued.
+    pub fn close_now(&self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Counts a connection as open while any of its threads holds it.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Accept connections on `listener` forever, each with a reader and a writer thread.
 pub fn spawn_listener(listener: TcpListener, inputs: SyncSender<Input>) {
-    let next_conn = Arc::new(AtomicU32::new(1));
+    let next_conn = AtomicU32::new(1);
     let open = Arc::new(AtomicUsize::new(0));
     thread::Builder::new()
         .name("listener".to_owned())
@@ -61,7 +125,11 @@ pub fn spawn_listener(listener: TcpListener, inputs: SyncSender<Input>) {
             for stream in listener.incoming() {
                 match stream {
                     Ok(stream) => accept(stream, &next_conn, &open, &inputs),
-                    Err(e) => tracing::warn!("accept failed: {e}"),
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        // Out of descriptors, say: let some connections close first.
+                        thread::sleep(Duration::from_millis(10));
+                    }
                 }
             }
         })
@@ -74,57 +142,97 @@ fn accept(
     open: &Arc<AtomicUsize>,
     inputs: &SyncSender<Input>,
 ) {
-    if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
-        open.fetch_sub(1, Ordering::SeqCst);
-        let refusal = Frame::Error {
-            message: format!("too many connections (at most {MAX_CONNECTIONS})"),
-        };
-        let _ = wire::write_frame(&mut stream, &refusal);
+    let already = open.fetch_add(1, Ordering::SeqCst);
+    let slot = Arc::new(Slot(Arc::clone(open)));
+    let busy = || Frame::Error {
+        message: format!("too many connections (at most {MAX_CONNECTIONS}); try another node"),
+        retry: true,
+    };
+    if already >= MAX_CONNECTIONS {
+        let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = wire::write_frame(&mut stream, &busy());
         return;
     }
+    let peers_only = already >= MAX_CONNECTIONS - PEER_RESERVE;
     let conn = ClientNo(next_conn.fetch_add(1, Ordering::Relaxed));
     let _ = stream.set_nodelay(true);
-    // A client that stops reading must not stall the node loop for long.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(IDLE_TIMEOUT_S)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let writer = match stream.try_clone() {
-        Ok(writer) => writer,
-        Err(e) => {
-            tracing::warn!("connection {}: {e}", conn.0);
-            open.fetch_sub(1, Ordering::SeqCst);
-            return;
-        }
+    let (Ok(write_half), Ok(shutdown_half)) = (stream.try_clone(), stream.try_clone()) else {
+        tracing::warn!("connection {}: cannot clone its socket", conn.0);
+        return;
     };
-    if inputs
-        .send(Input::Opened {
-            conn,
-            stream: writer,
-        })
-        .is_err()
-    {
+    let (queue, frames) = sync_channel::<Vec<u8>>(CONN_QUEUE);
+    let writer_slot = Arc::clone(&slot);
+    let spawned = thread::Builder::new()
+        .name(format!("conn-{}-write", conn.0))
+        .spawn(move || {
+            write_connection(write_half, &frames);
+            drop(writer_slot);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("connection {}: no thread to write it: {e}", conn.0);
+        return;
+    }
+    let writer = ConnWriter {
+        queue,
+        stream: shutdown_half,
+    };
+    if inputs.send(Input::Opened { conn, writer }).is_err() {
         return;
     }
     let inputs = inputs.clone();
-    let open = Arc::clone(open);
     let spawned = thread::Builder::new()
-        .name(format!("conn-{}", conn.0))
+        .name(format!("conn-{}-read", conn.0))
         .spawn(move || {
-            read_connection(conn, stream, &inputs);
+            read_connection(conn, stream, peers_only, &inputs);
             let _ = inputs.send(Input::Closed { conn });
-            open.fetch_sub(1, Ordering::SeqCst);
+            drop(slot);
         });
     if let Err(e) = spawned {
         tracing::warn!("connection {}: no thread to read it: {e}", conn.0);
     }
 }
 
-/// Read frames until the connection closes or sends something unreadable.
-fn read_connection(conn: ClientNo, stream: TcpStream, inputs: &SyncSender<Input>) {
+/// Write queued frames until the node drops the queue or a write fails, then shut the
+/// socket (which also ends the reader).
+fn write_connection(mut stream: TcpStream, frames: &Receiver<Vec<u8>>) {
+    while let Ok(bytes) = frames.recv() {
+        if stream.write_all(&bytes).is_err() {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Read frames until the connection closes, idles, or sends something unreadable.
+fn read_connection(
+    conn: ClientNo,
+    stream: TcpStream,
+    peers_only: bool,
+    inputs: &SyncSender<Input>,
+) {
     let mut reader = BufReader::new(stream);
+    let mut first = true;
     loop {
         let input = match wire::read_frame(&mut reader) {
-            Ok(Frame::Peer { from, message }) => Input::Peer {
-                from,
-                message: message.0,
+            Ok(Frame::Peer { from, message }) => {
+                if first {
+                    // A peer may stay quiet for long (followers rarely talk to each other):
+                    // its connection is not idle, just waiting for the next election.
+                    let _ = reader.get_ref().set_read_timeout(None);
+                }
+                Input::Peer {
+                    from,
+                    message: message.0,
+                }
+            }
+            Ok(_) if first && peers_only => Input::Refuse {
+                conn,
+                reason: format!(
+                    "too many connections (at most {MAX_CONNECTIONS}); try another node"
+                ),
+                retry: true,
             },
             Ok(Frame::Request { request, attempt }) => Input::Request {
                 conn,
@@ -135,13 +243,16 @@ fn read_connection(conn: ClientNo, stream: TcpStream, inputs: &SyncSender<Input>
             Ok(other) => Input::Refuse {
                 conn,
                 reason: format!("a node does not accept {} frames", frame_name(&other)),
+                retry: false,
             },
-            Err(FrameError::Closed) => return,
+            Err(FrameError::Closed | FrameError::Idle) => return,
             Err(e) => Input::Refuse {
                 conn,
                 reason: e.to_string(),
+                retry: false,
             },
         };
+        first = false;
         let last = matches!(input, Input::Refuse { .. });
         if inputs.send(input).is_err() || last {
             return;

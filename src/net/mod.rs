@@ -13,6 +13,7 @@
 pub mod client;
 pub mod cluster;
 mod conn;
+mod guard;
 pub mod server;
 pub mod storage;
 pub mod wire;

@@ -3,7 +3,7 @@
 //! state is a file fsynced before any message that depends on it leaves.
 
 use std::io::{self, IsTerminal, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread;
@@ -14,13 +14,14 @@ use clap::ValueEnum;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::conn::{self, Input};
+use super::conn::{self, ConnWriter, Input, WriteError};
+use super::guard;
 use super::storage::{Storage, StorageError};
 use super::wire::{self, Frame, NodeStatus, WireMessage, WireReply};
-use crate::ids::{ClientNo, LogIndex, NodeId, SimTime, Term};
-use crate::kv::{Dedup, Request};
+use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
+use crate::kv::{Dedup, OpValue, Outcome, Request};
 use crate::message::{Addr, Envelope, Message, Reply};
-use crate::process::Process;
+use crate::process::{Process, ProcessEvent};
 use crate::raft::{CrashedNode, Mutations, NodeConfig, RaftNode, Role};
 use crate::trace;
 
@@ -210,6 +211,8 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         peers,
         members: members.iter().map(ToString::to_string).collect(),
         conns: BTreeMap::new(),
+        forgotten: Vec::new(),
+        swept: start,
         line: String::new(),
         crash_at: options.crash_at,
         crash_seen: 0,
@@ -232,6 +235,18 @@ fn watch_stdin(id: NodeId) {
         .expect("spawn stdin watcher");
 }
 
+/// How long a connection that stopped sending is kept for the reply it is owed.
+const HALF_CLOSED_GRACE_S: u64 = 30;
+
+/// One accepted connection, as the node loop sees it.
+struct Conn {
+    writer: ConnWriter,
+    /// The request last received on it and not yet answered.
+    pending: Option<(ClientId, Seq)>,
+    /// When the other side stopped sending (closed or half-closed), if it has.
+    closed_at: Option<Instant>,
+}
+
 /// The node and everything it talks through.
 struct NodeLoop {
     raft: RaftNode,
@@ -244,7 +259,12 @@ struct NodeLoop {
     /// Every node's address, by node index.
     members: Vec<String>,
     /// Open connections, for replies.
-    conns: BTreeMap<ClientNo, TcpStream>,
+    conns: BTreeMap<ClientNo, Conn>,
+    /// Requests this step found already acknowledged and forgotten: their senders get an
+    /// error frame instead of waiting for an answer that cannot come.
+    forgotten: Vec<(ClientId, Seq)>,
+    /// When half-closed connections were last swept.
+    swept: Instant,
     /// Reused buffer for log lines.
     line: String,
     crash_at: Option<CrashAt>,
@@ -284,16 +304,28 @@ impl NodeLoop {
     fn handle(&mut self, input: Input) -> Result<(), ServeError> {
         let now = self.now();
         match input {
-            Input::Opened { conn, stream } => {
-                self.conns.insert(conn, stream);
+            Input::Opened { conn, writer } => {
+                let entry = Conn {
+                    writer,
+                    pending: None,
+                    closed_at: None,
+                };
+                self.conns.insert(conn, entry);
             }
             Input::Closed { conn } => {
-                self.conns.remove(&conn);
+                // Keep a half-closed connection while it is owed a reply.
+                let owed = self.conns.get_mut(&conn).is_some_and(|c| {
+                    c.closed_at = Some(Instant::now());
+                    c.pending.is_some()
+                });
+                if !owed {
+                    self.conns.remove(&conn);
+                }
             }
             Input::Peer { from, message } => {
-                let size = self.members.len();
-                if from.0 == 0 || usize::from(from.0) > size || from == self.raft.id() {
-                    tracing::warn!("dropping a peer message claiming to be from {from}");
+                let size = u8::try_from(self.members.len()).expect("at most 9 members");
+                if let Err(why) = guard::check_peer_message(&self.raft, size, from, &message) {
+                    tracing::warn!("{}: dropping a peer message: {why}", self.raft.id());
                     return Ok(());
                 }
                 let envelope = Envelope {
@@ -310,8 +342,11 @@ impl NodeLoop {
                 attempt,
             } => {
                 if let Err(reason) = check_request(&request, attempt) {
-                    self.refuse(conn, &reason);
+                    self.refuse(conn, &reason, false);
                     return Ok(());
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending = Some((request.client, request.seq));
                 }
                 tracing::info!(
                     "{} <- client {} seq {} attempt {attempt}: {}",
@@ -335,15 +370,35 @@ impl NodeLoop {
                 let status = Frame::StatusReply(self.status());
                 self.write_to(conn, &status);
             }
-            Input::Refuse { conn, reason } => self.refuse(conn, &reason),
+            Input::Refuse {
+                conn,
+                reason,
+                retry,
+            } => self.refuse(conn, &reason, retry),
         }
+        self.sweep();
         Ok(())
+    }
+
+    /// Drop half-closed connections that waited too long for their reply (at most once a
+    /// second).
+    fn sweep(&mut self) {
+        if self.swept.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.swept = Instant::now();
+        let grace = Duration::from_secs(HALF_CLOSED_GRACE_S);
+        self.conns
+            .retain(|_, c| c.closed_at.is_none_or(|at| at.elapsed() < grace));
     }
 
     /// After every step: log what happened, persist, then send (Raft's persist-before-answer).
     fn after_step(&mut self) -> Result<(), ServeError> {
         let id = self.raft.id();
         while let Some(event) = self.raft.poll_event() {
+            if let Some(forgotten) = forgotten_request(&event) {
+                self.forgotten.push(forgotten);
+            }
             let line = &mut self.line;
             trace::node_trace_events(id, &event, &mut |e| {
                 line.clear();
@@ -361,7 +416,28 @@ impl NodeLoop {
             self.route(envelope);
         }
         self.maybe_crash(&[CrashPoint::AfterReply]);
+        self.answer_forgotten();
         Ok(())
+    }
+
+    /// A request whose seq was already acknowledged and whose result the session table has
+    /// dropped can never be answered: tell its sender so, instead of letting it time out.
+    fn answer_forgotten(&mut self) {
+        for (client, seq) in std::mem::take(&mut self.forgotten) {
+            let waiting: Vec<ClientNo> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| c.pending == Some((client, seq)))
+                .map(|(&conn, _)| conn)
+                .collect();
+            for conn in waiting {
+                let reason = format!(
+                    "client {client} seq {seq} was already acknowledged and its result is no \
+                     longer kept; it was not applied again. Use a new seq for a new operation"
+                );
+                self.refuse(conn, &reason, false);
+            }
+        }
     }
 
     /// With `--crash-at`, exit now if the node stands at the crash point (one of `points`,
@@ -438,36 +514,53 @@ impl NodeLoop {
                     members: self.members.clone(),
                 };
                 self.write_to(conn, &frame);
+                // Answered: a half-closed connection has nothing more coming.
+                let done = self.conns.get_mut(&conn).is_some_and(|c| {
+                    if c.pending == Some((client, seq)) {
+                        c.pending = None;
+                    }
+                    c.pending.is_none() && c.closed_at.is_some()
+                });
+                if done {
+                    self.conns.remove(&conn);
+                }
             }
             (Addr::Client(_), _) => {}
         }
     }
 
-    /// Write a frame to a connection; a connection that fails is dropped.
+    /// Queue a frame for a connection (never blocks); a connection that failed or stopped
+    /// reading is dropped.
     fn write_to(&mut self, conn: ClientNo, frame: &Frame) {
-        let Some(stream) = self.conns.get_mut(&conn) else {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        if let Err(e) = wire::write_frame(stream, frame) {
-            tracing::debug!("connection {}: reply not delivered: {e}", conn.0);
+        if let Err(e) = c.writer.send(frame) {
+            if e == WriteError::Stalled {
+                tracing::warn!(
+                    "{}: connection {} stopped reading its replies; closing it",
+                    self.raft.id(),
+                    conn.0
+                );
+            }
             self.conns.remove(&conn);
         }
     }
 
-    /// Answer a bad frame with an error frame and close the connection.
-    fn refuse(&mut self, conn: ClientNo, reason: &str) {
+    /// Answer with an error frame and close the connection once it is written.
+    fn refuse(&mut self, conn: ClientNo, reason: &str, retry: bool) {
         tracing::warn!(
-            "{}: connection {} sent a bad frame ({reason}); closing it",
+            "{}: connection {}: {reason}; closing it",
             self.raft.id(),
             conn.0
         );
         let frame = Frame::Error {
             message: reason.to_owned(),
+            retry,
         };
         self.write_to(conn, &frame);
-        if let Some(stream) = self.conns.remove(&conn) {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
+        // Dropping the queue lets the writer finish the error frame, then close.
+        self.conns.remove(&conn);
     }
 
     fn status(&self) -> NodeStatus {
@@ -494,9 +587,37 @@ impl NodeLoop {
     }
 }
 
-/// A request's numbers must make sense before it reaches the session table.
+/// The request a node found already acknowledged and forgotten, if `event` is one.
+fn forgotten_request(event: &ProcessEvent) -> Option<(ClientId, Seq)> {
+    match event {
+        ProcessEvent::DuplicateOnReceive {
+            request,
+            cached: None,
+            ..
+        } => Some((request.client, request.seq)),
+        ProcessEvent::Applied {
+            payload,
+            outcome: Outcome::Duplicate { expired: true, .. },
+            ..
+        } => payload.request().map(|r| (r.client, r.seq)),
+        _ => None,
+    }
+}
+
+/// A request's numbers and size must make sense before it reaches the session table.
 fn check_request(request: &Request, attempt: u32) -> Result<(), String> {
     let (client, seq, lowest) = (request.client, request.seq, request.lowest_unacked);
+    let size = request.op.key().len()
+        + request.op.value().map_or(0, |v| match v {
+            OpValue::Str(s) => s.len(),
+            OpValue::Int(_) => 0,
+        });
+    if size > wire::MAX_OP_BYTES {
+        return Err(format!(
+            "client {client} seq {seq}: key and value of {size} bytes (at most {})",
+            wire::MAX_OP_BYTES
+        ));
+    }
     if seq.0 == 0 {
         return Err(format!("client {client}: seq 0 (seqs start at 1)"));
     }

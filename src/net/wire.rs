@@ -5,6 +5,10 @@
 //! another version, whose body is not a valid frame, or cut short, is an error: the reader
 //! answers with [`Frame::Error`] when it can and closes the connection; the node goes on
 //! serving everyone else.
+//!
+//! Sizes: a client operation's key and value together are at most [`MAX_OP_BYTES`], so the
+//! largest `AppendEntries` (`MAX_ENTRIES_PER_APPEND` entries, each escaped at worst six bytes
+//! per byte in JSON) stays well under [`MAX_FRAME`].
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -18,8 +22,12 @@ use crate::message::Message;
 /// The protocol version this build speaks.
 pub const VERSION: u8 = 1;
 
-/// Largest frame accepted (version byte and body), 1 MiB.
-pub const MAX_FRAME: usize = 1 << 20;
+/// Largest frame accepted (version byte and body), 16 MiB. Memory for a frame is taken as
+/// its bytes arrive, not on the strength of its length prefix.
+pub const MAX_FRAME: usize = 16 << 20;
+
+/// Largest key plus value of one client operation, 16 KiB.
+pub const MAX_OP_BYTES: usize = 16 << 10;
 
 /// Everything that travels between processes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -43,8 +51,14 @@ pub enum Frame {
     Status,
     /// Node to asker: the node's view of the cluster.
     StatusReply(NodeStatus),
-    /// The other side sent something this side could not read; the connection closes.
-    Error { message: String },
+    /// The other side sent something this side could not read or will not serve; the
+    /// connection closes. `retry` when the same request may succeed elsewhere or later (the
+    /// node is overloaded), not when the request itself is at fault.
+    Error {
+        message: String,
+        #[serde(default)]
+        retry: bool,
+    },
 }
 
 /// What a node reports about itself (`idemsim client status`, and how `cluster` finds the
@@ -98,6 +112,8 @@ pub enum WireReply {
 pub enum FrameError {
     /// The connection closed cleanly before a frame began.
     Closed,
+    /// The read timed out before a frame began (an idle connection).
+    Idle,
     /// The connection failed or closed in the middle of a frame.
     Io(io::Error),
     /// A length over [`MAX_FRAME`] (or zero).
@@ -112,6 +128,7 @@ impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FrameError::Closed => f.write_str("connection closed"),
+            FrameError::Idle => f.write_str("connection idle"),
             FrameError::Io(e) => write!(f, "connection failed mid-frame: {e}"),
             FrameError::Size(n) => write!(f, "frame of {n} bytes (1..={MAX_FRAME} allowed)"),
             FrameError::Version(v) => {
@@ -149,6 +166,7 @@ pub fn read_frame(input: &mut impl Read) -> Result<Frame, FrameError> {
             Ok(0) => return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into())),
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if got == 0 && is_timeout(&e) => return Err(FrameError::Idle),
             Err(e) => return Err(FrameError::Io(e)),
         }
     }
@@ -156,12 +174,26 @@ pub fn read_frame(input: &mut impl Read) -> Result<Frame, FrameError> {
     if len == 0 || len > MAX_FRAME {
         return Err(FrameError::Size(len));
     }
-    let mut body = vec![0u8; len];
-    input.read_exact(&mut body).map_err(FrameError::Io)?;
+    let mut body = Vec::with_capacity(len.min(64 << 10));
+    let read = input
+        .take(len as u64)
+        .read_to_end(&mut body)
+        .map_err(FrameError::Io)?;
+    if read < len {
+        return Err(FrameError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
     if body[0] != VERSION {
         return Err(FrameError::Version(body[0]));
     }
     serde_json::from_slice(&body[1..]).map_err(FrameError::Body)
+}
+
+/// A read that gave up waiting (how a socket read timeout surfaces).
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 #[cfg(test)]
@@ -228,6 +260,7 @@ mod tests {
             }),
             Frame::Error {
                 message: "no".to_owned(),
+                retry: true,
             },
         ];
         for (i, frame) in frames.into_iter().enumerate() {
@@ -237,11 +270,52 @@ mod tests {
         }
     }
 
+    /// The largest AppendEntries a leader can send (a full batch of the largest operations,
+    /// every byte of them the worst case for JSON escaping) still fits in a frame, so a
+    /// follower never refuses a batch it needs to catch up.
+    #[test]
+    fn the_largest_append_fits_in_a_frame() {
+        let half = MAX_OP_BYTES / 2;
+        let worst = |n: usize| -> Arc<str> { Arc::from("\u{1}".repeat(n)) };
+        let entry = crate::raft::Entry {
+            term: Term(u64::MAX),
+            payload: crate::raft::Payload::Client(Arc::new(Request {
+                client: ClientId(u64::MAX),
+                seq: Seq(u64::MAX),
+                lowest_unacked: Seq(u64::MAX),
+                op: Op::Append {
+                    key: worst(half),
+                    value: worst(MAX_OP_BYTES - half),
+                },
+                origin: Origin::default(),
+            })),
+        };
+        let batch = crate::raft::MAX_ENTRIES_PER_APPEND as usize;
+        let frame = Frame::Peer {
+            from: NodeId(9),
+            message: WireMessage(Message::AppendEntries {
+                term: Term(u64::MAX),
+                prev_log_index: LogIndex(u64::MAX),
+                prev_log_term: Term(u64::MAX),
+                entries: vec![entry; batch],
+                leader_commit: LogIndex(u64::MAX),
+            }),
+        };
+        let size = encode(&frame).len() - 4;
+        assert!(
+            size <= MAX_FRAME,
+            "{batch} worst-case entries take {size} bytes"
+        );
+        let back = read_frame(&mut &encode(&frame)[..]).expect("the largest append reads back");
+        assert_eq!(back, frame);
+    }
+
     /// Bad input is an error that says what was wrong, never a panic or a huge allocation.
     #[test]
     fn bad_frames_are_refused() {
         let good = encode(&Frame::Error {
             message: "x".to_owned(),
+            retry: false,
         });
         let mut wrong_version = good.clone();
         wrong_version[4] = 9;
@@ -252,6 +326,14 @@ mod tests {
             ("short length", vec![0, 0]),
             ("zero length", vec![0, 0, 0, 0]),
             ("oversized", u32::MAX.to_be_bytes().to_vec()),
+            (
+                "just over the limit",
+                ((MAX_FRAME + 1) as u32).to_be_bytes().to_vec(),
+            ),
+            (
+                "length promises more than arrives",
+                [&16u32.to_be_bytes()[..], &[VERSION]].concat(),
+            ),
             ("truncated body", good[..good.len() - 2].to_vec()),
             ("wrong version", wrong_version),
             ("malformed body", bad_body),
