@@ -96,9 +96,9 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
     };
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
     let mut members = consecutive(options.first);
-    // Nodes that failed to answer during this call: not retried (nor believed as leader)
-    // until every other node has failed too.
-    let mut dead: Vec<SocketAddr> = Vec::new();
+    // Nodes that just failed to answer: not retried (nor believed as leader) for one
+    // timeout, or until every other node has failed too. A node restarts; the mark fades.
+    let mut dead = Suspects::new(timeout);
     let mut target = options.first;
     let mut last = String::from("nothing sent");
     for attempt in 1..=options.attempts {
@@ -117,12 +117,12 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
                 leader_addr,
                 members: known,
             } => {
-                dead.retain(|&d| d != target);
+                dead.clear(target);
                 if !known.is_empty() {
                     members = known;
                 }
                 match leader_addr {
-                    Some(leader) if leader != target && !dead.contains(&leader) => {
+                    Some(leader) if leader != target && !dead.is_down(leader) => {
                         last = format!("{target} is not the leader; it names {leader}");
                         leader
                     }
@@ -142,10 +142,8 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
             }
             Attempt::Failed(why) => {
                 last = format!("{target}: {why}");
-                if !dead.contains(&target) {
-                    dead.push(target);
-                }
-                if members.iter().all(|m| dead.contains(m)) {
+                dead.mark(target);
+                if members.iter().all(|&m| dead.is_down(m)) {
                     // Every node is down or slow: give them a moment before the next round.
                     thread::sleep(backoff(attempt));
                 }
@@ -281,21 +279,51 @@ fn consecutive(first: SocketAddr) -> Vec<SocketAddr> {
 
 /// The first member after `current` (wrapping) that has not failed in this call. When every
 /// member has failed, forget the failures (nodes restart) and take the next member.
-fn alive_after(
-    members: &[SocketAddr],
-    dead: &mut Vec<SocketAddr>,
-    current: SocketAddr,
-) -> SocketAddr {
+fn alive_after(members: &[SocketAddr], dead: &mut Suspects, current: SocketAddr) -> SocketAddr {
     let start = members
         .iter()
         .position(|&m| m == current)
         .map_or(0, |i| i + 1);
     let in_turn = (0..members.len()).map(|k| members[(start + k) % members.len()]);
-    if let Some(next) = in_turn.clone().find(|m| !dead.contains(m)) {
+    if let Some(next) = in_turn.clone().find(|&m| !dead.is_down(m)) {
         return next;
     }
-    dead.clear();
+    dead.forget_all();
     in_turn.into_iter().next().unwrap_or(current)
+}
+
+/// Nodes that failed to answer recently, each for `ttl` after its failure.
+struct Suspects {
+    ttl: Duration,
+    failed: Vec<(SocketAddr, Instant)>,
+}
+
+impl Suspects {
+    fn new(ttl: Duration) -> Suspects {
+        Suspects {
+            ttl,
+            failed: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, addr: SocketAddr) {
+        self.clear(addr);
+        self.failed.push((addr, Instant::now()));
+    }
+
+    fn clear(&mut self, addr: SocketAddr) {
+        self.failed.retain(|&(a, _)| a != addr);
+    }
+
+    fn forget_all(&mut self) {
+        self.failed.clear();
+    }
+
+    fn is_down(&self, addr: SocketAddr) -> bool {
+        self.failed
+            .iter()
+            .any(|&(a, at)| a == addr && at.elapsed() < self.ttl)
+    }
 }
 
 /// How long to wait before asking again when no leader is known: 50 ms growing to 500 ms.
