@@ -22,18 +22,24 @@ const TIMING: [&str; 4] = ["--election-timeout-ms", "150", "--heartbeat-ms", "30
 
 /// A base port with `n` consecutive free ports after it.
 fn free_ports(n: u16) -> u16 {
+    // Each call takes its own block of 32 ports, and the 8 ports either side of the ones it
+    // returns must be free too: a client that cannot reach its node probes up to 8 ports
+    // around it, and must not find another test's cluster there.
+    const BLOCK: u16 = 32;
+    const MARGIN: u16 = 8;
     static SALT: AtomicU16 = AtomicU16::new(0);
+    assert!(n + 2 * MARGIN <= BLOCK, "{n} ports do not fit a block");
     for _ in 0..500 {
-        let salt = SALT.fetch_add(n + 1, Ordering::SeqCst);
+        let salt = SALT.fetch_add(BLOCK, Ordering::SeqCst);
         let pid = std::process::id() as u16;
         // Below Linux's ephemeral range (32768 and up), so no outgoing connection takes a
         // port between this probe and the node binding it (or re-binding it on restart).
-        let base = 10_000 + pid.wrapping_mul(7919).wrapping_add(salt) % 22_000;
-        let held: Vec<_> = (0..n)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok())
+        let block = 10_000 + pid.wrapping_mul(7919).wrapping_add(salt) % 22_000;
+        let held: Vec<_> = (0..n + 2 * MARGIN)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", block + i)).ok())
             .collect();
-        if held.len() == usize::from(n) {
-            return base;
+        if held.len() == usize::from(n + 2 * MARGIN) {
+            return block + MARGIN;
         }
     }
     panic!("no {n} consecutive free ports found in 500 tries");
@@ -576,6 +582,10 @@ fn bad_frames_do_not_crash_a_node() {
             [u32::MAX.to_be_bytes().as_slice(), b"x"].concat(),
         ),
         ("zero length", vec![0, 0, 0, 0]),
+        (
+            "a client frame past 128 KiB",
+            [&(200u32 << 10).to_be_bytes()[..], &[wire::VERSION]].concat(),
+        ),
         ("truncated", unexpected[..unexpected.len() - 3].to_vec()),
         ("wrong version", wrong_version),
         ("not json", raw_frame("{x")),
@@ -712,6 +722,24 @@ fn connection_slots_are_limited_and_returned() {
         );
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A client pointed at a dead node finds the others on the ports around it, below as well
+/// as above, without using up its attempts on refused connections.
+#[test]
+fn a_client_sent_to_a_dead_node_finds_the_others() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(3);
+    let mut servers: Vec<Server> = (1..=3)
+        .map(|id| Server::start(id, base, 3, dir.path(), &[]))
+        .collect();
+    wait_for_leader(&[base, base + 1, base + 2]);
+    servers[2].kill();
+    let out = client(
+        base + 2,
+        &["put", "k", "v", "--attempts", "3", "--timeout-ms", "300"],
+    );
+    assert_ok(&out, "put via the dead n3's port");
 }
 
 /// Re-sending a seq the server has already acknowledged and forgotten (the client has moved

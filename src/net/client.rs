@@ -13,9 +13,12 @@ use super::wire::{self, Frame, FrameError, NodeStatus, WireReply};
 use crate::ids::{ClientId, NodeId, Seq};
 use crate::kv::{Op, Origin, Request};
 
-/// Nodes a cluster can have; without a member list, a client that cannot reach its first
-/// node tries this many consecutive ports after it (how `cluster` lays nodes out).
+/// Nodes a cluster can have. Without a member list, a client that cannot reach its first
+/// node tries the ports around it, up to this many away (how `cluster` lays nodes out).
 const MAX_NODES: u16 = 9;
+
+/// Connection attempts allowed per `--attempts`, for nodes that refuse connections.
+const MAX_PROBES_PER_ATTEMPT: u32 = 20;
 
 /// One operation to perform.
 #[derive(Clone, Debug)]
@@ -81,7 +84,21 @@ enum Attempt {
         members: Vec<SocketAddr>,
     },
     Refused(String),
-    Failed(String),
+    /// No usable answer: not `sent` when the node could not even be connected to;
+    /// otherwise a timeout, a closed connection, an overloaded node.
+    Failed {
+        why: String,
+        sent: bool,
+    },
+}
+
+impl Attempt {
+    fn failed(why: impl Into<String>, sent: bool) -> Attempt {
+        Attempt::Failed {
+            why: why.into(),
+            sent,
+        }
+    }
 }
 
 /// Perform one operation, retrying the same `(client, seq)` until a node answers. `progress`
@@ -101,7 +118,14 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
     let mut dead = Suspects::new(timeout);
     let mut target = options.first;
     let mut last = String::from("nothing sent");
-    for attempt in 1..=options.attempts {
+    // Attempts count sends that reached a node; connections refused while the members are
+    // unknown (or all down) are bounded separately, so guessing ports cannot use them up.
+    let mut sends = 0;
+    let mut probes = 0;
+    let max_probes = options.attempts.saturating_mul(MAX_PROBES_PER_ATTEMPT);
+    while sends < options.attempts && probes < max_probes {
+        probes += 1;
+        let attempt = sends + 1;
         let next = match exchange(target, &request, attempt, timeout) {
             Attempt::Answered(mut answer) => {
                 answer.attempts = attempt;
@@ -117,6 +141,7 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
                 leader_addr,
                 members: known,
             } => {
+                sends += 1;
                 dead.clear(target);
                 if !known.is_empty() {
                     members = known;
@@ -140,7 +165,10 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
                     }
                 }
             }
-            Attempt::Failed(why) => {
+            Attempt::Failed { why, sent } => {
+                if sent {
+                    sends += 1;
+                }
                 last = format!("{target}: {why}");
                 dead.mark(target);
                 if members.iter().all(|&m| dead.is_down(m)) {
@@ -150,7 +178,7 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
                 alive_after(&members, &mut dead, target)
             }
         };
-        if attempt < options.attempts {
+        if sends < options.attempts {
             progress(&format!(
                 "attempt {attempt}: {last}; re-sending client {} seq {} to {next}",
                 options.client, options.seq
@@ -159,7 +187,7 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
         target = next;
     }
     Err(CallError::NoAnswer {
-        attempts: options.attempts,
+        attempts: sends,
         last,
     })
 }
@@ -191,37 +219,38 @@ fn exchange(target: SocketAddr, request: &Request, attempt: u32, timeout: Durati
     let deadline = Instant::now() + timeout;
     let mut stream = match connect(target, timeout) {
         Ok(s) => s,
-        Err(e) => return Attempt::Failed(e.to_string()),
+        Err(e) => return Attempt::failed(e.to_string(), false),
     };
     let frame = Frame::Request {
         request: request.clone(),
         attempt,
     };
     if let Err(e) = wire::write_frame(&mut stream, &frame) {
-        return Attempt::Failed(e.to_string());
+        return Attempt::failed(e.to_string(), true);
     }
     let mut reader = BufReader::new(stream);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Attempt::Failed(format!("no answer within {} ms", timeout.as_millis()));
+            return Attempt::failed(format!("no answer within {} ms", timeout.as_millis()), true);
         }
         let _ = reader.get_ref().set_read_timeout(Some(left));
         let frame = match wire::read_frame(&mut reader) {
             Ok(frame) => frame,
             Err(FrameError::Idle) => {
-                return Attempt::Failed(format!("no answer within {} ms", timeout.as_millis()));
+                return Attempt::failed(
+                    format!("no answer within {} ms", timeout.as_millis()),
+                    true,
+                );
             }
             Err(FrameError::Io(e)) if wire::is_timeout(&e) => {
-                return Attempt::Failed(format!(
-                    "answer cut short after {} ms",
-                    timeout.as_millis()
-                ));
+                let why = format!("answer cut short after {} ms", timeout.as_millis());
+                return Attempt::failed(why, true);
             }
             Err(FrameError::Closed) => {
-                return Attempt::Failed("closed the connection without answering".to_owned());
+                return Attempt::failed("closed the connection without answering", true);
             }
-            Err(e) => return Attempt::Failed(e.to_string()),
+            Err(e) => return Attempt::failed(e.to_string(), true),
         };
         match frame {
             Frame::Reply {
@@ -250,7 +279,7 @@ fn exchange(target: SocketAddr, request: &Request, attempt: u32, timeout: Durati
             Frame::Error {
                 message,
                 retry: true,
-            } => return Attempt::Failed(message),
+            } => return Attempt::failed(message, true),
             Frame::Error {
                 message,
                 retry: false,
@@ -269,11 +298,16 @@ fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// `first` and the ports after it, as `cluster` lays a cluster out.
+/// `first`, then the ports around it nearest first (`P+1`, `P-1`, `P+2`, …), as far as any
+/// other node of a `cluster` could be.
 fn consecutive(first: SocketAddr) -> Vec<SocketAddr> {
-    (0..MAX_NODES)
-        .filter_map(|i| first.port().checked_add(i))
-        .map(|port| SocketAddr::new(first.ip(), port))
+    let port = first.port();
+    let around = (1..MAX_NODES).flat_map(|d| [port.checked_add(d), port.checked_sub(d)]);
+    std::iter::once(Some(port))
+        .chain(around)
+        .flatten()
+        .filter(|&p| p != 0)
+        .map(|p| SocketAddr::new(first.ip(), p))
         .collect()
 }
 

@@ -7,7 +7,7 @@ use std::io::{BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,9 +24,52 @@ pub const MAX_CONNECTIONS: usize = 256;
 /// cannot cut a node off from its cluster.
 const PEER_RESERVE: usize = 16;
 
-/// A client connection that sends nothing for this long is closed (peer connections are
-/// exempt once their first frame shows what they are).
+/// A connection that sends nothing for this long is closed. Peer senders ping a quiet
+/// connection every [`KEEPALIVE_S`].
 pub const IDLE_TIMEOUT_S: u64 = 30;
+
+/// A peer sender with nothing to send for this long sends a `Ping`.
+const KEEPALIVE_S: u64 = 10;
+
+/// A connection in the slots kept for peers must show it is one this fast.
+const PEER_PROOF_S: u64 = 2;
+
+/// Frames up to this size are always read: every client request fits (a 16 KiB operation,
+/// escaped at worst six bytes per byte). Larger frames come only from peers.
+const SMALL_FRAME: usize = 128 << 10;
+
+/// Bytes of larger frames a node reads at once, across all connections; a large frame that
+/// finds no room is refused (retryably) rather than allowed to exhaust memory.
+const LARGE_FRAME_BUDGET: usize = 4 * wire::MAX_FRAME;
+
+/// Bytes of large frames being read now.
+static LARGE_FRAME_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// A reservation of large-frame bytes, returned when dropped.
+struct LargeFrame(usize);
+
+impl Drop for LargeFrame {
+    fn drop(&mut self) {
+        LARGE_FRAME_BYTES.fetch_sub(self.0, Ordering::SeqCst);
+    }
+}
+
+/// Whether a frame of `len` bytes may be read now on a connection that is (or is not yet
+/// known to be) a peer's.
+fn admit(len: usize, peer: bool) -> Result<Option<LargeFrame>, FrameError> {
+    if len <= SMALL_FRAME {
+        return Ok(None);
+    }
+    if !peer {
+        return Err(FrameError::Size(len));
+    }
+    let reserved = LARGE_FRAME_BYTES.fetch_add(len, Ordering::SeqCst);
+    let reservation = LargeFrame(len);
+    if reserved + len > LARGE_FRAME_BUDGET {
+        return Err(FrameError::Busy(len));
+    }
+    Ok(Some(reservation))
+}
 
 /// Capacity of the queue from connection readers to the node loop (readers block when it is
 /// full, which pushes back on the senders through TCP).
@@ -205,35 +248,44 @@ fn write_connection(mut stream: TcpStream, frames: &Receiver<Vec<u8>>) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// Read frames until the connection closes, idles, or sends something unreadable.
+/// Read frames until the connection closes, idles, or sends something unreadable. In the
+/// slots kept for peers, the first frame must come quickly and be a peer's.
 fn read_connection(
     conn: ClientNo,
     stream: TcpStream,
     peers_only: bool,
     inputs: &SyncSender<Input>,
 ) {
+    if peers_only {
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(PEER_PROOF_S)));
+    }
     let mut reader = BufReader::new(stream);
     let mut first = true;
+    let mut peer = false;
+    let too_many = || Input::Refuse {
+        conn,
+        reason: format!("too many connections (at most {MAX_CONNECTIONS}); try another node"),
+        retry: true,
+    };
     loop {
-        let input = match wire::read_frame(&mut reader) {
+        let input = match wire::read_frame_admitting(&mut reader, |len| admit(len, peer)) {
             Ok(Frame::Peer { from, message }) => {
-                if first {
-                    // A peer may stay quiet for long (followers rarely talk to each other):
-                    // its connection is not idle, just waiting for the next election.
-                    let _ = reader.get_ref().set_read_timeout(None);
+                if first && peers_only {
+                    let idle = Some(Duration::from_secs(IDLE_TIMEOUT_S));
+                    let _ = reader.get_ref().set_read_timeout(idle);
                 }
+                peer = true;
                 Input::Peer {
                     from,
                     message: message.0,
                 }
             }
-            Ok(_) if first && peers_only => Input::Refuse {
-                conn,
-                reason: format!(
-                    "too many connections (at most {MAX_CONNECTIONS}); try another node"
-                ),
-                retry: true,
-            },
+            Ok(_) if first && peers_only => too_many(),
+            Err(FrameError::Idle) if first && peers_only => too_many(),
+            Ok(Frame::Ping) => {
+                first = false;
+                continue;
+            }
             Ok(Frame::Request { request, attempt }) => Input::Request {
                 conn,
                 request,
@@ -246,6 +298,11 @@ fn read_connection(
                 retry: false,
             },
             Err(FrameError::Closed | FrameError::Idle) => return,
+            Err(e @ FrameError::Busy(_)) => Input::Refuse {
+                conn,
+                reason: e.to_string(),
+                retry: true,
+            },
             Err(e) => Input::Refuse {
                 conn,
                 reason: e.to_string(),
@@ -267,6 +324,7 @@ pub fn frame_name(frame: &Frame) -> &'static str {
         Frame::Request { .. } => "request",
         Frame::Reply { .. } => "reply",
         Frame::Status => "status",
+        Frame::Ping => "ping",
         Frame::StatusReply(_) => "status_reply",
         Frame::Error { .. } => "error",
     }
@@ -288,7 +346,16 @@ fn send_to_peer(peer: NodeId, addr: SocketAddr, frames: &Receiver<Vec<u8>>) {
     let mut stream: Option<TcpStream> = None;
     let mut retry_at = Instant::now();
     let mut reported_down = false;
-    while let Ok(bytes) = frames.recv() {
+    let ping = wire::encode(&Frame::Ping);
+    let keepalive = Duration::from_secs(KEEPALIVE_S);
+    loop {
+        let bytes = match frames.recv_timeout(keepalive) {
+            Ok(bytes) => bytes,
+            // Quiet for a while: keep the connection (if any) from being closed as idle.
+            Err(RecvTimeoutError::Timeout) if stream.is_some() => ping.clone(),
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         if stream.is_none() && Instant::now() >= retry_at {
             match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
                 Ok(s) => {

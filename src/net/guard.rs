@@ -6,13 +6,18 @@
 //! frame, so the server drops — and logs — a message that would trip one of those asserts
 //! instead of letting it stop the node.
 
-use crate::ids::NodeId;
+use crate::ids::{LogIndex, NodeId, Term};
 use crate::message::Message;
 use crate::raft::RaftNode;
 
-/// Terms and indices at or past this are refused: far beyond any real cluster, and far
-/// enough from `u64::MAX` that `term + 1` and `index + entries` never overflow.
-const LIMIT: u64 = 1 << 62;
+/// Terms and indices past `u64::MAX - HEADROOM` are refused, so `term + 1` and
+/// `index + entries` never overflow.
+const HEADROOM: u64 = 1 << 32;
+
+/// A message's term may be at most this far ahead of the node's own. Terms grow by one per
+/// election: a node cut off for years at the shortest election timeout stays well inside
+/// it, while a forged term cannot push the cluster anywhere near `u64::MAX`.
+const MAX_TERM_JUMP: u64 = 1 << 32;
 
 /// Whether `message` from `from` is one a correct peer could have sent to `node`, in a
 /// cluster of `cluster_size` nodes.
@@ -28,9 +33,30 @@ pub fn check_peer_message(
             node.id()
         ));
     }
-    let too_big = |what: &str, value: u64| -> Result<(), String> {
-        if value >= LIMIT {
-            Err(format!("{what} {value} is out of range"))
+    let current = node.term();
+    // The sender's term: sane, and not absurdly far ahead.
+    let sender_term = |term: Term| -> Result<(), String> {
+        if term.0 > u64::MAX - HEADROOM {
+            return Err(format!("term {term} is out of range"));
+        }
+        if term.0 > current.0.saturating_add(MAX_TERM_JUMP) {
+            return Err(format!(
+                "term {term} is more than {MAX_TERM_JUMP} ahead of this node's term {current}"
+            ));
+        }
+        Ok(())
+    };
+    // A log term the sender claims: never past the sender's own term.
+    let log_term = |what: &str, t: Term, term: Term| -> Result<(), String> {
+        if t > term {
+            Err(format!("{what} {t} is past the message's term {term}"))
+        } else {
+            Ok(())
+        }
+    };
+    let index = |what: &str, i: LogIndex| -> Result<(), String> {
+        if i.0 > u64::MAX - HEADROOM {
+            Err(format!("{what} {i} is out of range"))
         } else {
             Ok(())
         }
@@ -41,11 +67,11 @@ pub fn check_peer_message(
             last_log_index,
             last_log_term,
         } => {
-            too_big("term", term.0)?;
-            too_big("last_log_index", last_log_index.0)?;
-            too_big("last_log_term", last_log_term.0)
+            sender_term(*term)?;
+            index("last_log_index", *last_log_index)?;
+            log_term("last_log_term", *last_log_term, *term)
         }
-        Message::VoteReply { term, .. } => too_big("term", term.0),
+        Message::VoteReply { term, .. } => sender_term(*term),
         Message::AppendEntries {
             term,
             prev_log_index,
@@ -53,11 +79,10 @@ pub fn check_peer_message(
             entries,
             leader_commit,
         } => {
-            too_big("term", term.0)?;
-            too_big("prev_log_index", prev_log_index.0)?;
-            too_big("prev_log_term", prev_log_term.0)?;
-            too_big("leader_commit", leader_commit.0)?;
-            let current = node.term();
+            sender_term(*term)?;
+            index("prev_log_index", *prev_log_index)?;
+            log_term("prev_log_term", *prev_log_term, *term)?;
+            index("leader_commit", *leader_commit)?;
             if *term == current && node.is_leader() {
                 return Err(format!(
                     "AppendEntries for term {term}, in which {} is the leader",
@@ -67,7 +92,7 @@ pub fn check_peer_message(
             let log = node.log();
             let mut index = *prev_log_index;
             for entry in entries {
-                too_big("entry term", entry.term.0)?;
+                log_term("entry term", entry.term, *term)?;
                 index = index.next();
                 // An entry that differs from a committed one: Raft's log matching forbids it.
                 let committed = index <= node.commit_index();
@@ -87,8 +112,8 @@ pub fn check_peer_message(
             match_index,
             hint,
         } => {
-            too_big("term", term.0)?;
-            too_big("hint", hint.0)?;
+            sender_term(*term)?;
+            index("hint", *hint)?;
             let last = node.log().last_index();
             if *success && *term == node.term() && node.is_leader() && *match_index > last {
                 return Err(format!(
@@ -111,7 +136,7 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     use super::*;
-    use crate::ids::{ClientId, LogIndex, Seq, SimTime, Term};
+    use crate::ids::{ClientId, Seq, SimTime};
     use crate::kv::{Dedup, Op, Origin, Request};
     use crate::message::{Addr, Envelope};
     use crate::process::Process;
@@ -198,6 +223,23 @@ mod tests {
                     term: Term(u64::MAX),
                     last_log_index: LogIndex(0),
                     last_log_term: Term(0),
+                },
+            ),
+            (
+                "term too far ahead",
+                NodeId(2),
+                Message::VoteReply {
+                    term: Term(term.0 + MAX_TERM_JUMP + 1),
+                    granted: false,
+                },
+            ),
+            (
+                "a log term past the sender's term",
+                NodeId(2),
+                Message::RequestVote {
+                    term,
+                    last_log_index: LogIndex(9),
+                    last_log_term: Term(term.0 + 1),
                 },
             ),
             (

@@ -49,6 +49,8 @@ pub enum Frame {
     },
     /// Anyone to node: who are you, and who leads? Answered with `StatusReply`.
     Status,
+    /// Keeps a quiet connection from being closed as idle; never answered.
+    Ping,
     /// Node to asker: the node's view of the cluster.
     StatusReply(NodeStatus),
     /// The other side sent something this side could not read or will not serve; the
@@ -116,10 +118,12 @@ pub enum FrameError {
     Idle,
     /// The connection failed or closed in the middle of a frame.
     Io(io::Error),
-    /// A length over [`MAX_FRAME`] (or zero).
+    /// A length over [`MAX_FRAME`] or over what the reader admits (or zero).
     Size(usize),
     /// A version this build does not speak.
     Version(u8),
+    /// The reader would not take a frame of this length now (see [`read_frame_admitting`]).
+    Busy(usize),
     /// A body that is not a frame.
     Body(serde_json::Error),
 }
@@ -130,7 +134,9 @@ impl fmt::Display for FrameError {
             FrameError::Closed => f.write_str("connection closed"),
             FrameError::Idle => f.write_str("connection idle"),
             FrameError::Io(e) => write!(f, "connection failed mid-frame: {e}"),
-            FrameError::Size(n) => write!(f, "frame of {n} bytes (1..={MAX_FRAME} allowed)"),
+            FrameError::Size(0) => f.write_str("empty frame"),
+            FrameError::Size(n) => write!(f, "frame of {n} bytes is too large"),
+            FrameError::Busy(n) => write!(f, "no room for a frame of {n} bytes now"),
             FrameError::Version(v) => {
                 write!(f, "protocol version {v} (this node speaks {VERSION})")
             }
@@ -158,6 +164,16 @@ pub fn write_frame(out: &mut impl Write, frame: &Frame) -> io::Result<()> {
 
 /// Read one frame, never allocating more than [`MAX_FRAME`] for it.
 pub fn read_frame(input: &mut impl Read) -> Result<Frame, FrameError> {
+    read_frame_admitting(input, |_| Ok(()))
+}
+
+/// Read one frame, first asking `admit` whether a frame of its announced length (at most
+/// [`MAX_FRAME`]) may be read now. What `admit` returns is held until the frame is parsed:
+/// a reservation against a memory budget, say, released when it drops.
+pub fn read_frame_admitting<G>(
+    input: &mut impl Read,
+    admit: impl FnOnce(usize) -> Result<G, FrameError>,
+) -> Result<Frame, FrameError> {
     let mut len = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -174,6 +190,7 @@ pub fn read_frame(input: &mut impl Read) -> Result<Frame, FrameError> {
     if len == 0 || len > MAX_FRAME {
         return Err(FrameError::Size(len));
     }
+    let _admitted = admit(len)?;
     let mut body = Vec::with_capacity(len.min(64 << 10));
     let read = input
         .take(len as u64)
@@ -248,6 +265,7 @@ mod tests {
                 members: vec!["127.0.0.1:9001".to_owned()],
             },
             Frame::Status,
+            Frame::Ping,
             Frame::StatusReply(NodeStatus {
                 node: NodeId(2),
                 role: "leader".to_owned(),
