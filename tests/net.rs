@@ -655,6 +655,56 @@ fn bad_frames_do_not_crash_a_node() {
     drop(stalled);
 }
 
+/// With a cluster token, the nodes find each other (their hellos carry it), and a connection
+/// without it cannot speak for a peer: a forged term bump is refused, not adopted.
+#[test]
+fn a_cluster_token_keeps_forged_peer_frames_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(3);
+    let ports = [base, base + 1, base + 2];
+    let token = ["--cluster-token", "s3cret"];
+    let _servers: Vec<Server> = (1..=3)
+        .map(|id| Server::start(id, base, 3, dir.path(), &token))
+        .collect();
+    wait_for_leader(&ports);
+    let leader = leader_now(&ports);
+    let port = ports[usize::from(leader) - 1];
+    let before = status(addr(port), Duration::from_secs(2))
+        .expect("status")
+        .term;
+    let other = if leader == 1 { 2 } else { 1 };
+    let bump = format!(
+        r#"{{"frame":"peer","from":{other},"message":{{"type":"request_vote","term":{},"last_log_index":0,"last_log_term":0}}}}"#,
+        before.0 + 1000
+    );
+    let hello = |t: &str| format!(r#"{{"frame":"hello","from":{other},"token":"{t}"}}"#);
+    let cases: [(&str, Vec<u8>, &str); 2] = [
+        ("no hello", raw_frame(&bump), "hello"),
+        (
+            "wrong token",
+            [raw_frame(&hello("guess")), raw_frame(&bump)].concat(),
+            "wrong cluster token",
+        ),
+    ];
+    for (i, (label, bytes, expected)) in cases.iter().enumerate() {
+        match send_raw(port, bytes) {
+            Ok(Frame::Error { message, .. }) => {
+                assert!(message.contains(expected), "case {i} ({label}): {message}");
+            }
+            other => panic!("case {i} ({label}): expected a refusal, got {other:?}"),
+        }
+    }
+    let after = status(addr(port), Duration::from_secs(2)).expect("status");
+    assert!(
+        after.term.0 < before.0 + 1000,
+        "a forged term was adopted: {} -> {}",
+        before,
+        after.term
+    );
+    let put = client(base, &["put", "k", "v"]);
+    assert_ok(&put, "put in a token cluster");
+}
+
 /// A connection that floods requests and never reads its replies is cut off once its reply
 /// queue fills, without stalling the node for anyone else.
 #[test]

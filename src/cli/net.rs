@@ -65,6 +65,11 @@ pub struct ServeArgs {
     /// --data-dir and watch the retried request be deduplicated.
     #[arg(long, value_enum)]
     pub crash_at: Option<CrashPoint>,
+    /// Take peer frames only from nodes that present this token (every node of a cluster
+    /// gets the same one; `cluster` draws one). Without it, any connection may speak for a
+    /// peer.
+    #[arg(long)]
+    pub cluster_token: Option<String>,
     /// With --crash-at: let this many client writes pass the crash point first.
     #[arg(long, default_value_t = 0, requires = "crash_at")]
     pub crash_after_writes: u64,
@@ -159,6 +164,7 @@ pub fn serve(args: &ServeArgs) -> u8 {
         election_timeout_ms: args.timing.election_timeout_ms,
         heartbeat_ms: args.timing.heartbeat_ms,
         exit_with_stdin: args.exit_with_stdin,
+        cluster_token: args.cluster_token.clone(),
         crash_at: args.crash_at.map(|point| CrashAt {
             point,
             after_writes: args.crash_after_writes,

@@ -99,10 +99,12 @@ pub fn run(options: &ClusterOptions) -> Result<(), ClusterError> {
     })
     .map_err(|e| ClusterError::Start(format!("cannot handle Ctrl-C: {e}")))?;
 
+    // Only this cluster's nodes may speak for its peers.
+    let token = format!("{:016x}{:016x}", super::random_u64(), super::random_u64());
     let mut nodes = Vec::with_capacity(usize::from(n));
     for (i, &addr) in addrs.iter().enumerate() {
         let id = NodeId::from_index(i);
-        let command = serve_command(options, id, &addrs);
+        let command = serve_command(options, id, &addrs, &token);
         match spawn(&exe, &command, id) {
             Ok(child) => nodes.push(Node {
                 id,
@@ -152,7 +154,12 @@ pub fn run(options: &ClusterOptions) -> Result<(), ClusterError> {
 }
 
 /// The `serve` arguments for node `id`.
-fn serve_command(options: &ClusterOptions, id: NodeId, addrs: &[SocketAddr]) -> Vec<String> {
+fn serve_command(
+    options: &ClusterOptions,
+    id: NodeId,
+    addrs: &[SocketAddr],
+    token: &str,
+) -> Vec<String> {
     let peers: Vec<String> = addrs
         .iter()
         .enumerate()
@@ -176,6 +183,8 @@ fn serve_command(options: &ClusterOptions, id: NodeId, addrs: &[SocketAddr]) -> 
         options.election_timeout_ms.to_string(),
         "--heartbeat-ms".to_owned(),
         options.heartbeat_ms.to_string(),
+        "--cluster-token".to_owned(),
+        token.to_owned(),
     ]
 }
 

@@ -159,7 +159,10 @@ impl Drop for Slot {
 }
 
 /// Accept connections on `listener` forever, each with a reader and a writer thread.
-pub fn spawn_listener(listener: TcpListener, inputs: SyncSender<Input>) {
+///
+/// With a `token`, a connection may send peer frames only after a `Hello` carrying it.
+pub fn spawn_listener(listener: TcpListener, inputs: SyncSender<Input>, token: Option<String>) {
+    let token: Arc<Option<String>> = Arc::new(token);
     let next_conn = AtomicU32::new(1);
     let open = Arc::new(AtomicUsize::new(0));
     thread::Builder::new()
@@ -167,7 +170,7 @@ pub fn spawn_listener(listener: TcpListener, inputs: SyncSender<Input>) {
         .spawn(move || {
             for stream in listener.incoming() {
                 match stream {
-                    Ok(stream) => accept(stream, &next_conn, &open, &inputs),
+                    Ok(stream) => accept(stream, &next_conn, &open, &inputs, &token),
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
                         // Out of descriptors, say: let some connections close first.
@@ -184,6 +187,7 @@ fn accept(
     next_conn: &AtomicU32,
     open: &Arc<AtomicUsize>,
     inputs: &SyncSender<Input>,
+    token: &Arc<Option<String>>,
 ) {
     let already = open.fetch_add(1, Ordering::SeqCst);
     let slot = Arc::new(Slot(Arc::clone(open)));
@@ -225,10 +229,11 @@ fn accept(
         return;
     }
     let inputs = inputs.clone();
+    let token = Arc::clone(token);
     let spawned = thread::Builder::new()
         .name(format!("conn-{}-read", conn.0))
         .spawn(move || {
-            read_connection(conn, stream, peers_only, &inputs);
+            read_connection(conn, stream, peers_only, token.as_deref(), &inputs);
             let _ = inputs.send(Input::Closed { conn });
             drop(slot);
         });
@@ -249,11 +254,13 @@ fn write_connection(mut stream: TcpStream, frames: &Receiver<Vec<u8>>) {
 }
 
 /// Read frames until the connection closes, idles, or sends something unreadable. In the
-/// slots kept for peers, the first frame must come quickly and be a peer's.
+/// slots kept for peers, the first frame must come quickly and be a peer's. With a `token`,
+/// peer frames are taken only after a `Hello` that carries it.
 fn read_connection(
     conn: ClientNo,
     stream: TcpStream,
     peers_only: bool,
+    token: Option<&str>,
     inputs: &SyncSender<Input>,
 ) {
     if peers_only {
@@ -267,13 +274,36 @@ fn read_connection(
         reason: format!("too many connections (at most {MAX_CONNECTIONS}); try another node"),
         retry: true,
     };
+    let refuse = |reason: String| Input::Refuse {
+        conn,
+        reason,
+        retry: false,
+    };
     loop {
-        let input = match wire::read_frame_admitting(&mut reader, |len| admit(len, peer)) {
-            Ok(Frame::Peer { from, message }) => {
-                if first && peers_only {
-                    let idle = Some(Duration::from_secs(IDLE_TIMEOUT_S));
-                    let _ = reader.get_ref().set_read_timeout(idle);
+        let frame = wire::read_frame_admitting(&mut reader, |len| admit(len, peer));
+        if first && peers_only && matches!(frame, Ok(Frame::Hello { .. } | Frame::Peer { .. })) {
+            let idle = Some(Duration::from_secs(IDLE_TIMEOUT_S));
+            let _ = reader.get_ref().set_read_timeout(idle);
+        }
+        let input = match frame {
+            Ok(Frame::Hello {
+                from,
+                token: theirs,
+            }) => {
+                if token.is_some_and(|ours| !same_token(ours, &theirs)) {
+                    refuse(format!("{from}: wrong cluster token"))
+                } else {
+                    peer = true;
+                    first = false;
+                    continue;
                 }
+            }
+            Ok(Frame::Peer { .. }) if token.is_some() && !peer => refuse(
+                "a peer frame before a hello with the cluster token (start every node with the \
+                 same --cluster-token)"
+                    .to_owned(),
+            ),
+            Ok(Frame::Peer { from, message }) => {
                 peer = true;
                 Input::Peer {
                     from,
@@ -317,6 +347,13 @@ fn read_connection(
     }
 }
 
+/// Token comparison that takes the same time wherever the first difference is.
+fn same_token(ours: &str, theirs: &str) -> bool {
+    let (a, b) = (ours.as_bytes(), theirs.as_bytes());
+    let differences = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    a.len() == b.len() && differences == 0
+}
+
 /// A frame's kind, as error messages name it.
 pub fn frame_name(frame: &Frame) -> &'static str {
     match frame {
@@ -325,6 +362,7 @@ pub fn frame_name(frame: &Frame) -> &'static str {
         Frame::Reply { .. } => "reply",
         Frame::Status => "status",
         Frame::Ping => "ping",
+        Frame::Hello { .. } => "hello",
         Frame::StatusReply(_) => "status_reply",
         Frame::Error { .. } => "error",
     }
@@ -333,16 +371,27 @@ pub fn frame_name(frame: &Frame) -> &'static str {
 /// Start the thread that sends encoded frames to `peer` at `addr`, connecting (and
 /// reconnecting after a failure) as needed. Frames sent while the peer is unreachable are
 /// dropped: Raft retransmits what matters.
-pub fn spawn_peer_sender(peer: NodeId, addr: SocketAddr) -> SyncSender<Vec<u8>> {
+///
+/// Every new connection opens with a `Hello` from `me` carrying `token`.
+pub fn spawn_peer_sender(
+    me: NodeId,
+    peer: NodeId,
+    addr: SocketAddr,
+    token: Option<&str>,
+) -> SyncSender<Vec<u8>> {
     let (tx, rx) = sync_channel::<Vec<u8>>(PEER_QUEUE);
+    let hello = wire::encode(&Frame::Hello {
+        from: me,
+        token: token.unwrap_or_default().to_owned(),
+    });
     thread::Builder::new()
         .name(format!("peer-{peer}"))
-        .spawn(move || send_to_peer(peer, addr, &rx))
+        .spawn(move || send_to_peer(peer, addr, &hello, &rx))
         .expect("spawn peer sender thread");
     tx
 }
 
-fn send_to_peer(peer: NodeId, addr: SocketAddr, frames: &Receiver<Vec<u8>>) {
+fn send_to_peer(peer: NodeId, addr: SocketAddr, hello: &[u8], frames: &Receiver<Vec<u8>>) {
     let mut stream: Option<TcpStream> = None;
     let mut retry_at = Instant::now();
     let mut reported_down = false;
@@ -358,12 +407,16 @@ fn send_to_peer(peer: NodeId, addr: SocketAddr, frames: &Receiver<Vec<u8>>) {
         };
         if stream.is_none() && Instant::now() >= retry_at {
             match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-                Ok(s) => {
+                Ok(mut s) => {
                     let _ = s.set_nodelay(true);
                     let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
-                    tracing::info!("connected to {peer} at {addr}");
-                    reported_down = false;
-                    stream = Some(s);
+                    if s.write_all(hello).is_ok() {
+                        tracing::info!("connected to {peer} at {addr}");
+                        reported_down = false;
+                        stream = Some(s);
+                    } else {
+                        retry_at = Instant::now() + Duration::from_millis(RECONNECT_MS);
+                    }
                 }
                 Err(e) => {
                     if !reported_down {

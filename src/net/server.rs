@@ -41,6 +41,9 @@ pub struct ServeOptions {
     pub exit_with_stdin: bool,
     /// Fault injection: exit the process at a crash point, as the simulator crashes a node.
     pub crash_at: Option<CrashAt>,
+    /// With a token, peer frames are taken only from connections that opened with a hello
+    /// carrying it; without one, any connection may speak for a peer.
+    pub cluster_token: Option<String>,
 }
 
 /// Exit code of a node stopped by `--crash-at` (sysexits' EX_SOFTWARE).
@@ -182,7 +185,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
     );
 
     let (inputs, input_rx) = sync_channel(conn::INPUT_QUEUE);
-    conn::spawn_listener(listener, inputs);
+    conn::spawn_listener(listener, inputs, options.cluster_token.clone());
     if options.exit_with_stdin {
         watch_stdin(options.id);
     }
@@ -191,7 +194,8 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         .enumerate()
         .map(|(i, &addr)| {
             let peer = NodeId::from_index(i);
-            (peer != options.id).then(|| conn::spawn_peer_sender(peer, addr))
+            let token = options.cluster_token.as_deref();
+            (peer != options.id).then(|| conn::spawn_peer_sender(options.id, peer, addr, token))
         })
         .collect();
     let start = Instant::now();

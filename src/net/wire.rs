@@ -33,6 +33,10 @@ pub const MAX_OP_BYTES: usize = 16 << 10;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "frame", rename_all = "snake_case")]
 pub enum Frame {
+    /// Node to node, first on every connection a node opens to a peer: who it is, and the
+    /// cluster's token (empty when the cluster has none). A node started with
+    /// `--cluster-token` takes peer frames only after a hello with the same token.
+    Hello { from: NodeId, token: String },
     /// Node to node: a Raft message.
     Peer { from: NodeId, message: WireMessage },
     /// Client to node: an operation; `attempt` counts sends of this `(client, seq)`.
@@ -266,6 +270,10 @@ mod tests {
             },
             Frame::Status,
             Frame::Ping,
+            Frame::Hello {
+                from: NodeId(2),
+                token: "t".to_owned(),
+            },
             Frame::StatusReply(NodeStatus {
                 node: NodeId(2),
                 role: "leader".to_owned(),
