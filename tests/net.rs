@@ -364,6 +364,24 @@ fn incr_until_acknowledged(base: u16, seq: u64) -> (String, bool) {
     panic!("client 7 seq {seq}: no acknowledgement in 5 invocations");
 }
 
+/// The counter reads `n`, the number of acknowledged increments of client 7, and re-sending
+/// its seq `n` is answered from the session table with `n` (not applied again).
+fn assert_counted_once(base: u16, n: u64, when: &str) {
+    let get = client(
+        base,
+        &["get", "counter", "--timeout-ms", "300", "--attempts", "40"],
+    );
+    assert_ok(&get, &format!("get counter {when}"));
+    assert_eq!(
+        field(&get, "result"),
+        format!("\"{n}\""),
+        "{when}: the counter must equal the {n} acknowledged increments"
+    );
+    let (result, cached) = incr_until_acknowledged(base, n);
+    assert!(cached, "{when}: re-sent seq {n} must be a cached duplicate");
+    assert_eq!(result, format!("\"{n}\""), "{when}: re-sent seq {n}");
+}
+
 /// Raft §8 / dissertation §6.3 on real processes: the leader is SIGKILLed while a client
 /// keeps sending `incr`, and restarted from its data directory. Every increment takes effect
 /// exactly once: the k-th acknowledged increment reads k, the counter equals the number
@@ -420,22 +438,7 @@ fn killing_the_leader_loses_and_doubles_no_increment() {
     }
 
     // A client whose acknowledgement was lost re-sends it: answered from the session table.
-    let (result, cached) = incr_until_acknowledged(base, INCREMENTS);
-    assert!(
-        cached,
-        "re-sent seq {INCREMENTS} must be a cached duplicate"
-    );
-    assert_eq!(result, format!("\"{INCREMENTS}\""));
-    let get = client(
-        base,
-        &["get", "counter", "--timeout-ms", "300", "--attempts", "40"],
-    );
-    assert_ok(&get, "get counter");
-    assert_eq!(
-        field(&get, "result"),
-        format!("\"{INCREMENTS}\""),
-        "counter must equal the {INCREMENTS} acknowledged increments"
-    );
+    assert_counted_once(base, INCREMENTS, "after the leader's kill and restart");
 
     // The restarted node rejoined with its log and caught up.
     let restarted = &servers[usize::from(leader) - 1];
@@ -473,22 +476,7 @@ fn killing_the_leader_loses_and_doubles_no_increment() {
         server.restart();
     }
     wait_for_leader(&ports);
-    let get = client(
-        base,
-        &["get", "counter", "--timeout-ms", "300", "--attempts", "40"],
-    );
-    assert_ok(&get, "get counter after a full restart");
-    assert_eq!(
-        field(&get, "result"),
-        format!("\"{INCREMENTS}\""),
-        "lost on restart"
-    );
-    let (result, cached) = incr_until_acknowledged(base, INCREMENTS);
-    assert!(
-        cached,
-        "after a full restart, seq {INCREMENTS} must still be a duplicate"
-    );
-    assert_eq!(result, format!("\"{INCREMENTS}\""));
+    assert_counted_once(base, INCREMENTS, "after every node's kill and restart");
 
     let logs: String = servers.iter().map(Server::log_text).collect();
     let detected = logs

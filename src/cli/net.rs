@@ -16,7 +16,7 @@ use crate::kv::{Dedup, Op};
 use crate::net::client::{self, CallError, CallOptions};
 use crate::net::cluster::{self, ClusterError, ClusterOptions};
 use crate::net::server::{self, CrashAt, CrashPoint, ServeError, ServeOptions};
-use crate::net::wire::MAX_OP_BYTES;
+use crate::net::wire::check_op_size;
 
 /// A state file that is corrupt or belongs to another node (sysexits' EX_DATAERR).
 pub const EXIT_BAD_STATE: u8 = 65;
@@ -191,14 +191,6 @@ pub fn cluster(args: &ClusterArgs) -> u8 {
         election_timeout_ms: args.timing.election_timeout_ms,
         heartbeat_ms: args.timing.heartbeat_ms,
     };
-    if options.heartbeat_ms >= options.election_timeout_ms {
-        eprintln!(
-            "idemsim cluster: heartbeat every {} ms must be shorter than the election timeout \
-             of {} ms",
-            options.heartbeat_ms, options.election_timeout_ms
-        );
-        return EXIT_USAGE;
-    }
     match cluster::run(&options) {
         Ok(()) => 0,
         Err(e) => {
@@ -238,11 +230,8 @@ pub fn client(args: &ClientArgs) -> u8 {
         ClientOp::Get { key } => Op::Get { key: text(key) },
         ClientOp::Status => return status(first, args.timeout_ms),
     };
-    let size = op.key().len() + op.value().map_or(0, |v| v.to_string().len());
-    if size > MAX_OP_BYTES {
-        eprintln!(
-            "idemsim client: key and value of {size} bytes; a node accepts at most {MAX_OP_BYTES}"
-        );
+    if let Err(e) = check_op_size(&op) {
+        eprintln!("idemsim client: {e}");
         return EXIT_USAGE;
     }
     let client = ClientId(args.client_id.unwrap_or_else(crate::net::random_u64));
@@ -286,7 +275,7 @@ pub fn client(args: &ClientArgs) -> u8 {
             if let CallError::NoAnswer { .. } = e {
                 eprintln!(
                     "idemsim client: re-send the same request with: {}",
-                    resend_command(args, client)
+                    resend_command(args, client, &options.op)
                 );
             }
             EXIT_UNAVAILABLE
@@ -295,7 +284,7 @@ pub fn client(args: &ClientArgs) -> u8 {
 }
 
 /// The command that re-sends exactly this request, shell-quoted.
-fn resend_command(args: &ClientArgs, client: ClientId) -> String {
+fn resend_command(args: &ClientArgs, client: ClientId, op: &Op) -> String {
     let mut words = vec!["idemsim".to_owned(), "client".to_owned()];
     if args.host != "127.0.0.1" {
         words.extend(["--host".to_owned(), args.host.clone()]);
@@ -308,18 +297,8 @@ fn resend_command(args: &ClientArgs, client: ClientId) -> String {
         "--seq".to_owned(),
         args.seq.to_string(),
     ]);
-    match &args.op {
-        ClientOp::Put { key, value } => words.extend(["put".into(), key.clone(), value.clone()]),
-        ClientOp::Append { key, value } => {
-            words.extend(["append".into(), key.clone(), value.clone()]);
-        }
-        ClientOp::Incr { key, amount } => {
-            words.extend(["incr".into(), key.clone(), amount.to_string()]);
-        }
-        ClientOp::Delete { key } => words.extend(["delete".into(), key.clone()]),
-        ClientOp::Get { key } => words.extend(["get".into(), key.clone()]),
-        ClientOp::Status => words.push("status".into()),
-    }
+    words.extend([op.kind().name().to_owned(), op.key().to_owned()]);
+    words.extend(op.value().map(|v| v.to_string()));
     let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
     quoted.join(" ")
 }

@@ -62,10 +62,14 @@ pub enum CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            CallError::NoAnswer { attempts: 0, last } => {
+                write!(f, "no node could be reached (last: {last})")
+            }
             CallError::NoAnswer { attempts, last } => {
+                let s = if *attempts == 1 { "" } else { "s" };
                 write!(
                     f,
-                    "no node answered after {attempts} attempts (last: {last})"
+                    "no node answered after {attempts} attempt{s} (last: {last})"
                 )
             }
             CallError::Refused { node_addr, message } => {
@@ -112,7 +116,7 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
         origin: Origin::default(),
     };
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
-    let mut members = consecutive(options.first);
+    let mut members = nearby_ports(options.first);
     // Nodes that just failed to answer: not retried (nor believed as leader) for one
     // timeout, or until every other node has failed too. A node restarts; the mark fades.
     let mut dead = Suspects::new(timeout);
@@ -127,10 +131,7 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
         probes += 1;
         let attempt = sends + 1;
         let next = match exchange(target, &request, attempt, timeout) {
-            Attempt::Answered(mut answer) => {
-                answer.attempts = attempt;
-                return Ok(answer);
-            }
+            Attempt::Answered(answer) => return Ok(answer),
             Attempt::Refused(message) => {
                 return Err(CallError::Refused {
                     node_addr: target,
@@ -146,23 +147,21 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
                 if !known.is_empty() {
                     members = known;
                 }
-                match leader_addr {
-                    Some(leader) if leader != target && !dead.is_down(leader) => {
-                        last = format!("{target} is not the leader; it names {leader}");
-                        leader
-                    }
-                    Some(leader) => {
-                        // A stale hint: the node it names just failed. Wait for an election.
-                        last =
-                            format!("{target} is not the leader; it names {leader}, which is down");
-                        thread::sleep(backoff(attempt));
-                        alive_after(&members, &mut dead, target)
-                    }
-                    None => {
-                        last = format!("{target} is not the leader and knows of none");
-                        thread::sleep(backoff(attempt));
-                        alive_after(&members, &mut dead, target)
-                    }
+                let believed = leader_addr.filter(|&l| l != target && !dead.is_down(l));
+                if let Some(leader) = believed {
+                    last = format!("{target} is not the leader; it names {leader}");
+                    leader
+                } else {
+                    // No leader known, or a stale hint naming a node that just failed: an
+                    // election is on, so give it a moment.
+                    last = match leader_addr {
+                        Some(l) => {
+                            format!("{target} is not the leader; it names {l}, which is down")
+                        }
+                        None => format!("{target} is not the leader and knows of none"),
+                    };
+                    thread::sleep(backoff(attempt));
+                    alive_after(&members, &mut dead, target)
                 }
             }
             Attempt::Failed { why, sent } => {
@@ -200,7 +199,7 @@ pub fn status(addr: SocketAddr, timeout: Duration) -> io::Result<NodeStatus> {
         Ok(Frame::StatusReply(status)) => Ok(status),
         Ok(other) => Err(io::Error::other(format!(
             "answered a status query with a {} frame",
-            super::conn::frame_name(&other)
+            other.kind()
         ))),
         Err(e) => Err(io::Error::other(e.to_string())),
     }
@@ -229,20 +228,17 @@ fn exchange(target: SocketAddr, request: &Request, attempt: u32, timeout: Durati
         return Attempt::failed(e.to_string(), true);
     }
     let mut reader = BufReader::new(stream);
+    let no_answer =
+        || Attempt::failed(format!("no answer within {} ms", timeout.as_millis()), true);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Attempt::failed(format!("no answer within {} ms", timeout.as_millis()), true);
+            return no_answer();
         }
         let _ = reader.get_ref().set_read_timeout(Some(left));
         let frame = match wire::read_frame(&mut reader) {
             Ok(frame) => frame,
-            Err(FrameError::Idle) => {
-                return Attempt::failed(
-                    format!("no answer within {} ms", timeout.as_millis()),
-                    true,
-                );
-            }
+            Err(FrameError::Idle) => return no_answer(),
             Err(FrameError::Io(e)) if wire::is_timeout(&e) => {
                 let why = format!("answer cut short after {} ms", timeout.as_millis());
                 return Attempt::failed(why, true);
@@ -300,7 +296,7 @@ fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
 
 /// `first`, then the ports around it nearest first (`P+1`, `P-1`, `P+2`, …), as far as any
 /// other node of a `cluster` could be.
-fn consecutive(first: SocketAddr) -> Vec<SocketAddr> {
+fn nearby_ports(first: SocketAddr) -> Vec<SocketAddr> {
     let port = first.port();
     let around = (1..MAX_NODES).flat_map(|d| [port.checked_add(d), port.checked_sub(d)]);
     std::iter::once(Some(port))

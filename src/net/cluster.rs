@@ -3,7 +3,6 @@
 //! restart a node that dies, and stops them all on Ctrl-C (or when it is itself killed: each
 //! child exits when its standard input, a pipe from this process, closes).
 
-use std::fs;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
 use std::path::{Path, PathBuf};
@@ -68,6 +67,8 @@ pub fn run(options: &ClusterOptions) -> Result<(), ClusterError> {
             "--nodes {n}: a cluster has 1 to 9 nodes"
         )));
     }
+    super::server::check_timing(options.election_timeout_ms, options.heartbeat_ms)
+        .map_err(ClusterError::Usage)?;
     let last_port = options.base_port.checked_add(u16::from(n) - 1);
     if options.base_port == 0 || last_port.is_none() {
         return Err(ClusterError::Usage(format!(
@@ -136,13 +137,10 @@ pub fn run(options: &ClusterOptions) -> Result<(), ClusterError> {
             stop_all(&mut nodes);
             return Err(e);
         }
-        let now_leader = find_leader(&nodes);
-        if now_leader.is_some() && now_leader != leader {
-            if let Some((id, term)) = now_leader {
-                let addr = nodes[id.index()].addr;
-                say(&format!("leader: {id} at {addr} (term {term})"));
-            }
-            leader = now_leader;
+        if let Some((id, term)) = find_leader(&nodes).filter(|&l| Some(l) != leader) {
+            let addr = nodes[id.index()].addr;
+            say(&format!("leader: {id} at {addr} (term {term})"));
+            leader = Some((id, term));
         }
         if nodes.iter().all(|node| node.exited) {
             return Err(ClusterError::Start("every node has exited".to_owned()));
@@ -192,11 +190,9 @@ fn node_dir(data_dir: &Path, id: NodeId) -> PathBuf {
     data_dir.join(id.to_string())
 }
 
-/// Start one node with its stderr forwarded (prefixed) and its stdin a pipe it watches.
+/// Start one node with its stderr forwarded (prefixed) and its stdin a pipe it watches. (The
+/// node creates its data directory.)
 fn spawn(exe: &Path, command: &[String], id: NodeId) -> io::Result<Child> {
-    if let Some(dir) = command.iter().position(|a| a == "--data-dir") {
-        fs::create_dir_all(&command[dir + 1])?;
-    }
     let mut launch = Command::new(exe);
     launch
         .args(command)

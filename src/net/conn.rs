@@ -191,13 +191,13 @@ fn accept(
 ) {
     let already = open.fetch_add(1, Ordering::SeqCst);
     let slot = Arc::new(Slot(Arc::clone(open)));
-    let busy = || Frame::Error {
-        message: format!("too many connections (at most {MAX_CONNECTIONS}); try another node"),
-        retry: true,
-    };
     if already >= MAX_CONNECTIONS {
+        let busy = Frame::Error {
+            message: too_many_connections(),
+            retry: true,
+        };
         let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-        let _ = wire::write_frame(&mut stream, &busy());
+        let _ = wire::write_frame(&mut stream, &busy);
         return;
     }
     let peers_only = already >= MAX_CONNECTIONS - PEER_RESERVE;
@@ -269,15 +269,10 @@ fn read_connection(
     let mut reader = BufReader::new(stream);
     let mut first = true;
     let mut peer = false;
-    let too_many = || Input::Refuse {
-        conn,
-        reason: format!("too many connections (at most {MAX_CONNECTIONS}); try another node"),
-        retry: true,
-    };
-    let refuse = |reason: String| Input::Refuse {
+    let refuse = |reason: String, retry: bool| Input::Refuse {
         conn,
         reason,
-        retry: false,
+        retry,
     };
     loop {
         let frame = wire::read_frame_admitting(&mut reader, |len| admit(len, peer));
@@ -291,7 +286,7 @@ fn read_connection(
                 token: theirs,
             }) => {
                 if token.is_some_and(|ours| !same_token(ours, &theirs)) {
-                    refuse(format!("{from}: wrong cluster token"))
+                    refuse(format!("{from}: wrong cluster token"), false)
                 } else {
                     peer = true;
                     first = false;
@@ -302,6 +297,7 @@ fn read_connection(
                 "a peer frame before a hello with the cluster token (start every node with the \
                  same --cluster-token)"
                     .to_owned(),
+                false,
             ),
             Ok(Frame::Peer { from, message }) => {
                 peer = true;
@@ -310,8 +306,9 @@ fn read_connection(
                     message: message.0,
                 }
             }
-            Ok(_) if first && peers_only => too_many(),
-            Err(FrameError::Idle) if first && peers_only => too_many(),
+            Ok(_) | Err(FrameError::Idle) if first && peers_only => {
+                refuse(too_many_connections(), true)
+            }
             Ok(Frame::Ping) => {
                 first = false;
                 continue;
@@ -322,22 +319,15 @@ fn read_connection(
                 attempt,
             },
             Ok(Frame::Status) => Input::Status { conn },
-            Ok(other) => Input::Refuse {
-                conn,
-                reason: format!("a node does not accept {} frames", frame_name(&other)),
-                retry: false,
-            },
+            Ok(other) => refuse(
+                format!("a node does not accept {} frames", other.kind()),
+                false,
+            ),
             Err(FrameError::Closed | FrameError::Idle) => return,
-            Err(e @ FrameError::Busy(_)) => Input::Refuse {
-                conn,
-                reason: e.to_string(),
-                retry: true,
-            },
-            Err(e) => Input::Refuse {
-                conn,
-                reason: e.to_string(),
-                retry: false,
-            },
+            Err(e) => {
+                let retry = matches!(e, FrameError::Busy(_));
+                refuse(e.to_string(), retry)
+            }
         };
         first = false;
         let last = matches!(input, Input::Refuse { .. });
@@ -347,25 +337,16 @@ fn read_connection(
     }
 }
 
+/// Why a connection past the limit is refused.
+fn too_many_connections() -> String {
+    format!("too many connections (at most {MAX_CONNECTIONS}); try another node")
+}
+
 /// Token comparison that takes the same time wherever the first difference is.
 fn same_token(ours: &str, theirs: &str) -> bool {
     let (a, b) = (ours.as_bytes(), theirs.as_bytes());
     let differences = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     a.len() == b.len() && differences == 0
-}
-
-/// A frame's kind, as error messages name it.
-pub fn frame_name(frame: &Frame) -> &'static str {
-    match frame {
-        Frame::Peer { .. } => "peer",
-        Frame::Request { .. } => "request",
-        Frame::Reply { .. } => "reply",
-        Frame::Status => "status",
-        Frame::Ping => "ping",
-        Frame::Hello { .. } => "hello",
-        Frame::StatusReply(_) => "status_reply",
-        Frame::Error { .. } => "error",
-    }
 }
 
 /// Start the thread that sends encoded frames to `peer` at `addr`, connecting (and

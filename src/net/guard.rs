@@ -1,10 +1,10 @@
 //! What a real node checks before it hands a peer's message to Raft.
 //!
-//! Peers are trusted to run Raft (there is no authentication on the wire), and the Raft node
-//! asserts the invariants that correct peers guarantee: a node that finds one broken stops
-//! rather than risk its state. Over a real network anyone can connect and send a well-formed
-//! frame, so the server drops — and logs — a message that would trip one of those asserts
-//! instead of letting it stop the node.
+//! The Raft node asserts the invariants that correct peers guarantee: a node that finds one
+//! broken stops rather than risk its state. Over a real network a well-formed frame may come
+//! from a buggy or hostile sender (anyone, when the node has no `--cluster-token`), so the
+//! server drops — and logs — a message that would trip one of those asserts instead of
+//! letting it stop the node.
 
 use crate::ids::{LogIndex, NodeId, Term};
 use crate::message::Message;
@@ -90,16 +90,16 @@ pub fn check_peer_message(
                 ));
             }
             let log = node.log();
-            let mut index = *prev_log_index;
+            let mut at = *prev_log_index;
             for entry in entries {
                 log_term("entry term", entry.term, *term)?;
-                index = index.next();
+                at = at.next();
                 // An entry that differs from a committed one: Raft's log matching forbids it.
-                let committed = index <= node.commit_index();
-                let differs = log.term_at(index).is_some_and(|t| t != entry.term);
+                let committed = at <= node.commit_index();
+                let differs = log.term_at(at).is_some_and(|t| t != entry.term);
                 if *term >= current && committed && differs {
                     return Err(format!(
-                        "entry at index {index} (term {}) conflicts with a committed entry",
+                        "entry at index {at} (term {}) conflicts with a committed entry",
                         entry.term
                     ));
                 }
@@ -115,7 +115,7 @@ pub fn check_peer_message(
             sender_term(*term)?;
             index("hint", *hint)?;
             let last = node.log().last_index();
-            if *success && *term == node.term() && node.is_leader() && *match_index > last {
+            if *success && *term == current && node.is_leader() && *match_index > last {
                 return Err(format!(
                     "acknowledges index {match_index} past the log end {last}"
                 ));

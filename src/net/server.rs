@@ -19,7 +19,7 @@ use super::guard;
 use super::storage::{Storage, StorageError};
 use super::wire::{self, Frame, NodeStatus, WireMessage, WireReply};
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
-use crate::kv::{Dedup, OpValue, Outcome, Request};
+use crate::kv::{Dedup, Outcome, Request};
 use crate::message::{Addr, Envelope, Message, Reply};
 use crate::process::{Process, ProcessEvent};
 use crate::raft::{CrashedNode, Mutations, NodeConfig, RaftNode, Role};
@@ -140,17 +140,23 @@ pub fn members(options: &ServeOptions) -> Result<Vec<SocketAddr>, ServeError> {
     Ok(all.into_values().collect())
 }
 
+/// A leader's heartbeats must come more often than followers' election timeouts.
+pub fn check_timing(election_timeout_ms: u64, heartbeat_ms: u64) -> Result<(), String> {
+    if election_timeout_ms == 0 || heartbeat_ms >= election_timeout_ms {
+        return Err(format!(
+            "heartbeat every {heartbeat_ms} ms must be shorter than the election timeout of \
+             {election_timeout_ms} ms"
+        ));
+    }
+    Ok(())
+}
+
 /// Run one node until the process is killed (or, with `exit_with_stdin`, until standard input
 /// closes). Returns only on an error that stops the node.
 pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
     let members = members(options)?;
     let cluster_size = u8::try_from(members.len()).expect("at most 9 members");
-    if options.election_timeout_ms == 0 || options.heartbeat_ms >= options.election_timeout_ms {
-        return Err(ServeError::Usage(format!(
-            "heartbeat every {} ms must be shorter than the election timeout of {} ms",
-            options.heartbeat_ms, options.election_timeout_ms
-        )));
-    }
+    check_timing(options.election_timeout_ms, options.heartbeat_ms).map_err(ServeError::Usage)?;
     let (storage, durable) = Storage::open(&options.data_dir, options.id, cluster_size)?;
     let listener = TcpListener::bind(options.listen)
         .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", options.listen)))?;
@@ -215,7 +221,6 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         peers,
         members: members.iter().map(ToString::to_string).collect(),
         conns: BTreeMap::new(),
-        forgotten: Vec::new(),
         swept: start,
         line: String::new(),
         crash_at: options.crash_at,
@@ -264,9 +269,6 @@ struct NodeLoop {
     members: Vec<String>,
     /// Open connections, for replies.
     conns: BTreeMap<ClientNo, Conn>,
-    /// Requests this step found already acknowledged and forgotten: their senders get an
-    /// error frame instead of waiting for an answer that cannot come.
-    forgotten: Vec<(ClientId, Seq)>,
     /// When half-closed connections were last swept.
     swept: Instant,
     /// Reused buffer for log lines.
@@ -399,12 +401,12 @@ impl NodeLoop {
     /// After every step: log what happened, persist, then send (Raft's persist-before-answer).
     fn after_step(&mut self) -> Result<(), ServeError> {
         let id = self.raft.id();
+        // Requests this step found already acknowledged and forgotten.
+        let mut forgotten = Vec::new();
         while let Some(event) = self.raft.poll_event() {
-            if let Some(forgotten) = forgotten_request(&event) {
-                self.forgotten.push(forgotten);
-            }
+            forgotten.extend(forgotten_request(&event));
             let line = &mut self.line;
-            trace::node_trace_events(id, &event, &mut |e| {
+            trace::node_trace_events(id, &event, |e| {
                 line.clear();
                 trace::format_event(line, e);
                 tracing::info!("{line}");
@@ -420,14 +422,14 @@ impl NodeLoop {
             self.route(envelope);
         }
         self.maybe_crash(&[CrashPoint::AfterReply]);
-        self.answer_forgotten();
+        self.answer_forgotten(forgotten);
         Ok(())
     }
 
     /// A request whose seq was already acknowledged and whose result the session table has
     /// dropped can never be answered: tell its sender so, instead of letting it time out.
-    fn answer_forgotten(&mut self) {
-        for (client, seq) in std::mem::take(&mut self.forgotten) {
+    fn answer_forgotten(&mut self, forgotten: Vec<(ClientId, Seq)>) {
+        for (client, seq) in forgotten {
             let waiting: Vec<ClientNo> = self
                 .conns
                 .iter()
@@ -611,17 +613,7 @@ fn forgotten_request(event: &ProcessEvent) -> Option<(ClientId, Seq)> {
 /// A request's numbers and size must make sense before it reaches the session table.
 fn check_request(request: &Request, attempt: u32) -> Result<(), String> {
     let (client, seq, lowest) = (request.client, request.seq, request.lowest_unacked);
-    let size = request.op.key().len()
-        + request.op.value().map_or(0, |v| match v {
-            OpValue::Str(s) => s.len(),
-            OpValue::Int(_) => 0,
-        });
-    if size > wire::MAX_OP_BYTES {
-        return Err(format!(
-            "client {client} seq {seq}: key and value of {size} bytes (at most {})",
-            wire::MAX_OP_BYTES
-        ));
-    }
+    wire::check_op_size(&request.op).map_err(|e| format!("client {client} seq {seq}: {e}"))?;
     if seq.0 == 0 {
         return Err(format!("client {client}: seq 0 (seqs start at 1)"));
     }

@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientId, LogIndex, NodeId, Seq, Term};
-use crate::kv::Request;
+use crate::kv::{Op, OpValue, Request};
 use crate::message::Message;
 
 /// The protocol version this build speaks.
@@ -28,6 +28,23 @@ pub const MAX_FRAME: usize = 16 << 20;
 
 /// Largest key plus value of one client operation, 16 KiB.
 pub const MAX_OP_BYTES: usize = 16 << 10;
+
+/// An operation's key and value must fit in [`MAX_OP_BYTES`] (an `incr` amount counts as
+/// nothing: it is a number, not text). Checked by the client before sending and by the
+/// node on arrival.
+pub fn check_op_size(op: &Op) -> Result<(), String> {
+    let value = match op.value() {
+        Some(OpValue::Str(s)) => s.len(),
+        Some(OpValue::Int(_)) | None => 0,
+    };
+    let size = op.key().len() + value;
+    if size > MAX_OP_BYTES {
+        return Err(format!(
+            "key and value of {size} bytes; a node accepts at most {MAX_OP_BYTES}"
+        ));
+    }
+    Ok(())
+}
 
 /// Everything that travels between processes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,6 +82,22 @@ pub enum Frame {
         #[serde(default)]
         retry: bool,
     },
+}
+
+impl Frame {
+    /// The frame's kind, as error messages name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "hello",
+            Frame::Peer { .. } => "peer",
+            Frame::Request { .. } => "request",
+            Frame::Reply { .. } => "reply",
+            Frame::Status => "status",
+            Frame::Ping => "ping",
+            Frame::StatusReply(_) => "status_reply",
+            Frame::Error { .. } => "error",
+        }
+    }
 }
 
 /// What a node reports about itself (`idemsim client status`, and how `cluster` finds the
@@ -149,14 +182,12 @@ impl fmt::Display for FrameError {
     }
 }
 
-/// Encode one frame.
+/// Encode one frame (one allocation: the body is written after a placeholder length).
 pub fn encode(frame: &Frame) -> Vec<u8> {
-    let body = serde_json::to_vec(frame).expect("frames always serialize");
-    let len = u32::try_from(body.len() + 1).expect("a frame fits in u32");
-    let mut out = Vec::with_capacity(4 + 1 + body.len());
-    out.extend_from_slice(&len.to_be_bytes());
-    out.push(VERSION);
-    out.extend_from_slice(&body);
+    let mut out = vec![0, 0, 0, 0, VERSION];
+    serde_json::to_writer(&mut out, frame).expect("frames always serialize");
+    let len = u32::try_from(out.len() - 4).expect("a frame fits in u32");
+    out[..4].copy_from_slice(&len.to_be_bytes());
     out
 }
 

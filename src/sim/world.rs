@@ -699,7 +699,7 @@ fn remember(recent: &mut VecDeque<Envelope>, envelope: &Envelope) {
 /// Turn one node event into trace events, and show a new leader's log to the checkers.
 fn observe_node_event(io: &mut Io<'_>, node_id: NodeId, node: &RaftNode, event: &ProcessEvent) {
     let t = io.now;
-    node_trace_events(node_id, event, &mut |trace| io.observer.emit(t, trace));
+    node_trace_events(node_id, event, |trace| io.observer.emit(t, trace));
     if let &ProcessEvent::BecameLeader { term } = event {
         io.observer.leader_elected(node_id, term, node.log());
     }
