@@ -7,6 +7,7 @@
 //! 65 for an invalid state file, 69 when no node answers and 74 for disk or socket errors.
 
 mod catch_table;
+mod logging;
 mod net;
 mod progress;
 pub mod run;

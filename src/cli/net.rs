@@ -154,7 +154,7 @@ fn parse_peer(s: &str) -> Result<(NodeId, SocketAddr), String> {
 
 /// `idemsim serve`.
 pub fn serve(args: &ServeArgs) -> u8 {
-    server::init_logging();
+    super::logging::init("info", super::logging::Style::Node);
     let options = ServeOptions {
         id: NodeId(args.id),
         listen: args.listen,

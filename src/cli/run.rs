@@ -1,6 +1,6 @@
 //! `idemsim run`.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -104,14 +104,7 @@ fn run_traced(
             run_with(&mut StorySink::new(BufWriter::new(io::stdout().lock())))
         }
         Some(TraceFormat::Tracing) => {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("idemsim::trace=info"));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(io::stderr)
-                .with_ansi(io::stderr().is_terminal())
-                .without_time()
-                .try_init();
+            super::logging::init("idemsim::trace=info", super::logging::Style::Trace);
             run_with(&mut TracingSink::default())
         }
     }

@@ -2,7 +2,7 @@
 //! runs: time is the process's monotonic clock, messages are frames on sockets, and the durable
 //! state is a file fsynced before any message that depends on it leaves.
 
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
@@ -97,18 +97,6 @@ impl From<StorageError> for ServeError {
             StorageError::Io { .. } => ServeError::Io(e.to_string()),
         }
     }
-}
-
-/// Send `tracing` output to stderr (`RUST_LOG` filters; default `info`).
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
 }
 
 /// Every node's address in node order, checking that the nodes are exactly `n1..=nN`.

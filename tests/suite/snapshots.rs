@@ -4,7 +4,7 @@
 //! Nothing in them depends on wall time, paths or the machine. Review changes with
 //! `cargo insta review`; under `CI=true` a missing or changed snapshot fails.
 
-mod common;
+use crate::common;
 
 use idemsim::campaign::catch::Design;
 use idemsim::cli::run::replay_command;

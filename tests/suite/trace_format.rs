@@ -1,7 +1,7 @@
 //! The trace interface (DESIGN §7) and determinism (§3): JSONL lines carry the required
 //! events and fields, the verdict is last, and the same seed gives a byte-identical trace.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

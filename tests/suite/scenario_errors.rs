@@ -1,7 +1,7 @@
 //! Bad scenario files: each kind of mistake gets a message naming the file, line, column and
 //! field (reviewed as one snapshot), and no input whatsoever makes the parser panic.
 
-mod common;
+use crate::common;
 
 use idemsim::scenario::{ScenarioError, parse};
 use proptest::prelude::*;

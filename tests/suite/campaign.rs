@@ -1,7 +1,7 @@
 //! Campaigns: the catch table in both directions, sweeps whose output does not depend on
 //! the number of threads, shards that partition a campaign, and panics reported per seed.
 
-mod common;
+use crate::common;
 
 use idemsim::campaign::catch::{Design, catch_table};
 use idemsim::campaign::{Plan, RunSummary, SeedRange, Shard, Target, sweep};

@@ -1,7 +1,7 @@
 //! Every shipped scenario, swept over seeds: the correct dedup strategies never break a rule,
 //! and `off` (at-least-once) is caught within a few seeds, by the exactly-once checker.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
