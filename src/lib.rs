@@ -22,3 +22,4 @@ pub mod raft;
 pub mod scenario;
 pub mod sim;
 pub mod trace;
+pub mod verdict;

@@ -1,4 +1,5 @@
-//! What travels between processes: Raft RPCs, client requests and replies.
+//! What travels between processes: Raft RPCs and the log entries they carry, client requests
+//! and replies.
 //!
 //! Entries and requests are shared (`Arc`), so copying a message to the network, duplicating
 //! it, or retransmitting a log suffix bumps reference counts instead of copying strings.
@@ -9,13 +10,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, Term};
 use crate::kv::{OpResult, Request};
-use crate::raft::Entry;
 
 /// A process address: a Raft node or a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Addr {
     Node(NodeId),
     Client(ClientNo),
+}
+
+impl std::fmt::Display for Addr {
+    /// `n2` or `c1`, as traces name processes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Addr::Node(n) => n.fmt(f),
+            Addr::Client(c) => c.fmt(f),
+        }
+    }
 }
 
 /// One message in flight.
@@ -67,6 +77,39 @@ pub enum Message {
     },
 }
 
+impl Message {
+    /// The kind, as on the wire and in message traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::RequestVote { .. } => "request_vote",
+            Message::VoteReply { .. } => "vote_reply",
+            Message::AppendEntries { .. } => "append_entries",
+            Message::AppendReply { .. } => "append_reply",
+            Message::ClientRequest { .. } => "client_request",
+            Message::ClientReply { .. } => "client_reply",
+        }
+    }
+
+    /// Its size in bytes encoded as a real node sends it (JSON), counted without building it.
+    pub fn encoded_len(&self) -> u64 {
+        struct Count(u64);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len() as u64;
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = Count(0);
+        match serde_json::to_writer(&mut count, self) {
+            Ok(()) => count.0,
+            Err(_) => 0,
+        }
+    }
+}
+
 /// A server's answer to a client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,4 +119,45 @@ pub enum Reply {
     Done { result: OpResult, cached: bool },
     /// This node is not the leader; `hint` is the leader it knows of, if any.
     NotLeader { hint: Option<NodeId> },
+    /// This `(client, seq)` was already acknowledged and its result forgotten (the client's
+    /// lowest unacknowledged seq has moved past it): it was not applied again, and there is
+    /// no result to return. A correct client never re-sends an acknowledged seq, so this
+    /// means the request is stale, or the client id was used before by someone else.
+    /// `last_seq` is the highest seq of this client that took effect.
+    Forgotten { last_seq: Seq },
+}
+
+/// What a log entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    /// The entry a new leader appends at the start of its term (Raft §8), so that it can
+    /// commit entries of earlier terms.
+    Noop,
+    /// A client operation.
+    Client(Arc<Request>),
+}
+
+impl Payload {
+    /// The client request carried, if any.
+    pub fn request(&self) -> Option<&Request> {
+        match self {
+            Payload::Noop => None,
+            Payload::Client(request) => Some(request),
+        }
+    }
+}
+
+/// One log entry. Cloning it bumps a reference count.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: Term,
+    pub payload: Payload,
+}
+
+impl Entry {
+    /// The client request this entry carries, if any.
+    pub fn request(&self) -> Option<&Request> {
+        self.payload.request()
+    }
 }

@@ -5,15 +5,15 @@
 //! until they return `None`, then asks `poll_timeout` when to call `handle_timeout` next.
 //! Nothing behind this trait reads a clock, sleeps, does IO, or touches a global RNG.
 
-use std::sync::Arc;
-
-use crate::ids::{LogIndex, NodeId, Seq, SimTime, Term};
-use crate::kv::{OpResult, Outcome, Request, StateDigest};
+use crate::ids::SimTime;
 use crate::message::Envelope;
-use crate::raft::Payload;
 
 /// A simulated process.
 pub trait Process {
+    /// What the process reports having done (a node: elected, appended, applied; a client:
+    /// submitted, sent, accepted), for checkers and traces. Each kind of process has its own.
+    type Event;
+
     /// Deliver one message addressed to this process.
     fn handle_message(&mut self, now: SimTime, envelope: Envelope);
 
@@ -32,58 +32,5 @@ pub trait Process {
     /// The next thing that happened (applied, replied, became leader…). Drain after every
     /// `handle_*` call, before `poll_transmit`, to observe events in the order they occurred.
     #[must_use]
-    fn poll_event(&mut self) -> Option<ProcessEvent>;
-}
-
-/// Something a process did that checkers and traces observe.
-#[derive(Clone, Debug)]
-pub enum ProcessEvent {
-    /// A node won an election.
-    BecameLeader { term: Term },
-    /// A leader appended a client request to its log.
-    Appended {
-        index: LogIndex,
-        term: Term,
-        request: Arc<Request>,
-        attempt: u32,
-    },
-    /// A node applied a committed entry to its state machine.
-    Applied {
-        index: LogIndex,
-        term: Term,
-        payload: Payload,
-        outcome: Outcome,
-        result: OpResult,
-        digest: StateDigest,
-    },
-    /// A leader found an arriving request already applied and answered it from the session
-    /// table without appending it (`cached` is `None` when the result was already forgotten).
-    DuplicateOnReceive {
-        request: Arc<Request>,
-        last_seq: Seq,
-        cached: Option<OpResult>,
-    },
-    /// A client issued a new operation.
-    Submitted { request: Arc<Request> },
-    /// A client sent (or re-sent) its current request.
-    Sent { seq: Seq, to: NodeId, attempt: u32 },
-    /// A client gave up waiting for an answer to `attempt` and will retry at `retry_to`.
-    TimedOut {
-        seq: Seq,
-        attempt: u32,
-        retry_to: NodeId,
-    },
-    /// A node told a client it is not the leader.
-    Redirected {
-        seq: Seq,
-        from: NodeId,
-        hint: Option<NodeId>,
-    },
-    /// A client accepted the result of its current operation.
-    Accepted {
-        seq: Seq,
-        from: NodeId,
-        result: OpResult,
-        cached: bool,
-    },
+    fn poll_event(&mut self) -> Option<Self::Event>;
 }

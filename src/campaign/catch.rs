@@ -4,9 +4,9 @@
 
 use super::seeds::{SeedRange, Shard};
 use super::sweep::{Plan, RunSummary, Target, sweep};
-use crate::check::Rule;
 use crate::client::OnRestart;
 use crate::kv::Dedup;
+use crate::verdict::{PerRule, Rule};
 
 /// A design under test: a dedup strategy on the servers, and what clients do with their
 /// id when they restart.
@@ -105,7 +105,7 @@ fn geometric_median(p: f64) -> u64 {
 struct Tally {
     runs: u64,
     failed: u64,
-    rules: [u64; 5],
+    rules: PerRule<u64>,
     /// (seed, target) of the earliest failure.
     first: Option<(u64, usize)>,
     /// (runs, failures) per target.
@@ -117,7 +117,7 @@ impl Tally {
         Tally {
             runs: 0,
             failed: 0,
-            rules: [0; 5],
+            rules: PerRule::default(),
             first: None,
             per_target: vec![(0, 0); targets],
         }
@@ -132,7 +132,7 @@ impl Tally {
         self.failed += 1;
         self.per_target[run.target].1 += 1;
         for rule in run.rules() {
-            self.rules[rule as usize] += 1;
+            self.rules[rule] += 1;
         }
         let at = (run.seed, run.target);
         if self.first.is_none_or(|f| at < f) {
@@ -143,7 +143,7 @@ impl Tally {
     fn row(self, design: Design, seeds: SeedRange) -> CatchRow {
         let mut rules: Vec<(Rule, u64)> = Rule::ALL
             .into_iter()
-            .map(|r| (r, self.rules[r as usize]))
+            .map(|r| (r, self.rules[r]))
             .filter(|&(_, n)| n > 0)
             .collect();
         rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

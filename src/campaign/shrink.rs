@@ -5,9 +5,9 @@
 //! run, with the same seed, still breaks the same rule. Passes repeat until none makes
 //! progress, so the result is 1-minimal along each of those axes.
 
-use crate::check::Rule;
 use crate::scenario::{self, FaultKind, NodeSelector, Scenario, Split};
 use crate::sim::{RunOptions, RunReport, run};
+use crate::verdict::Rule;
 
 /// The sizes a shrink reports, before and after.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,9 +33,7 @@ pub struct Shrunk {
 
 /// The first rule `report` breaks, if any.
 fn broken(report: &RunReport) -> Option<Rule> {
-    Rule::ALL
-        .into_iter()
-        .find(|&r| report.violations.count(r) > 0)
+    report.violations.broken().iter().next()
 }
 
 fn size(s: &Scenario, report: &RunReport) -> Size {

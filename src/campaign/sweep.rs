@@ -11,9 +11,9 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use super::seeds::{SeedRange, Shard};
-use crate::check::{Rule, Violation};
 use crate::scenario::Scenario;
 use crate::sim::{self, RunOptions};
+use crate::verdict::{Rule, RuleSet, Violation};
 
 /// One scenario of a campaign, with the file it came from (for replay commands).
 #[derive(Clone, Debug)]
@@ -46,8 +46,8 @@ pub struct RunSummary {
     /// Index into the plan's targets.
     pub target: usize,
     pub seed: u64,
-    /// Rules broken, as a bit per [`Rule`].
-    pub broken: u8,
+    /// Rules broken.
+    pub broken: RuleSet,
     /// The first violation, if any.
     pub first: Option<Violation>,
     pub exit_code: u8,
@@ -65,16 +65,12 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn passed(&self) -> bool {
-        self.broken == 0
-    }
-
-    pub fn broke(&self, rule: Rule) -> bool {
-        self.broken & (1 << rule as u8) != 0
+        self.broken.is_empty()
     }
 
     /// The rules broken, in [`Rule::ALL`] order.
-    pub fn rules(&self) -> impl Iterator<Item = Rule> + '_ {
-        Rule::ALL.into_iter().filter(|&r| self.broke(r))
+    pub fn rules(&self) -> impl Iterator<Item = Rule> {
+        self.broken.iter()
     }
 }
 
@@ -99,17 +95,11 @@ pub fn run_one(targets: &[Target], target: usize, seed: u64) -> RunSummary {
     IN_RUN.with(|f| f.set(false));
     match outcome {
         Ok(report) => {
-            let mut broken = 0u8;
-            for rule in Rule::ALL {
-                if report.violations.count(rule) > 0 {
-                    broken |= 1 << rule as u8;
-                }
-            }
             let s = &report.stats;
             RunSummary {
                 target,
                 seed,
-                broken,
+                broken: report.violations.broken(),
                 first: report.violations.kept().first().cloned(),
                 exit_code: report.exit_code(),
                 completed: s.completed,
@@ -131,7 +121,7 @@ pub fn run_one(targets: &[Target], target: usize, seed: u64) -> RunSummary {
             RunSummary {
                 target,
                 seed,
-                broken: 1 << Rule::Invariant as u8,
+                broken: RuleSet::EMPTY.with(Rule::Invariant),
                 first: Some(Violation {
                     rule: Rule::Invariant,
                     message: format!("the run panicked outside the world: {message}"),

@@ -3,15 +3,15 @@
 use hdrhistogram::Histogram;
 
 use super::sweep::RunSummary;
-use crate::check::Rule;
+use crate::verdict::{PerRule, Rule};
 
 /// Aggregates of a sweep.
 #[derive(Clone, Debug)]
 pub struct Totals {
     pub runs: u64,
     pub failed: u64,
-    /// Runs that broke each rule, indexed by `Rule as usize`.
-    pub by_rule: [u64; 5],
+    /// Runs that broke each rule.
+    pub by_rule: PerRule<u64>,
     pub duplicates: u64,
     pub retries: u64,
     pub crashes: u64,
@@ -25,7 +25,7 @@ impl Default for Totals {
         Totals {
             runs: 0,
             failed: 0,
-            by_rule: [0; 5],
+            by_rule: PerRule::default(),
             duplicates: 0,
             retries: 0,
             crashes: 0,
@@ -43,7 +43,7 @@ impl Totals {
         self.runs += 1;
         self.failed += u64::from(!run.passed());
         for rule in run.rules() {
-            self.by_rule[rule as usize] += 1;
+            self.by_rule[rule] += 1;
         }
         self.duplicates += run.duplicates;
         self.retries += run.retries;
@@ -54,7 +54,7 @@ impl Totals {
 
     /// Runs that broke `rule`.
     pub fn broke(&self, rule: Rule) -> u64 {
-        self.by_rule[rule as usize]
+        self.by_rule[rule]
     }
 
     /// The `q` quantile (0..=1) of simulated time to finish, in microseconds.
@@ -66,15 +66,6 @@ impl Totals {
     /// The exit code of the whole sweep: 1 if a safety rule broke anywhere, 3 if only
     /// liveness did, 0 if every run passed.
     pub fn exit_code(&self) -> u8 {
-        let safety = Rule::ALL
-            .iter()
-            .any(|&r| r.is_safety() && self.broke(r) > 0);
-        if safety {
-            1
-        } else if self.broke(Rule::Liveness) > 0 {
-            3
-        } else {
-            0
-        }
+        self.by_rule.nonzero().exit_code()
     }
 }

@@ -1,10 +1,10 @@
 //! Convergence (DESIGN §8): replicas that applied up to the same index hold identical KV maps
 //! and identical session tables, compared by digest after every applied index.
 
-use super::{Rule, Violations};
 use crate::ids::NodeId;
 use crate::kv::StateDigest;
 use crate::trace::TraceEvent;
+use crate::verdict::{Rule, Violations};
 
 #[derive(Default)]
 pub struct Convergence {

@@ -1,15 +1,16 @@
 //! Exactly once (DESIGN §8): in every replica's apply history each `(client_id, seq)` takes
 //! effect at most once, at the same log index on every replica; every acknowledged write took
-//! effect; and the result the client got equals the result of that one application.
+//! effect; the result the client got equals the result of that one application; and no
+//! operation is refused as an already acknowledged seq when it never was acknowledged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Rule, Violations};
 use crate::ids::{ClientId, LogIndex, NodeId, Seq, SimTime};
 use crate::kv::{OpResult, Origin, Outcome, Request};
-use crate::raft::Payload;
+use crate::message::Payload;
 use crate::trace::TraceEvent;
+use crate::verdict::{Rule, Violations};
 
 /// The one application of a write.
 #[derive(Clone, Debug)]
@@ -33,6 +34,8 @@ struct Op {
     submitted: Option<Arc<Request>>,
     effect: Option<Effect>,
     reply: Option<(OpResult, NodeId, SimTime)>,
+    /// A node refused it as acknowledged and forgotten: the node, its `last_seq`, when.
+    refused: Option<(NodeId, Seq, SimTime)>,
 }
 
 /// Every op of every client incarnation: incarnations by [`Origin`], then ops by seq (seqs
@@ -92,10 +95,25 @@ impl ExactlyOnce {
                     );
                 }
                 assert!(
-                    op.reply.is_none(),
+                    op.reply.is_none() && op.refused.is_none(),
                     "client {client} seq {seq}: accepted two replies"
                 );
                 op.reply = Some((result.clone(), node, t));
+            }
+            TraceEvent::Refused {
+                origin,
+                client,
+                seq,
+                node,
+                last_seq,
+                ..
+            } => {
+                let op = self.op(origin, client, seq);
+                assert!(
+                    op.reply.is_none() && op.refused.is_none(),
+                    "client {client} seq {seq}: accepted a refusal after an answer"
+                );
+                op.refused = Some((node, last_seq, t));
             }
             TraceEvent::Apply {
                 node,
@@ -160,6 +178,26 @@ impl ExactlyOnce {
                             "client {client} seq {seq}{} {}",
                             what(),
                             describe_repeats(effect, op.reply.as_ref().map(|r| &r.0))
+                        ),
+                    ));
+                }
+                // A correct client never re-sends an acknowledged seq, so a refusal of one of its
+                // operations as "acknowledged and forgotten" confuses it with another operation
+                // that had the same (client_id, seq).
+                if let Some((node, last_seq, t)) = op.refused {
+                    let effect = match &op.effect {
+                        None => "it never took effect".to_owned(),
+                        Some(e) => format!("it took effect at index {} on {}", e.index, e.node),
+                    };
+                    acks.push((
+                        t,
+                        (client, seq),
+                        format!(
+                            "client {client} seq {seq}{} was refused by {node} at t={t} as \
+                             already acknowledged and forgotten (last_seq {last_seq}), but it \
+                             was never acknowledged and {effect}: another operation had used \
+                             client {client} seq {seq}",
+                            what()
                         ),
                     ));
                 }

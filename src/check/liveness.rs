@@ -1,8 +1,8 @@
 //! Liveness (DESIGN §8): after the fault phase heals, every client operation completes
 //! within the liveness budget.
 
-use super::{Rule, Violations};
 use crate::ids::{ClientId, ClientNo, Seq, SimTime};
+use crate::verdict::{Rule, Violations};
 
 /// A client's unfinished work at the end of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -8,113 +8,11 @@ mod exactly_once;
 mod liveness;
 mod raft_safety;
 
-use std::fmt;
-
 pub use liveness::PendingOp;
 
-use crate::ids::{ClientId, NodeId, Seq, SimTime, Term};
-use crate::raft::Log;
+use crate::ids::SimTime;
 use crate::trace::TraceEvent;
-
-/// The named properties a run must hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Rule {
-    ExactlyOnce,
-    RaftSafety,
-    Convergence,
-    Liveness,
-    /// A process's own assertion failed (it panicked): the run stops there.
-    Invariant,
-}
-
-impl Rule {
-    pub const ALL: [Rule; 5] = [
-        Rule::ExactlyOnce,
-        Rule::RaftSafety,
-        Rule::Convergence,
-        Rule::Liveness,
-        Rule::Invariant,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::ExactlyOnce => "exactly-once",
-            Rule::RaftSafety => "raft-safety",
-            Rule::Convergence => "convergence",
-            Rule::Liveness => "liveness",
-            Rule::Invariant => "invariant",
-        }
-    }
-
-    /// Safety rules fail a run with exit code 1; liveness alone with 3.
-    pub fn is_safety(self) -> bool {
-        self != Rule::Liveness
-    }
-}
-
-impl fmt::Display for Rule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// One broken rule, with the evidence.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Violation {
-    pub rule: Rule,
-    pub message: String,
-    /// The operation it is about, as servers know it, when it is about one.
-    pub about: Option<(ClientId, Seq)>,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.rule, self.message)
-    }
-}
-
-/// Most violations kept per rule; the rest are counted, not stored.
-pub const MAX_KEPT_PER_RULE: usize = 20;
-
-/// Collects violations, keeping the first few of each rule.
-#[derive(Clone, Debug, Default)]
-pub struct Violations {
-    kept: Vec<Violation>,
-    counts: [u64; 5],
-}
-
-impl Violations {
-    pub fn push(&mut self, rule: Rule, message: String) {
-        self.push_about(rule, None, message);
-    }
-
-    /// Record a violation about one operation.
-    pub fn push_about(&mut self, rule: Rule, about: Option<(ClientId, Seq)>, message: String) {
-        let count = &mut self.counts[rule as usize];
-        *count += 1;
-        if *count as usize <= MAX_KEPT_PER_RULE {
-            self.kept.push(Violation {
-                rule,
-                message,
-                about,
-            });
-        }
-    }
-
-    /// Violations of `rule`, including those not kept.
-    pub fn count(&self, rule: Rule) -> u64 {
-        self.counts[rule as usize]
-    }
-
-    pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
-    }
-
-    /// The kept violations, in the order found.
-    pub fn kept(&self) -> &[Violation] {
-        &self.kept
-    }
-}
+use crate::verdict::{Rule, Violations};
 
 /// Every checker of a run.
 pub struct Checks {
@@ -138,7 +36,7 @@ impl Checks {
     #[inline]
     pub fn observe(&mut self, t: SimTime, event: &TraceEvent<'_>) {
         match event {
-            TraceEvent::Submit { .. } | TraceEvent::Reply { .. } => {
+            TraceEvent::Submit { .. } | TraceEvent::Reply { .. } | TraceEvent::Refused { .. } => {
                 self.exactly_once.observe(t, event, &mut self.found);
             }
             TraceEvent::Apply { .. } => {
@@ -151,12 +49,6 @@ impl Checks {
             }
             _ => {}
         }
-    }
-
-    /// A node just became leader of `term` with `log`: check Leader Completeness (§5.4.1).
-    pub fn leader_elected(&mut self, node: NodeId, term: Term, log: &Log) {
-        self.raft_safety
-            .leader_elected(node, term, log, &mut self.found);
     }
 
     /// End of run: the checks that need the whole history, and liveness from what is still

@@ -5,10 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use super::{Rule, Violations};
 use crate::ids::{ClientId, LogIndex, NodeId, Seq, Term};
-use crate::raft::{Log, Payload};
+use crate::message::Payload;
+use crate::raft::Log;
 use crate::trace::TraceEvent;
+use crate::verdict::{Rule, Violations};
 
 /// What identifies a log entry across replicas.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl RaftSafety {
 
     pub fn observe(&mut self, event: &TraceEvent<'_>, found: &mut Violations) {
         match *event {
-            TraceEvent::Leader { node, term } => {
+            TraceEvent::Leader { node, term, log } => {
                 if let Some(&other) = self.leaders.get(&term) {
                     if other != node {
                         found.push(
@@ -57,6 +58,7 @@ impl RaftSafety {
                 } else {
                     self.leaders.insert(term, node);
                 }
+                self.leader_completeness(node, term, log.0, found);
             }
             TraceEvent::Restart { node } | TraceEvent::Crash { node, .. } => {
                 self.last_applied[node.index()] = LogIndex(0);
@@ -109,7 +111,7 @@ impl RaftSafety {
     }
 
     /// Leader Completeness (§5.4.1): the new leader's log holds every applied entry.
-    pub fn leader_elected(&mut self, node: NodeId, term: Term, log: &Log, found: &mut Violations) {
+    fn leader_completeness(&self, node: NodeId, term: Term, log: &Log, found: &mut Violations) {
         for (slot, key) in self.applied.iter().enumerate() {
             let index = LogIndex(slot as u64 + 1);
             let has = log.term_at(index);

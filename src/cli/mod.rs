@@ -78,7 +78,7 @@ pub enum Command {
 pub struct ShrinkArgs {
     /// Scenario file; without one, the built-in default scenario.
     pub scenario: Option<PathBuf>,
-    /// The failing seed [default: the scenario's].
+    /// The failing seed, an unsigned 64-bit integer [default: the scenario's].
     #[arg(long)]
     pub seed: Option<u64>,
     #[command(flatten)]
@@ -107,7 +107,8 @@ pub struct DesignArgs {
 pub struct SweepArgs {
     /// Scenario files; without any, the built-in default scenario.
     pub scenarios: Vec<PathBuf>,
-    /// Seeds to run: START..END (END excluded), START..=LAST, or one seed.
+    /// Seeds to run (unsigned 64-bit integers): START..END (END excluded), START..=LAST, or
+    /// one seed.
     #[arg(long, default_value = "0..1000", value_parser = parse_seeds)]
     pub seeds: SeedRange,
     /// Worker threads [default: the number of cores].
@@ -168,7 +169,8 @@ pub struct RunArgs {
     /// Scenario file (TOML, see sim-scenarios/). Without one, the built-in default scenario
     /// (leader-crash-mid-replication) runs.
     pub scenario: Option<PathBuf>,
-    /// Master seed; overrides the scenario's `seed`.
+    /// Master seed, an unsigned 64-bit integer (0 to 18446744073709551615); overrides the
+    /// scenario's `seed`.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Dedup strategy; overrides the scenario's `[server] dedup`.
@@ -185,6 +187,14 @@ pub struct RunArgs {
     /// (filter with RUST_LOG, e.g. RUST_LOG=idemsim::trace=info).
     #[arg(long, value_enum)]
     pub trace: Option<TraceFormat>,
+    /// Also trace every message: `send`, `deliver`, `drop`, `dup` and `cut` events naming
+    /// `from`, `to`, the message `kind` and its size in `bytes` (with --trace text or jsonl).
+    #[arg(long)]
+    pub messages: bool,
+    /// The summary: `text` for people, `json` for one JSON object (on stdout, or on stderr
+    /// with --trace jsonl).
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SummaryFormat,
     /// Run twice and prove both runs produce the same trace, or report the first event where
     /// they diverge (exit 1).
     #[arg(long)]
@@ -195,6 +205,13 @@ pub struct RunArgs {
     /// with every family allowed.
     #[arg(long)]
     pub swarm: bool,
+}
+
+/// Summary renderings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
 }
 
 /// Trace renderings.

@@ -272,7 +272,7 @@ pub fn client(args: &ClientArgs) -> u8 {
         }
         Err(e) => {
             eprintln!("idemsim client: client {client} seq {}: {e}", args.seq);
-            if let CallError::NoAnswer { .. } = e {
+            if let CallError::NoAnswer { .. } | CallError::NoCluster { .. } = e {
                 eprintln!(
                     "idemsim client: re-send the same request with: {}",
                     resend_command(args, client, &options.op)

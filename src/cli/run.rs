@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::summary;
-use super::{RunArgs, TraceFormat};
+use super::{RunArgs, SummaryFormat, TraceFormat};
 use crate::client::OnRestart;
 use crate::scenario::{self, Scenario, SwarmSpec};
 use crate::sim::determinism::{self, Determinism};
@@ -36,7 +36,7 @@ pub fn run(args: &RunArgs) -> u8 {
     let replay = replay_command(args.scenario.as_deref(), seed, &scenario);
 
     let started = Instant::now();
-    let (report, trace_error) = run_traced(&scenario, seed, &replay, args.trace);
+    let (report, trace_error) = run_traced(&scenario, seed, &replay, args.trace, args.messages);
     let wall = started.elapsed();
     if let Some(e) = trace_error.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
         eprintln!("error: writing the trace failed: {e}");
@@ -44,13 +44,20 @@ pub fn run(args: &RunArgs) -> u8 {
 
     let determinism = args
         .check_determinism
-        .then(|| determinism::check(&scenario, seed, &replay, &report));
-    let text = summary::render(&report, Some(wall), determinism.as_ref(), &replay);
+        .then(|| determinism::check(&scenario, seed, &replay, args.messages, &report));
+    let text = match args.format {
+        SummaryFormat::Text => summary::render(&report, Some(wall), determinism.as_ref(), &replay),
+        SummaryFormat::Json => {
+            let json = summary::json(&report, Some(wall), determinism.as_ref(), &replay);
+            format!("{json}\n")
+        }
+    };
     let written = if args.trace == Some(TraceFormat::Jsonl) {
         io::stderr().write_all(text.as_bytes())
     } else {
         let mut out = io::stdout().lock();
-        let traced = matches!(args.trace, Some(TraceFormat::Text | TraceFormat::Dedup));
+        let traced = matches!(args.trace, Some(TraceFormat::Text | TraceFormat::Dedup))
+            && args.format == SummaryFormat::Text;
         let sep = if traced { "\n" } else { "" };
         out.write_all(sep.as_bytes())
             .and_then(|()| out.write_all(text.as_bytes()))
@@ -73,6 +80,7 @@ fn run_traced(
     seed: u64,
     replay: &str,
     format: Option<TraceFormat>,
+    messages: bool,
 ) -> (RunReport, Option<io::Error>) {
     let run_with = |sink: &mut dyn TraceSink| {
         let report = sim::run(
@@ -81,6 +89,7 @@ fn run_traced(
                 seed,
                 sink: Some(sink),
                 replay: replay.to_owned(),
+                messages,
             },
         );
         (report, sink.finish().err())
@@ -91,6 +100,7 @@ fn run_traced(
                 seed,
                 sink: None,
                 replay: replay.to_owned(),
+                messages,
             };
             (sim::run(scenario, options), None)
         }

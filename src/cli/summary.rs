@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::check::Rule;
 use crate::sim::RunReport;
 use crate::sim::determinism::Determinism;
+use crate::verdict::Rule;
 
 /// `1234567` → `1,234,567`.
 pub(super) fn thousands(n: u64) -> String {
@@ -48,16 +48,18 @@ pub fn render(
     if let Some(profile) = &report.swarm {
         let _ = writeln!(out, "swarm     {profile}");
     }
-    let abandoned = if s.abandoned > 0 {
-        format!(", {} abandoned", thousands(s.abandoned))
-    } else {
-        String::new()
-    };
+    let mut ended = String::new();
+    if s.refused > 0 {
+        let _ = write!(ended, ", {} refused", thousands(s.refused));
+    }
+    if s.abandoned > 0 {
+        let _ = write!(ended, ", {} abandoned", thousands(s.abandoned));
+    }
     let _ = writeln!(
         out,
-        "ops       {} completed{abandoned}, {} pending · {} · {} · {} detected ({} at apply, {} on receive)",
+        "ops       {} completed{ended}, {} pending · {} · {} · {} detected ({} at apply, {} on receive)",
         thousands(s.completed),
-        thousands(total_ops.saturating_sub(s.completed + s.abandoned)),
+        thousands(total_ops.saturating_sub(s.completed + s.refused + s.abandoned)),
         plural(s.timeouts, "retry", "retries"),
         plural(s.redirects, "redirect", "redirects"),
         plural(s.duplicates(), "duplicate", "duplicates"),
@@ -93,6 +95,12 @@ pub fn render(
         );
     }
     let _ = writeln!(out, "{faults}");
+    for (i, spec) in &report.skipped_faults {
+        let _ = writeln!(
+            out,
+            "          faults[{i}] ({spec}) never triggered during the fault phase"
+        );
+    }
     let n = &s.network;
     let _ = writeln!(
         out,
@@ -176,6 +184,96 @@ pub fn render(
         let _ = writeln!(out, "replay    {replay}");
     }
     out
+}
+
+/// The summary as one JSON object (`run --format json`). `wall`: as for [`render`].
+pub fn json(
+    report: &RunReport,
+    wall: Option<Duration>,
+    determinism: Option<&Determinism>,
+    replay: &str,
+) -> serde_json::Value {
+    let s = &report.stats;
+    let n = &s.network;
+    let sim_s = report.end.as_secs_f64();
+    let wall_s = wall.map(|w| w.as_secs_f64());
+    let per_s = |x: f64| wall_s.map(|w| x / w.max(1e-9));
+    let violations: Vec<String> = report
+        .violations
+        .kept()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let rules: Vec<&str> = report.violations.broken().iter().map(Rule::name).collect();
+    let skipped: Vec<serde_json::Value> = report
+        .skipped_faults
+        .iter()
+        .map(|(i, spec)| {
+            serde_json::json!({
+                "fault": i,
+                "kind": spec.kind.tag().name(),
+                "at_ms": spec.at_ms,
+                "what": spec.to_string(),
+            })
+        })
+        .collect();
+    let determinism = determinism.map(|d| match d {
+        Determinism::Identical { digest } => {
+            serde_json::json!({ "identical": true, "digest": format!("{digest:016x}") })
+        }
+        Determinism::Diverged {
+            event,
+            first,
+            second,
+        } => serde_json::json!({
+            "identical": false, "event": event, "first": first, "second": second,
+        }),
+        Determinism::Flaky { first, second } => serde_json::json!({
+            "identical": false,
+            "first_digest": format!("{first:016x}"),
+            "second_digest": format!("{second:016x}"),
+        }),
+    });
+    serde_json::json!({
+        "scenario": report.scenario,
+        "seed": report.seed,
+        "dedup": report.dedup.name(),
+        "nodes": report.nodes,
+        "clients": report.clients,
+        "ops_per_client": report.ops_per_client,
+        "ops_completed": s.completed,
+        "ops_refused": s.refused,
+        "ops_abandoned": s.abandoned,
+        "retries": s.timeouts,
+        "redirects": s.redirects,
+        "duplicates": s.duplicates(),
+        "duplicates_at_apply": s.duplicates_at_apply,
+        "duplicates_at_receive": s.duplicates_at_receive,
+        "crashes": s.crashes,
+        "restarts": s.restarts,
+        "client_crashes": s.client_crashes,
+        "leader_changes": s.leader_changes,
+        "partitions": s.partitions,
+        "replays": s.replays,
+        "faults_skipped": skipped,
+        "messages": n.sent,
+        "messages_lost": n.lost,
+        "messages_duplicated": n.duplicated,
+        "messages_cut": n.partitioned,
+        "events": report.events,
+        "sim_s": sim_s,
+        "wall_s": wall_s,
+        "events_per_s": per_s(report.events as f64),
+        "sim_per_wall": per_s(sim_s),
+        "swarm": report.swarm.as_ref().map(ToString::to_string),
+        "determinism": determinism,
+        "ok": report.passed(),
+        "exit_code": report.exit_code(),
+        "rules_broken": rules,
+        "violations": violations,
+        "violations_total": report.violations.total(),
+        "replay": (!report.passed()).then_some(replay),
+    })
 }
 
 #[cfg(test)]

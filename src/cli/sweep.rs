@@ -7,7 +7,7 @@ use super::run::replay_command;
 use super::summary::{plural, thousands};
 use super::{Format, SweepArgs, progress, targets};
 use crate::campaign::{self, Plan, RunSummary, Target, Totals};
-use crate::check::Rule;
+use crate::verdict::Rule;
 
 pub fn sweep(args: &SweepArgs) -> u8 {
     let targets = match targets::load(&args.scenarios, Some(&args.design)) {

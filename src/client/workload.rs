@@ -1,5 +1,5 @@
-//! The operations a simulated client issues: drawn from the client's own seeded stream
-//! according to `[clients]` (key count, op mix).
+//! The operations a client issues: drawn from the client's own seeded stream according to
+//! `[clients]` (key count, op mix) in the simulator, or given one by one (`idemsim client`).
 
 use std::sync::Arc;
 
@@ -25,15 +25,24 @@ impl Mix {
     }
 }
 
-/// What every client of a run draws its operations from. Shared by all clients of a run.
+/// What clients draw their operations from: shared by all clients of a run.
 #[derive(Clone, Debug)]
 pub struct Workload {
     /// Operations each client issues.
     pub ops: u64,
-    /// The key space, `k0..k{n-1}`, allocated once per run.
-    keys: Vec<Arc<str>>,
-    mix: Mix,
-    total_weight: u64,
+    source: Source,
+}
+
+#[derive(Clone, Debug)]
+enum Source {
+    /// Random operations over a key space, `k0..k{n-1}` (allocated once per run).
+    Drawn {
+        keys: Vec<Arc<str>>,
+        mix: Mix,
+        total_weight: u64,
+    },
+    /// These operations, in order.
+    Given(Vec<Op>),
 }
 
 impl Workload {
@@ -45,27 +54,51 @@ impl Workload {
         assert!(total_weight >= 1, "workload: op mix has no positive weight");
         Workload {
             ops,
-            keys: (0..key_count).map(|i| Arc::from(format!("k{i}"))).collect(),
-            mix,
-            total_weight,
+            source: Source::Drawn {
+                keys: (0..key_count).map(|i| Arc::from(format!("k{i}"))).collect(),
+                mix,
+                total_weight,
+            },
         }
     }
 
-    /// Draw the next operation. Values keep every key a decimal integer under put and append
-    /// (put: a number; append: one digit), so that `incr` stays meaningful and a double
-    /// `incr` or `append` shows in the value itself.
-    pub fn next_op(&self, rng: &mut ChaCha8Rng) -> Op {
-        let mut pick = rng.random_range(0..self.total_weight);
+    /// A workload of exactly these operations, in order (a client on the real network).
+    pub fn given(ops: Vec<Op>) -> Workload {
+        Workload {
+            ops: ops.len() as u64,
+            source: Source::Given(ops),
+        }
+    }
+
+    /// The operation a client issues as its `index`-th (0-based, below `ops`). Drawn ones keep
+    /// every key a decimal integer under put and append (put: a number; append: one digit),
+    /// so that `incr` stays meaningful and a double `incr` or `append` shows in the value
+    /// itself.
+    pub fn next_op(&self, rng: &mut ChaCha8Rng, index: u64) -> Op {
+        let (keys, mix, total_weight) = match &self.source {
+            Source::Given(ops) => {
+                return ops
+                    .get(index as usize)
+                    .cloned()
+                    .expect("a client issues at most `ops` operations");
+            }
+            Source::Drawn {
+                keys,
+                mix,
+                total_weight,
+            } => (keys, mix, *total_weight),
+        };
+        let mut pick = rng.random_range(0..total_weight);
         let mut kind = OpKind::Get;
         for candidate in OpKind::ALL {
-            let w = u64::from(self.mix.weight(candidate));
+            let w = u64::from(mix.weight(candidate));
             if pick < w {
                 kind = candidate;
                 break;
             }
             pick -= w;
         }
-        let key = Arc::clone(&self.keys[rng.random_range(0..self.keys.len())]);
+        let key = Arc::clone(&keys[rng.random_range(0..keys.len())]);
         match kind {
             OpKind::Put => Op::Put {
                 key,
@@ -100,7 +133,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
         let mut seen = [0u32; 5];
         for _ in 0..300 {
-            let op = workload.next_op(&mut rng);
+            let op = workload.next_op(&mut rng, 0);
             seen[op.kind() as usize] += 1;
             assert!(["k0", "k1", "k2"].contains(&op.key()), "key {}", op.key());
         }

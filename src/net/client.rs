@@ -1,29 +1,36 @@
-//! `idemsim client`: one operation against a real cluster, exactly as the simulated client
-//! does it: one `(client_id, seq)`, sent to the node given, redirected to the leader a node
-//! names, and on a timeout or a dead node re-sent UNCHANGED to another node, until some node
-//! answers or the attempts run out.
+//! `idemsim client`: one operation against a real cluster, performed by the simulator's own
+//! client state machine ([`crate::client::Client`]): its retries of the same
+//! `(client_id, seq)`, its leader redirects, its back-off and its suspicion of nodes that
+//! failed are the logic the simulator tests. This file is only the blocking driver around
+//! it: it learns the cluster's members, carries the client's requests to nodes as frames on
+//! TCP connections, feeds back their answers, turns the client's timer into socket timeouts,
+//! and reports connections that fail as unreachable nodes.
 
 use std::fmt;
 use std::io::{self, BufReader};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
 use super::wire::{self, Frame, FrameError, NodeStatus, WireReply};
-use crate::ids::{ClientId, NodeId, Seq};
-use crate::kv::{Op, Origin, Request};
+use crate::client::{Client, ClientConfig, ClientEvent, OnRestart, Workload};
+use crate::ids::{ClientId, ClientNo, NodeId, Seq, SimTime};
+use crate::kv::{Op, Request};
+use crate::message::{Addr, Envelope, Message, Reply};
+use crate::process::Process;
 
 /// Nodes a cluster can have. Without a member list, a client that cannot reach its first
-/// node tries the ports around it, up to this many away (how `cluster` lays nodes out).
+/// node asks the ports around it, up to this many away (how `cluster` lays nodes out).
 const MAX_NODES: u16 = 9;
-
-/// Connection attempts allowed per `--attempts`, for nodes that refuse connections.
-const MAX_PROBES_PER_ATTEMPT: u32 = 20;
 
 /// One operation to perform.
 #[derive(Clone, Debug)]
 pub struct CallOptions {
-    /// The node to try first.
+    /// The node to ask first.
     pub first: SocketAddr,
     pub client: ClientId,
     pub seq: Seq,
@@ -50,9 +57,13 @@ pub struct Answer {
 /// Why no answer came.
 #[derive(Debug)]
 pub enum CallError {
+    /// No node told the client who the members are: nothing answered a status query at the
+    /// first address or the ports around it. `why`: what the first address did.
+    NoCluster { first: SocketAddr, why: String },
     /// Every attempt timed out, hit a dead node, or was redirected.
     NoAnswer { attempts: u32, last: String },
-    /// A node refused the request itself (it is malformed); retrying cannot help.
+    /// A node refused the request: it is malformed, or its seq was already acknowledged and
+    /// forgotten. Retrying the same request cannot help.
     Refused {
         node_addr: SocketAddr,
         message: String,
@@ -62,9 +73,10 @@ pub enum CallError {
 impl fmt::Display for CallError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CallError::NoAnswer { attempts: 0, last } => {
-                write!(f, "no node could be reached (last: {last})")
-            }
+            CallError::NoCluster { first, why } => write!(
+                f,
+                "no node answered at {first} ({why}) or on the ports around it"
+            ),
             CallError::NoAnswer { attempts, last } => {
                 let s = if *attempts == 1 { "" } else { "s" };
                 write!(
@@ -79,116 +91,69 @@ impl fmt::Display for CallError {
     }
 }
 
-/// What one attempt came to.
-enum Attempt {
-    Answered(Answer),
-    /// Not the leader; try the leader it names, else another node.
-    Redirected {
-        leader_addr: Option<SocketAddr>,
-        members: Vec<SocketAddr>,
-    },
-    Refused(String),
-    /// No usable answer: not `sent` when the node could not even be connected to;
-    /// otherwise a timeout, a closed connection, an overloaded node.
-    Failed {
-        why: String,
-        sent: bool,
-    },
-}
-
-impl Attempt {
-    fn failed(why: impl Into<String>, sent: bool) -> Attempt {
-        Attempt::Failed {
-            why: why.into(),
-            sent,
-        }
-    }
-}
-
 /// Perform one operation, retrying the same `(client, seq)` until a node answers. `progress`
-/// hears one line per retry, for the user.
+/// hears one line per re-send, for the user.
 pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Answer, CallError> {
-    let request = Request {
-        client: options.client,
-        seq: options.seq,
-        lowest_unacked: options.seq,
-        op: options.op.clone(),
-        origin: Origin::default(),
-    };
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
-    let mut members = nearby_ports(options.first);
-    // Nodes that just failed to answer: not retried (nor believed as leader) for one
-    // timeout, or until every other node has failed too. A node restarts; the mark fades.
-    let mut dead = Suspects::new(timeout);
-    let mut target = options.first;
-    let mut last = String::from("nothing sent");
-    // Attempts count sends that reached a node; connections refused while the members are
-    // unknown (or all down) are bounded separately, so guessing ports cannot use them up.
-    let mut sends = 0;
-    let mut probes = 0;
-    let max_probes = options.attempts.saturating_mul(MAX_PROBES_PER_ATTEMPT);
-    while sends < options.attempts && probes < max_probes {
-        probes += 1;
-        let attempt = sends + 1;
-        let next = match exchange(target, &request, attempt, timeout) {
-            Attempt::Answered(answer) => return Ok(answer),
-            Attempt::Refused(message) => {
+    let (members, first_node) = discover(options.first, timeout)?;
+    let timeout_us = options.timeout_ms.max(1) * 1000;
+    let config = ClientConfig {
+        no: ClientNo(1),
+        cluster_size: members.len() as u8,
+        first_node,
+        timeout_us,
+        think_us: (0, 0),
+        backoff_us: (timeout_us / 4).max(1),
+        suspect_us: timeout_us,
+        max_attempts: Some(options.attempts),
+        id: Some(options.client),
+        first_seq: options.seq,
+        on_restart: OnRestart::FreshId,
+    };
+    let workload = Arc::new(Workload::given(vec![options.op.clone()]));
+    let rng = ChaCha8Rng::seed_from_u64(super::random_u64());
+    let start = Instant::now();
+    let now = || SimTime(u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX));
+    let mut client = Client::new(config, rng, workload, now());
+    let mut driver = Driver {
+        members,
+        conn: None,
+        last: String::from("nothing sent"),
+    };
+    loop {
+        while let Some(event) = client.poll_event() {
+            if let Some(done) = driver.event(options, event, progress) {
+                return done;
+            }
+        }
+        // One request at a time; after each send, its consequences' events come first.
+        if let Some(envelope) = client.poll_transmit() {
+            if let Err(node) = driver.send(envelope, timeout) {
+                client.handle_unreachable(now(), node);
+            }
+            continue;
+        }
+        let Some(due) = client.poll_timeout() else {
+            // Not waiting for anything, and no operation left: cannot happen before the
+            // operation ends, which returns above.
+            return Err(CallError::NoAnswer {
+                attempts: 0,
+                last: driver.last,
+            });
+        };
+        let wait = Duration::from_micros(due.as_us().saturating_sub(now().as_us()));
+        match driver.receive(wait, options) {
+            Received::Reply(envelope) => client.handle_message(now(), envelope),
+            Received::Failed(node) => client.handle_unreachable(now(), node),
+            Received::Refused(node, message) => {
                 return Err(CallError::Refused {
-                    node_addr: target,
+                    node_addr: driver.members[node.index()],
                     message,
                 });
             }
-            Attempt::Redirected {
-                leader_addr,
-                members: known,
-            } => {
-                sends += 1;
-                dead.clear(target);
-                if !known.is_empty() {
-                    members = known;
-                }
-                let believed = leader_addr.filter(|&l| l != target && !dead.is_down(l));
-                if let Some(leader) = believed {
-                    last = format!("{target} is not the leader; it names {leader}");
-                    leader
-                } else {
-                    // No leader known, or a stale hint naming a node that just failed: an
-                    // election is on, so give it a moment.
-                    last = match leader_addr {
-                        Some(l) => {
-                            format!("{target} is not the leader; it names {l}, which is down")
-                        }
-                        None => format!("{target} is not the leader and knows of none"),
-                    };
-                    thread::sleep(backoff(attempt));
-                    alive_after(&members, &mut dead, target)
-                }
-            }
-            Attempt::Failed { why, sent } => {
-                if sent {
-                    sends += 1;
-                }
-                last = format!("{target}: {why}");
-                dead.mark(target);
-                if members.iter().all(|&m| dead.is_down(m)) {
-                    // Every node is down or slow: give them a moment before the next round.
-                    thread::sleep(backoff(attempt));
-                }
-                alive_after(&members, &mut dead, target)
-            }
-        };
-        if sends < options.attempts {
-            progress(&format!(
-                "attempt {attempt}: {last}; re-sending client {} seq {} to {next}",
-                options.client, options.seq
-            ));
+            Received::Nothing => client.handle_timeout(now()),
         }
-        target = next;
     }
-    Err(CallError::NoAnswer {
-        attempts: sends,
-        last,
-    })
 }
 
 /// Ask one node for its status.
@@ -197,6 +162,7 @@ pub fn status(addr: SocketAddr, timeout: Duration) -> io::Result<NodeStatus> {
     wire::write_frame(&mut stream, &Frame::Status)?;
     match wire::read_frame(&mut BufReader::new(stream)) {
         Ok(Frame::StatusReply(status)) => Ok(status),
+        Ok(Frame::Error { message, .. }) => Err(io::Error::other(message)),
         Ok(other) => Err(io::Error::other(format!(
             "answered a status query with a {} frame",
             other.kind()
@@ -213,85 +179,33 @@ pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::other(format!("{host}:{port} resolves to no address")))
 }
 
-/// Send the request once on a fresh connection and wait for the answer to this attempt.
-fn exchange(target: SocketAddr, request: &Request, attempt: u32, timeout: Duration) -> Attempt {
-    let deadline = Instant::now() + timeout;
-    let mut stream = match connect(target, timeout) {
-        Ok(s) => s,
-        Err(e) => return Attempt::failed(e.to_string(), false),
-    };
-    let frame = Frame::Request {
-        request: request.clone(),
-        attempt,
-    };
-    if let Err(e) = wire::write_frame(&mut stream, &frame) {
-        return Attempt::failed(e.to_string(), true);
-    }
-    let mut reader = BufReader::new(stream);
-    let no_answer =
-        || Attempt::failed(format!("no answer within {} ms", timeout.as_millis()), true);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return no_answer();
-        }
-        let _ = reader.get_ref().set_read_timeout(Some(left));
-        let frame = match wire::read_frame(&mut reader) {
-            Ok(frame) => frame,
-            Err(FrameError::Idle) => return no_answer(),
-            Err(FrameError::Io(e)) if wire::is_timeout(&e) => {
-                let why = format!("answer cut short after {} ms", timeout.as_millis());
-                return Attempt::failed(why, true);
+/// The cluster's members, in node order, and a node that just answered: asked of `first`,
+/// else of the ports around it, nearest first.
+fn discover(first: SocketAddr, timeout: Duration) -> Result<(Vec<SocketAddr>, NodeId), CallError> {
+    let mut why = String::new();
+    for addr in nearby_ports(first) {
+        match status(addr, timeout) {
+            Ok(status) => {
+                let members: Vec<SocketAddr> = status
+                    .members
+                    .iter()
+                    .filter_map(|m| m.parse().ok())
+                    .collect();
+                let valid = (1..=usize::from(MAX_NODES)).contains(&members.len())
+                    && members.len() == status.members.len()
+                    && status.node.index() < members.len();
+                if valid {
+                    return Ok((members, status.node));
+                }
+                if addr == first {
+                    why = format!("an unusable member list {:?}", status.members);
+                }
             }
-            Err(FrameError::Closed) => {
-                return Attempt::failed("closed the connection without answering", true);
-            }
-            Err(e) => return Attempt::failed(e.to_string(), true),
-        };
-        match frame {
-            Frame::Reply {
-                node,
-                client,
-                seq,
-                attempt: answered,
-                reply,
-                members,
-            } if client == request.client && seq == request.seq && answered == attempt => {
-                let members = members.iter().filter_map(|m| m.parse().ok()).collect();
-                return match reply {
-                    WireReply::Done { result, cached } => Attempt::Answered(Answer {
-                        result,
-                        cached,
-                        node,
-                        node_addr: target,
-                        attempts: attempt,
-                    }),
-                    WireReply::NotLeader { leader_addr, .. } => Attempt::Redirected {
-                        leader_addr: leader_addr.and_then(|a| a.parse().ok()),
-                        members,
-                    },
-                };
-            }
-            Frame::Error {
-                message,
-                retry: true,
-            } => return Attempt::failed(message, true),
-            Frame::Error {
-                message,
-                retry: false,
-            } => return Attempt::Refused(message),
-            // A reply to some other request cannot arrive on this fresh connection; ignore it.
-            _ => {}
+            Err(e) if addr == first => why = e.to_string(),
+            Err(_) => {}
         }
     }
-}
-
-fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&addr, timeout)?;
-    stream.set_nodelay(true)?;
-    stream.set_write_timeout(Some(timeout))?;
-    stream.set_read_timeout(Some(timeout))?;
-    Ok(stream)
+    Err(CallError::NoCluster { first, why })
 }
 
 /// `first`, then the ports around it nearest first (`P+1`, `P-1`, `P+2`, …), as far as any
@@ -307,56 +221,201 @@ fn nearby_ports(first: SocketAddr) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// The first member after `current` (wrapping) that has not failed in this call. When every
-/// member has failed, forget the failures (nodes restart) and take the next member.
-fn alive_after(members: &[SocketAddr], dead: &mut Suspects, current: SocketAddr) -> SocketAddr {
-    let start = members
-        .iter()
-        .position(|&m| m == current)
-        .map_or(0, |i| i + 1);
-    let in_turn = (0..members.len()).map(|k| members[(start + k) % members.len()]);
-    if let Some(next) = in_turn.clone().find(|&m| !dead.is_down(m)) {
-        return next;
-    }
-    dead.forget_all();
-    in_turn.into_iter().next().unwrap_or(current)
+fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_nodelay(true)?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_read_timeout(Some(timeout))?;
+    Ok(stream)
 }
 
-/// Nodes that failed to answer recently, each for `ttl` after its failure.
-struct Suspects {
-    ttl: Duration,
-    failed: Vec<(SocketAddr, Instant)>,
+/// What waiting on the current connection came to.
+enum Received {
+    /// The answer to the current attempt, as the client takes it.
+    Reply(Envelope),
+    /// The node failed: it closed the connection, or said it is overloaded.
+    Failed(NodeId),
+    /// The node refused the request itself.
+    Refused(NodeId, String),
+    /// Nothing before the client's timer (or no connection to wait on).
+    Nothing,
 }
 
-impl Suspects {
-    fn new(ttl: Duration) -> Suspects {
-        Suspects {
-            ttl,
-            failed: Vec::new(),
+/// The sockets under one client.
+struct Driver {
+    /// Every node's address, in node order.
+    members: Vec<SocketAddr>,
+    /// The connection of the attempt in flight: its node, attempt number and reader.
+    conn: Option<(NodeId, u32, BufReader<TcpStream>)>,
+    /// What went wrong last, for progress lines and the final message.
+    last: String,
+}
+
+impl Driver {
+    /// React to one client event; `Some` ends the call.
+    fn event(
+        &mut self,
+        options: &CallOptions,
+        event: ClientEvent,
+        progress: &mut dyn FnMut(&str),
+    ) -> Option<Result<Answer, CallError>> {
+        match event {
+            ClientEvent::Accepted {
+                from,
+                result,
+                cached,
+                ..
+            } => Some(Ok(Answer {
+                result: result.map(|r| r.to_string()),
+                cached,
+                node: from,
+                node_addr: self.members[from.index()],
+                attempts: self.conn.as_ref().map_or(0, |c| c.1),
+            })),
+            ClientEvent::Refused { from, last_seq, .. } => Some(Err(CallError::Refused {
+                node_addr: self.members[from.index()],
+                message: format!(
+                    "client {} seq {} was already acknowledged and its result is no longer \
+                     kept (the last seq of this client that took effect is {last_seq}); it \
+                     was not applied again. Use a new seq for a new operation",
+                    options.client, options.seq
+                ),
+            })),
+            ClientEvent::GaveUp { attempts, .. } => Some(Err(CallError::NoAnswer {
+                attempts,
+                last: std::mem::take(&mut self.last),
+            })),
+            ClientEvent::Redirected { from, hint, .. } => {
+                let from = self.members[from.index()];
+                self.last = match hint.and_then(|h| self.members.get(h.index())) {
+                    Some(leader) if *leader != from => {
+                        format!("{from} is not the leader; it names {leader}")
+                    }
+                    _ => format!("{from} is not the leader and knows of none"),
+                };
+                None
+            }
+            ClientEvent::Sent { to, attempt, .. } if attempt > 1 => {
+                progress(&format!(
+                    "attempt {}: {}; re-sending client {} seq {} to {}",
+                    attempt - 1,
+                    self.last,
+                    options.client,
+                    options.seq,
+                    self.members[to.index()]
+                ));
+                None
+            }
+            ClientEvent::Submitted { .. } | ClientEvent::Sent { .. } => None,
+            ClientEvent::Failed { .. } => None,
         }
     }
 
-    fn mark(&mut self, addr: SocketAddr) {
-        self.clear(addr);
-        self.failed.push((addr, Instant::now()));
+    /// Carry one client message to its node on a fresh connection; `Err(node)` if the node
+    /// could not be reached.
+    fn send(&mut self, envelope: Envelope, timeout: Duration) -> Result<(), NodeId> {
+        let (Addr::Node(node), Message::ClientRequest { request, attempt }) =
+            (envelope.to, envelope.msg)
+        else {
+            return Ok(()); // a client sends nothing else
+        };
+        let addr = self.members[node.index()];
+        self.conn = None;
+        let frame = Frame::Request {
+            request: Request::clone(&request),
+            attempt,
+        };
+        let sent = connect(addr, timeout).and_then(|mut stream| {
+            wire::write_frame(&mut stream, &frame)?;
+            Ok(stream)
+        });
+        match sent {
+            Ok(stream) => {
+                self.conn = Some((node, attempt, BufReader::new(stream)));
+                Ok(())
+            }
+            Err(e) => {
+                self.last = format!("{addr}: {e}");
+                Err(node)
+            }
+        }
     }
 
-    fn clear(&mut self, addr: SocketAddr) {
-        self.failed.retain(|&(a, _)| a != addr);
+    /// Wait up to `wait` for the answer to the attempt in flight.
+    fn receive(&mut self, wait: Duration, options: &CallOptions) -> Received {
+        let Some((node, attempt, reader)) = &mut self.conn else {
+            thread::sleep(wait);
+            return Received::Nothing;
+        };
+        let (node, attempt) = (*node, *attempt);
+        let addr = self.members[node.index()];
+        let deadline = Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.last = format!("{addr}: no answer within {} ms", options.timeout_ms);
+                return Received::Nothing;
+            }
+            let _ = reader.get_ref().set_read_timeout(Some(left));
+            let frame = match wire::read_frame(reader) {
+                Ok(frame) => frame,
+                Err(FrameError::Idle) => continue,
+                Err(FrameError::Io(e)) if wire::is_timeout(&e) => continue,
+                Err(FrameError::Closed) => {
+                    self.last = format!("{addr}: closed the connection without answering");
+                    self.conn = None;
+                    return Received::Failed(node);
+                }
+                Err(e) => {
+                    self.last = format!("{addr}: {e}");
+                    self.conn = None;
+                    return Received::Failed(node);
+                }
+            };
+            match frame {
+                Frame::Reply {
+                    client,
+                    seq,
+                    attempt: answered,
+                    reply,
+                    ..
+                } if client == options.client && seq == options.seq && answered == attempt => {
+                    let reply = match reply {
+                        WireReply::Done { result, cached } => Reply::Done {
+                            result: result.map(Arc::from),
+                            cached,
+                        },
+                        WireReply::NotLeader { leader, .. } => Reply::NotLeader {
+                            hint: leader.filter(|l| l.index() < self.members.len()),
+                        },
+                        WireReply::Forgotten { last_seq } => Reply::Forgotten { last_seq },
+                    };
+                    return Received::Reply(Envelope {
+                        from: Addr::Node(node),
+                        to: Addr::Client(ClientNo(1)),
+                        msg: Message::ClientReply {
+                            client,
+                            seq,
+                            attempt,
+                            reply,
+                        },
+                    });
+                }
+                Frame::Error {
+                    message,
+                    retry: true,
+                } => {
+                    self.last = format!("{addr}: {message}");
+                    self.conn = None;
+                    return Received::Failed(node);
+                }
+                Frame::Error {
+                    message,
+                    retry: false,
+                } => return Received::Refused(node, message),
+                // A reply to some other request cannot arrive on this fresh connection.
+                _ => {}
+            }
+        }
     }
-
-    fn forget_all(&mut self) {
-        self.failed.clear();
-    }
-
-    fn is_down(&self, addr: SocketAddr) -> bool {
-        self.failed
-            .iter()
-            .any(|&(a, at)| a == addr && at.elapsed() < self.ttl)
-    }
-}
-
-/// How long to wait before asking again when no leader is known: 50 ms growing to 500 ms.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(u64::from(attempt.min(10)) * 50)
 }

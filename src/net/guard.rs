@@ -139,8 +139,9 @@ mod tests {
     use crate::ids::{ClientId, Seq, SimTime};
     use crate::kv::{Dedup, Op, Origin, Request};
     use crate::message::{Addr, Envelope};
+    use crate::message::{Entry, Payload};
     use crate::process::Process;
-    use crate::raft::{CrashedNode, Durable, Entry, Mutations, NodeConfig, Payload};
+    use crate::raft::{CrashedNode, Durable, Mutations, NodeConfig};
 
     /// Node 1 of a cluster of one, leader of term 1 with its no-op and one write committed.
     fn leader() -> RaftNode {

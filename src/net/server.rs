@@ -19,11 +19,11 @@ use super::guard;
 use super::storage::{Storage, StorageError};
 use super::wire::{self, Frame, NodeStatus, WireMessage, WireReply};
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
-use crate::kv::{Dedup, Outcome, Request};
+use crate::kv::{Dedup, Request};
 use crate::message::{Addr, Envelope, Message, Reply};
-use crate::process::{Process, ProcessEvent};
+use crate::process::Process;
 use crate::raft::{CrashedNode, Mutations, NodeConfig, RaftNode, Role};
-use crate::trace;
+use crate::trace::{self, Traced};
 
 /// Everything `idemsim serve` needs.
 #[derive(Clone, Debug)]
@@ -388,13 +388,9 @@ impl NodeLoop {
 
     /// After every step: log what happened, persist, then send (Raft's persist-before-answer).
     fn after_step(&mut self) -> Result<(), ServeError> {
-        let id = self.raft.id();
-        // Requests this step found already acknowledged and forgotten.
-        let mut forgotten = Vec::new();
         while let Some(event) = self.raft.poll_event() {
-            forgotten.extend(forgotten_request(&event));
             let line = &mut self.line;
-            trace::node_trace_events(id, &event, |e| {
+            self.raft.trace(&event, |e| {
                 line.clear();
                 trace::format_event(line, e);
                 tracing::info!("{line}");
@@ -410,28 +406,7 @@ impl NodeLoop {
             self.route(envelope);
         }
         self.maybe_crash(&[CrashPoint::AfterReply]);
-        self.answer_forgotten(forgotten);
         Ok(())
-    }
-
-    /// A request whose seq was already acknowledged and whose result the session table has
-    /// dropped can never be answered: tell its sender so, instead of letting it time out.
-    fn answer_forgotten(&mut self, forgotten: Vec<(ClientId, Seq)>) {
-        for (client, seq) in forgotten {
-            let waiting: Vec<ClientNo> = self
-                .conns
-                .iter()
-                .filter(|(_, c)| c.pending == Some((client, seq)))
-                .map(|(&conn, _)| conn)
-                .collect();
-            for conn in waiting {
-                let reason = format!(
-                    "client {client} seq {seq} was already acknowledged and its result is no \
-                     longer kept; it was not applied again. Use a new seq for a new operation"
-                );
-                self.refuse(conn, &reason, false);
-            }
-        }
     }
 
     /// With `--crash-at`, exit now if the node stands at the crash point (one of `points`,
@@ -498,6 +473,7 @@ impl NodeLoop {
                         leader: hint,
                         leader_addr: hint.and_then(|l| self.members.get(l.index()).cloned()),
                     },
+                    Reply::Forgotten { last_seq } => WireReply::Forgotten { last_seq },
                 };
                 let frame = Frame::Reply {
                     node: self.raft.id(),
@@ -578,23 +554,6 @@ impl NodeLoop {
             log_length: self.raft.log().last_index().0,
             members: self.members.clone(),
         }
-    }
-}
-
-/// The request a node found already acknowledged and forgotten, if `event` is one.
-fn forgotten_request(event: &ProcessEvent) -> Option<(ClientId, Seq)> {
-    match event {
-        ProcessEvent::DuplicateOnReceive {
-            request,
-            cached: None,
-            ..
-        } => Some((request.client, request.seq)),
-        ProcessEvent::Applied {
-            payload,
-            outcome: Outcome::Duplicate { expired: true, .. },
-            ..
-        } => payload.request().map(|r| (r.client, r.seq)),
-        _ => None,
     }
 }
 

@@ -144,6 +144,9 @@ pub enum WireReply {
         leader: Option<NodeId>,
         leader_addr: Option<String>,
     },
+    /// This `(client, seq)` was already acknowledged and its result is no longer kept: it
+    /// was not applied again (`last_seq`: the client's highest seq that took effect).
+    Forgotten { last_seq: Seq },
 }
 
 /// Why a frame could not be read.
@@ -281,9 +284,9 @@ mod tests {
                     term: Term(2),
                     prev_log_index: LogIndex(4),
                     prev_log_term: Term(1),
-                    entries: vec![crate::raft::Entry {
+                    entries: vec![crate::message::Entry {
                         term: Term(2),
-                        payload: crate::raft::Payload::Client(Arc::new(request())),
+                        payload: crate::message::Payload::Client(Arc::new(request())),
                     }],
                     leader_commit: LogIndex(3),
                 }),
@@ -334,9 +337,9 @@ mod tests {
     fn the_largest_append_fits_in_a_frame() {
         let half = MAX_OP_BYTES / 2;
         let worst = |n: usize| -> Arc<str> { Arc::from("\u{1}".repeat(n)) };
-        let entry = crate::raft::Entry {
+        let entry = crate::message::Entry {
             term: Term(u64::MAX),
-            payload: crate::raft::Payload::Client(Arc::new(Request {
+            payload: crate::message::Payload::Client(Arc::new(Request {
                 client: ClientId(u64::MAX),
                 seq: Seq(u64::MAX),
                 lowest_unacked: Seq(u64::MAX),

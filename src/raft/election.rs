@@ -1,9 +1,10 @@
 //! Leader election (Raft §5.2, with the up-to-date check of §5.4.1).
 
-use super::{Entry, Payload, Progress, RaftNode, Role, Timer};
+use super::NodeEvent;
+use super::{Progress, RaftNode, Role, Timer};
 use crate::ids::{LogIndex, NodeId, SimTime, Term};
 use crate::message::{Addr, Message};
-use crate::process::ProcessEvent;
+use crate::message::{Entry, Payload};
 
 impl RaftNode {
     /// The election timer fired: become a candidate for the next term and ask for votes.
@@ -108,7 +109,7 @@ impl RaftNode {
                 sent_up_to: LogIndex(0),
             };
         }
-        self.events.push_back(ProcessEvent::BecameLeader { term });
+        self.events.push_back(NodeEvent::BecameLeader { term });
         self.durable.log.push(Entry {
             term,
             payload: Payload::Noop,

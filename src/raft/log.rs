@@ -1,46 +1,9 @@
 //! The replicated log: entries at indexes 1.., with the term each was created in.
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{LogIndex, Term};
-use crate::kv::Request;
-
-/// What a log entry carries.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Payload {
-    /// The entry a new leader appends at the start of its term (Raft §8), so that it can
-    /// commit entries of earlier terms.
-    Noop,
-    /// A client operation.
-    Client(Arc<Request>),
-}
-
-impl Payload {
-    /// The client request carried, if any.
-    pub fn request(&self) -> Option<&Request> {
-        match self {
-            Payload::Noop => None,
-            Payload::Client(request) => Some(request),
-        }
-    }
-}
-
-/// One log entry. Cloning it bumps a reference count.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Entry {
-    pub term: Term,
-    pub payload: Payload,
-}
-
-impl Entry {
-    /// The client request this entry carries, if any.
-    pub fn request(&self) -> Option<&Request> {
-        self.payload.request()
-    }
-}
+use crate::message::Entry;
 
 /// A log held in memory. Index `i` lives at `entries[i - 1]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 //! the rest and re-applies the log from index 1 as commits become known again.
 
 mod election;
+mod event;
 mod log;
 mod replication;
 mod requests;
@@ -20,12 +21,13 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
-pub use log::{Entry, Log, Payload};
+pub use event::NodeEvent;
+pub use log::Log;
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{Dedup, StateMachine};
-use crate::message::{Addr, Envelope, Message, Reply};
-use crate::process::{Process, ProcessEvent};
+use crate::message::{Addr, Entry, Envelope, Message, Reply};
+use crate::process::Process;
 
 /// Most entries one `AppendEntries` carries; a lagging follower catches up in batches.
 pub const MAX_ENTRIES_PER_APPEND: u64 = 64;
@@ -174,7 +176,7 @@ pub struct RaftNode {
     /// crash point); cleared when the next step begins.
     fresh_reply: Option<LogIndex>,
     outbox: VecDeque<Envelope>,
-    events: VecDeque<ProcessEvent>,
+    events: VecDeque<NodeEvent>,
 }
 
 impl RaftNode {
@@ -425,6 +427,8 @@ impl RaftNode {
 }
 
 impl Process for RaftNode {
+    type Event = NodeEvent;
+
     fn handle_message(&mut self, now: SimTime, envelope: Envelope) {
         self.fresh_reply = None;
         let Addr::Node(from) = envelope.from else {
@@ -500,7 +504,7 @@ impl Process for RaftNode {
         self.timers.iter().flatten().min().copied()
     }
 
-    fn poll_event(&mut self) -> Option<ProcessEvent> {
+    fn poll_event(&mut self) -> Option<NodeEvent> {
         self.events.pop_front()
     }
 }

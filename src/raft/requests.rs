@@ -2,16 +2,18 @@
 
 use std::sync::Arc;
 
-use super::{Entry, Payload, RaftNode, Role, Timer, Waiter};
+use super::NodeEvent;
+use super::{RaftNode, Role, Timer, Waiter};
 use crate::ids::{ClientNo, SimTime};
 use crate::kv::{Decision, Outcome, Request};
 use crate::message::{Addr, Message, Reply};
-use crate::process::ProcessEvent;
+use crate::message::{Entry, Payload};
 
 impl RaftNode {
     /// A client request arrived. A non-leader redirects it; a leader answers a retry whose
-    /// result is already in its (applied, hence committed) session table from the cache, and
-    /// otherwise appends it and answers when it applies.
+    /// result is already in its (applied, hence committed) session table from the cache,
+    /// refuses one whose result was already acknowledged and forgotten, and otherwise appends
+    /// it and answers when it applies.
     pub(super) fn handle_client_request(
         &mut self,
         now: SimTime,
@@ -30,14 +32,15 @@ impl RaftNode {
             return;
         }
         if let Decision::Duplicate { last_seq, cached } = self.state.check_on_receive(&request) {
-            if let Some(result) = &cached {
-                let reply = Reply::Done {
+            let reply = match &cached {
+                Some(result) => Reply::Done {
                     result: result.clone(),
                     cached: true,
-                };
-                self.reply(client, &request, attempt, reply);
-            }
-            self.events.push_back(ProcessEvent::DuplicateOnReceive {
+                },
+                None => Reply::Forgotten { last_seq },
+            };
+            self.reply(client, &request, attempt, reply);
+            self.events.push_back(NodeEvent::DuplicateOnReceive {
                 request,
                 last_seq,
                 cached,
@@ -57,7 +60,7 @@ impl RaftNode {
             term,
             payload: Payload::Client(Arc::clone(&request)),
         });
-        self.events.push_back(ProcessEvent::Appended {
+        self.events.push_back(NodeEvent::Appended {
             index,
             term,
             request,
@@ -102,7 +105,7 @@ impl RaftNode {
                     (outcome, result)
                 }
             };
-            self.events.push_back(ProcessEvent::Applied {
+            self.events.push_back(NodeEvent::Applied {
                 index,
                 term: entry.term,
                 payload: entry.payload,
@@ -113,7 +116,9 @@ impl RaftNode {
         }
     }
 
-    /// If this leader appended `request` and the client still waits for it, answer now.
+    /// If this leader appended `request` and the client still waits for it, answer now: with
+    /// its result, its cached result, or (when the session table had already forgotten it)
+    /// a refusal.
     fn answer_waiter(&mut self, request: &Request, outcome: Outcome, result: &crate::kv::OpResult) {
         if self.role != Role::Leader {
             return;
@@ -124,18 +129,21 @@ impl RaftNode {
         if waiter.seq != request.seq {
             return;
         }
-        let cached = match outcome {
-            Outcome::Applied => false,
-            Outcome::Duplicate { expired: true, .. } => return,
-            Outcome::Duplicate { expired: false, .. } => true,
-        };
         self.waiting.remove(&request.client);
-        if request.op.kind().is_write() {
-            self.fresh_reply = Some(self.last_applied);
-        }
-        let reply = Reply::Done {
-            result: result.clone(),
-            cached,
+        let reply = match outcome {
+            Outcome::Duplicate {
+                last_seq,
+                expired: true,
+            } => Reply::Forgotten { last_seq },
+            Outcome::Applied | Outcome::Duplicate { expired: false, .. } => {
+                if request.op.kind().is_write() {
+                    self.fresh_reply = Some(self.last_applied);
+                }
+                Reply::Done {
+                    result: result.clone(),
+                    cached: outcome != Outcome::Applied,
+                }
+            }
         };
         self.reply(
             Addr::Client(waiter.client_no),

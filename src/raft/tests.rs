@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use super::*;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{Dedup, Op, Request};
-use crate::message::{Addr, Envelope, Message, Reply};
-use crate::process::{Process, ProcessEvent};
+use crate::message::{Addr, Envelope, Message, Payload, Reply};
+use crate::process::Process;
 
 const T0: SimTime = SimTime(0);
 
@@ -65,7 +65,7 @@ fn sent(node: &mut RaftNode) -> Vec<Envelope> {
     std::iter::from_fn(|| node.poll_transmit()).collect()
 }
 
-fn events(node: &mut RaftNode) -> Vec<ProcessEvent> {
+fn events(node: &mut RaftNode) -> Vec<NodeEvent> {
     std::iter::from_fn(|| node.poll_event()).collect()
 }
 
@@ -418,7 +418,7 @@ fn single_node_applies_once_and_answers_a_retry_from_the_cache() {
     );
     assert!(matches!(
         &events(&mut n1)[..],
-        [ProcessEvent::DuplicateOnReceive { .. }]
+        [NodeEvent::DuplicateOnReceive { .. }]
     ));
     assert_eq!(
         n1.state_machine().store().get("k").map(|v| &**v),

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::ops::Range;
 
+use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// Why a scenario could not be loaded.
@@ -151,12 +152,24 @@ impl<'a> Located<'a> {
         self.at_offset(span.start, field.to_string(), message)
     }
 
+    /// The value at `path` as written, with its spans, if the document has one there.
+    pub fn value_at(&self, path: &FieldPath) -> Option<Spanned<DeValue<'a>>> {
+        let (found, depth) = self.walk(path)?;
+        (depth == path.0.len()).then(|| found.clone())
+    }
+
+    /// The span of the value at `path`, or of the nearest enclosing value that is present.
     fn span_of(&self, path: &FieldPath) -> Option<Range<usize>> {
+        self.walk(path).map(|(found, _)| found.span())
+    }
+
+    /// The deepest value along `path` that is present, and how many steps it took.
+    fn walk(&self, path: &FieldPath) -> Option<(&Spanned<DeValue<'a>>, usize)> {
         let root = self.root.as_ref()?;
         let mut best = None;
         let mut table = Some(root);
         let mut value: Option<&DeValue<'_>> = None;
-        for step in &path.0 {
+        for (depth, step) in path.0.iter().enumerate() {
             let found = match (step, table, value) {
                 (Step::Key(k), Some(t), _) => t
                     .iter()
@@ -168,7 +181,7 @@ impl<'a> Located<'a> {
             let Some(found) = found else {
                 break;
             };
-            best = Some(found.span());
+            best = Some((found, depth + 1));
             value = Some(found.get_ref());
             table = match found.get_ref() {
                 DeValue::Table(t) => Some(t),

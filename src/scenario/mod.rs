@@ -4,6 +4,7 @@
 //! [`ScenarioError`] that names the file, line, column and field.
 
 mod error;
+mod faults;
 mod raw;
 mod swarm;
 mod validate;
@@ -12,11 +13,11 @@ mod write;
 use std::path::Path;
 
 pub use error::{Invalid, ScenarioError};
+pub use faults::{ClientSelector, CrashWhen, FaultKind, FaultSpec, FaultTag, NodeSelector, Split};
 pub use swarm::{CrashPattern, PartitionMode, SwarmProfile, SwarmSpec};
 pub use write::to_toml;
 
 use crate::client::{Mix, OnRestart};
-use crate::ids::{ClientNo, NodeId};
 use crate::kv::Dedup;
 use crate::raft::Mutations;
 
@@ -92,112 +93,6 @@ pub struct ClientsSpec {
     pub mix: Mix,
     /// What a crashed client does about its identity when it restarts.
     pub on_restart: OnRestart,
-}
-
-/// Which node a fault targets, resolved when it fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NodeSelector {
-    /// The current leader (the live leader with the highest term).
-    Leader,
-    /// A live node that is not the leader, chosen by the fault stream.
-    Follower,
-    /// The live node whose log runs furthest past its commit index (the most entries that
-    /// may yet be lost or committed); ties go to the lowest node number.
-    MostUncommitted,
-    Node(NodeId),
-}
-
-/// Which client a client crash targets, resolved when it fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientSelector {
-    /// A live client with an operation in flight if there is one (else any live client),
-    /// chosen by the fault stream.
-    Any,
-    Client(ClientNo),
-}
-
-/// When a crash fires, once its `at_ms` has come.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CrashWhen {
-    /// At once (or as soon as the selected node exists and is up).
-    Now,
-    /// When the leader has appended a client write of its term and sent it to no one.
-    BeforeReplicate,
-    /// When the leader has sent an uncommitted client write to at least one follower and
-    /// fewer than a majority have acknowledged it.
-    MidReplication,
-    /// When the leader has committed a client write and not yet replied.
-    AfterCommit,
-    /// Right after the leader replied to a client write.
-    AfterReply,
-}
-
-impl CrashWhen {
-    pub const ALL: [CrashWhen; 5] = [
-        CrashWhen::Now,
-        CrashWhen::BeforeReplicate,
-        CrashWhen::MidReplication,
-        CrashWhen::AfterCommit,
-        CrashWhen::AfterReply,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CrashWhen::Now => "now",
-            CrashWhen::BeforeReplicate => "before-replicate",
-            CrashWhen::MidReplication => "mid-replication",
-            CrashWhen::AfterCommit => "after-commit",
-            CrashWhen::AfterReply => "after-reply",
-        }
-    }
-}
-
-/// How a partition splits the cluster.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Split {
-    /// Nodes talk only within their group; every node is in exactly one group.
-    Groups(Vec<Vec<NodeId>>),
-    /// One node is cut off from every other node.
-    Isolate(NodeSelector),
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum FaultKind {
-    Crash {
-        node: NodeSelector,
-        when: CrashWhen,
-        /// Absent: down until the liveness phase.
-        restart_after_ms: Option<u64>,
-    },
-    Partition {
-        split: Split,
-        /// Cut only what the first group (or the isolated node) sends; it still hears the rest.
-        one_way: bool,
-        /// Absent: until the liveness phase.
-        heal_after_ms: Option<u64>,
-    },
-    /// The network re-delivers `count` old client requests to the leader after the next
-    /// leader change, as a slow or replayed packet would arrive.
-    Replay { count: u32 },
-    /// A client process crashes; it restarts (as a new incarnation) after `restart_after_ms`,
-    /// or at the liveness phase.
-    ClientCrash {
-        client: ClientSelector,
-        restart_after_ms: Option<u64>,
-    },
-    /// Change link behaviour for a window; `None` fields keep the scenario's values.
-    Network {
-        for_ms: u64,
-        drop: Option<f64>,
-        duplicate: Option<f64>,
-        delay_ms: Option<(u64, u64)>,
-    },
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct FaultSpec {
-    pub at_ms: u64,
-    pub kind: FaultKind,
 }
 
 /// Parse and validate scenario `text`; `file` names it in errors.

@@ -1,6 +1,7 @@
 //! Scenario defaults and validation, on hand-written files.
 
 use super::*;
+use crate::ids::NodeId;
 
 /// A file with only `name` gets every documented default (DESIGN §4).
 #[test]

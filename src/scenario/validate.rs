@@ -3,36 +3,24 @@
 use toml::de::DeTable;
 
 use super::error::{FieldPath, Located, ScenarioError};
-use super::raw::{RawClient, RawFault, RawFaultKind, RawNode, RawScenario, RawWhen};
-use super::{
-    ClientSelector, ClientsSpec, ClusterSpec, CrashWhen, FaultKind, FaultSpec, NetworkSpec,
-    NodeSelector, Scenario, Split, SwarmSpec,
-};
+use super::faults::Shape;
+use super::raw::RawScenario;
+use super::{ClientsSpec, ClusterSpec, NetworkSpec, Scenario, SwarmSpec};
 use crate::client::Mix;
-use crate::ids::{ClientNo, NodeId};
 use crate::kv::Dedup;
 
 /// Longest fault or liveness phase: one simulated day.
-const MAX_PHASE_MS: u64 = 86_400_000;
+pub(super) const MAX_PHASE_MS: u64 = 86_400_000;
 /// Longest one-way delay, timeout or pause: one simulated minute.
-const MAX_DELAY_MS: u64 = 60_000;
+pub(super) const MAX_DELAY_MS: u64 = 60_000;
 const MAX_CLIENTS: u64 = 10_000;
 const MAX_OPS_PER_CLIENT: u64 = 1_000_000;
 const MAX_TOTAL_OPS: u64 = 10_000_000;
 const MAX_KEYS: u64 = 1_000_000;
 const MAX_FAULTS: usize = 10_000;
 
-/// Most old requests one replay fault re-delivers.
-const MAX_REPLAYED: u64 = 100;
-
 const DEFAULT_DURATION_MS: u64 = 5_000;
 
-/// The sizes faults are checked against.
-#[derive(Clone, Copy)]
-struct Shape {
-    nodes: u8,
-    clients: u32,
-}
 const DEFAULT_LIVENESS_MS: u64 = 10_000;
 
 pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
@@ -42,8 +30,9 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
     Checker { at: &located }.scenario(raw)
 }
 
-struct Checker<'a> {
-    at: &'a Located<'a>,
+/// Checks a raw scenario against the text it came from, so every error names its place.
+pub(super) struct Checker<'a> {
+    pub(super) at: &'a Located<'a>,
 }
 
 fn path(steps: &[&str]) -> FieldPath {
@@ -55,11 +44,15 @@ fn path(steps: &[&str]) -> FieldPath {
 }
 
 impl Checker<'_> {
-    fn fail<T>(&self, at: &FieldPath, message: impl Into<String>) -> Result<T, ScenarioError> {
+    pub(super) fn fail<T>(
+        &self,
+        at: &FieldPath,
+        message: impl Into<String>,
+    ) -> Result<T, ScenarioError> {
         Err(self.at.at_path(at, message))
     }
 
-    fn in_range(
+    pub(super) fn in_range(
         &self,
         at: &FieldPath,
         value: u64,
@@ -72,7 +65,7 @@ impl Checker<'_> {
         Ok(value)
     }
 
-    fn range_ms(
+    pub(super) fn range_ms(
         &self,
         at: &FieldPath,
         value: Vec<u64>,
@@ -99,7 +92,7 @@ impl Checker<'_> {
         Ok((lo, hi))
     }
 
-    fn probability(&self, at: &FieldPath, p: f64) -> Result<f64, ScenarioError> {
+    pub(super) fn probability(&self, at: &FieldPath, p: f64) -> Result<f64, ScenarioError> {
         if !(0.0..=1.0).contains(&p) {
             return self.fail(at, format!("must be a probability in [0, 1], got {p}"));
         }
@@ -191,12 +184,16 @@ impl Checker<'_> {
         let shape = Shape {
             nodes,
             clients: clients.count,
+            duration_ms,
         };
         let faults = raw
             .faults
             .into_iter()
             .enumerate()
-            .map(|(i, f)| self.fault(&path(&["faults"]).index(i), f, shape, duration_ms))
+            .map(|(i, head)| {
+                let at = path(&["faults"]).index(i);
+                self.fault(&at, head, self.at.value_at(&at), shape)
+            })
             .collect::<Result<Vec<_>, _>>()?;
 
         Ok(Scenario {
@@ -279,290 +276,5 @@ impl Checker<'_> {
             mix,
             on_restart: c.on_restart.unwrap_or_default(),
         })
-    }
-
-    fn node_number(&self, at: &FieldPath, n: i64, nodes: u8) -> Result<NodeId, ScenarioError> {
-        if n < 1 || n > i64::from(nodes) {
-            return self.fail(
-                at,
-                format!("node {n} does not exist; the cluster has nodes 1..={nodes}"),
-            );
-        }
-        Ok(NodeId(n as u8))
-    }
-
-    fn selector(
-        &self,
-        at: &FieldPath,
-        node: RawNode,
-        nodes: u8,
-    ) -> Result<NodeSelector, ScenarioError> {
-        Ok(match node {
-            RawNode::Leader => NodeSelector::Leader,
-            RawNode::Follower => NodeSelector::Follower,
-            RawNode::MostUncommitted => NodeSelector::MostUncommitted,
-            RawNode::Number(n) => NodeSelector::Node(self.node_number(at, n, nodes)?),
-        })
-    }
-
-    /// Reject fields set on a fault that its kind does not use.
-    fn only(
-        &self,
-        at: &FieldPath,
-        f: &RawFault,
-        kind: &str,
-        allowed: &[&str],
-    ) -> Result<(), ScenarioError> {
-        let present = [
-            ("node", f.node.is_some()),
-            ("when", f.when.is_some()),
-            ("restart_after_ms", f.restart_after_ms.is_some()),
-            ("groups", f.groups.is_some()),
-            ("isolate", f.isolate.is_some()),
-            ("one_way", f.one_way.is_some()),
-            ("heal_after_ms", f.heal_after_ms.is_some()),
-            ("for_ms", f.for_ms.is_some()),
-            ("drop", f.drop.is_some()),
-            ("duplicate", f.duplicate.is_some()),
-            ("delay_ms", f.delay_ms.is_some()),
-            ("count", f.count.is_some()),
-            ("client", f.client.is_some()),
-        ];
-        for (field, is_set) in present {
-            if is_set && !allowed.contains(&field) {
-                return self.fail(
-                    &at.key(field),
-                    format!("does not apply to kind = \"{kind}\""),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn optional_ms(
-        &self,
-        at: &FieldPath,
-        value: Option<u64>,
-    ) -> Result<Option<u64>, ScenarioError> {
-        value
-            .map(|v| self.in_range(at, v, 0, MAX_PHASE_MS))
-            .transpose()
-    }
-
-    fn fault(
-        &self,
-        at: &FieldPath,
-        f: RawFault,
-        shape: Shape,
-        duration_ms: u64,
-    ) -> Result<FaultSpec, ScenarioError> {
-        let Some(at_ms) = f.at_ms else {
-            return self.fail(&at.key("at_ms"), "missing: every fault needs at_ms");
-        };
-        if at_ms >= duration_ms {
-            return self.fail(
-                &at.key("at_ms"),
-                format!(
-                    "must fall inside the fault phase (0..{duration_ms} ms, see duration_ms), got {at_ms}"
-                ),
-            );
-        }
-        let nodes = shape.nodes;
-        let kind = match f.kind {
-            RawFaultKind::Crash => {
-                self.only(at, &f, "crash", &["node", "when", "restart_after_ms"])?;
-                let Some(node) = f.node else {
-                    return self.fail(
-                        &at.key("node"),
-                        r#"missing: a crash needs node = "leader", "follower", "most-uncommitted" or a node number"#,
-                    );
-                };
-                let node = self.selector(&at.key("node"), node, nodes)?;
-                let when = match f.when.unwrap_or(RawWhen::Now) {
-                    RawWhen::Now => CrashWhen::Now,
-                    RawWhen::BeforeReplicate => CrashWhen::BeforeReplicate,
-                    RawWhen::MidReplication => CrashWhen::MidReplication,
-                    RawWhen::AfterCommit => CrashWhen::AfterCommit,
-                    RawWhen::AfterReply => CrashWhen::AfterReply,
-                };
-                let leader_state = matches!(node, NodeSelector::Leader | NodeSelector::Node(_));
-                if when != CrashWhen::Now && !leader_state {
-                    return self.fail(
-                        &at.key("when"),
-                        format!(
-                            "\"{}\" is a leader's state; use node = \"leader\" or a node number",
-                            when.name()
-                        ),
-                    );
-                }
-                FaultKind::Crash {
-                    node,
-                    when,
-                    restart_after_ms: self
-                        .optional_ms(&at.key("restart_after_ms"), f.restart_after_ms)?,
-                }
-            }
-            RawFaultKind::Partition => {
-                self.only(
-                    at,
-                    &f,
-                    "partition",
-                    &["groups", "isolate", "one_way", "heal_after_ms"],
-                )?;
-                if nodes < 2 {
-                    return self.fail(
-                        &at.key("kind"),
-                        "a partition needs at least two nodes; the cluster has one",
-                    );
-                }
-                let split = match (f.groups, f.isolate) {
-                    (Some(_), Some(_)) => {
-                        return self.fail(
-                            &at.key("isolate"),
-                            "give either groups or isolate, not both",
-                        );
-                    }
-                    (None, None) => {
-                        return self.fail(
-                            &at.key("groups"),
-                            "missing: a partition needs groups = [[…], […]] or isolate = \"leader\" or a node number",
-                        );
-                    }
-                    (Some(groups), None) => {
-                        Split::Groups(self.groups(&at.key("groups"), groups, nodes)?)
-                    }
-                    (None, Some(node)) => {
-                        Split::Isolate(self.selector(&at.key("isolate"), node, nodes)?)
-                    }
-                };
-                FaultKind::Partition {
-                    split,
-                    one_way: f.one_way.unwrap_or(false),
-                    heal_after_ms: self.optional_ms(&at.key("heal_after_ms"), f.heal_after_ms)?,
-                }
-            }
-            RawFaultKind::Network => {
-                self.only(
-                    at,
-                    &f,
-                    "network",
-                    &["for_ms", "drop", "duplicate", "delay_ms"],
-                )?;
-                let Some(for_ms) = f.for_ms else {
-                    return self.fail(&at.key("for_ms"), "missing: a network fault needs for_ms");
-                };
-                let for_ms = self.in_range(&at.key("for_ms"), for_ms, 1, MAX_PHASE_MS)?;
-                let drop = match f.drop {
-                    Some(p) => Some(self.probability(&at.key("drop"), p)?),
-                    None => None,
-                };
-                let duplicate = match f.duplicate {
-                    Some(p) => Some(self.probability(&at.key("duplicate"), p)?),
-                    None => None,
-                };
-                let delay_ms = match f.delay_ms {
-                    Some(r) => Some(self.range_ms(&at.key("delay_ms"), r, 0, MAX_DELAY_MS)?),
-                    None => None,
-                };
-                if drop.is_none() && duplicate.is_none() && delay_ms.is_none() {
-                    return self.fail(
-                        &at.key("for_ms"),
-                        "a network fault changes nothing without drop, duplicate or delay_ms",
-                    );
-                }
-                FaultKind::Network {
-                    for_ms,
-                    drop,
-                    duplicate,
-                    delay_ms,
-                }
-            }
-            RawFaultKind::Replay => {
-                self.only(at, &f, "replay", &["count"])?;
-                let count = match f.count {
-                    Some(n) => self.in_range(&at.key("count"), n, 1, MAX_REPLAYED)? as u32,
-                    None => 1,
-                };
-                FaultKind::Replay { count }
-            }
-            RawFaultKind::ClientCrash => {
-                self.only(at, &f, "client-crash", &["client", "restart_after_ms"])?;
-                if shape.clients == 0 {
-                    return self.fail(
-                        &at.key("kind"),
-                        "a client crash needs clients ([clients] count is 0)",
-                    );
-                }
-                let client = match f.client.unwrap_or(RawClient::Any) {
-                    RawClient::Any => ClientSelector::Any,
-                    RawClient::Number(n) if n >= 1 && n <= i64::from(shape.clients) => {
-                        ClientSelector::Client(ClientNo(n as u32))
-                    }
-                    RawClient::Number(n) => {
-                        return self.fail(
-                            &at.key("client"),
-                            format!(
-                                "client {n} does not exist; there are clients 1..={}",
-                                shape.clients
-                            ),
-                        );
-                    }
-                };
-                FaultKind::ClientCrash {
-                    client,
-                    restart_after_ms: self
-                        .optional_ms(&at.key("restart_after_ms"), f.restart_after_ms)?,
-                }
-            }
-        };
-        Ok(FaultSpec { at_ms, kind })
-    }
-
-    /// Every node in exactly one group, at least two groups, none empty.
-    fn groups(
-        &self,
-        at: &FieldPath,
-        groups: Vec<Vec<u64>>,
-        nodes: u8,
-    ) -> Result<Vec<Vec<NodeId>>, ScenarioError> {
-        if groups.len() < 2 {
-            return self.fail(
-                at,
-                format!(
-                    "a partition needs at least two groups, got {}",
-                    groups.len()
-                ),
-            );
-        }
-        let mut seen = [false; 10];
-        let mut out = Vec::with_capacity(groups.len());
-        for (g, group) in groups.iter().enumerate() {
-            if group.is_empty() {
-                return self.fail(&at.index(g), "a group must name at least one node");
-            }
-            let mut members = Vec::with_capacity(group.len());
-            for (i, &n) in group.iter().enumerate() {
-                let id = self.node_number(
-                    &at.index(g).index(i),
-                    i64::try_from(n).unwrap_or(i64::MAX),
-                    nodes,
-                )?;
-                if std::mem::replace(&mut seen[usize::from(id.0)], true) {
-                    return self.fail(
-                        &at.index(g).index(i),
-                        format!("node {n} is named in more than one place; name each node once"),
-                    );
-                }
-                members.push(id);
-            }
-            out.push(members);
-        }
-        if let Some(missing) = (1..=nodes).find(|&n| !seen[usize::from(n)]) {
-            return self.fail(
-                at,
-                format!("node {missing} is in no group; name each of the {nodes} nodes once"),
-            );
-        }
-        Ok(out)
     }
 }

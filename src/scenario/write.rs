@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{ClientSelector, FaultKind, NodeSelector, Scenario, Split};
+use super::Scenario;
 
 /// `s` as TOML, after `comments` (each written as a `# ` line).
 pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
@@ -53,89 +53,7 @@ pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
     let _ = writeln!(out, "on_restart = {}", quote(k.on_restart.name()));
 
     for f in &s.faults {
-        let _ = writeln!(out, "\n[[faults]]");
-        match &f.kind {
-            FaultKind::Crash {
-                node,
-                when,
-                restart_after_ms,
-            } => {
-                let _ = writeln!(out, "kind = \"crash\"\nat_ms = {}", f.at_ms);
-                let _ = writeln!(out, "node = {}", selector(*node));
-                let _ = writeln!(out, "when = {}", quote(when.name()));
-                if let Some(ms) = restart_after_ms {
-                    let _ = writeln!(out, "restart_after_ms = {ms}");
-                }
-            }
-            FaultKind::Partition {
-                split,
-                one_way,
-                heal_after_ms,
-            } => {
-                let _ = writeln!(out, "kind = \"partition\"\nat_ms = {}", f.at_ms);
-                match split {
-                    Split::Groups(groups) => {
-                        let groups: Vec<String> = groups
-                            .iter()
-                            .map(|g| {
-                                let ids: Vec<String> = g.iter().map(|n| n.0.to_string()).collect();
-                                format!("[{}]", ids.join(", "))
-                            })
-                            .collect();
-                        let _ = writeln!(out, "groups = [{}]", groups.join(", "));
-                    }
-                    Split::Isolate(node) => {
-                        let _ = writeln!(out, "isolate = {}", selector(*node));
-                    }
-                }
-                let _ = writeln!(out, "one_way = {one_way}");
-                if let Some(ms) = heal_after_ms {
-                    let _ = writeln!(out, "heal_after_ms = {ms}");
-                }
-            }
-            FaultKind::Network {
-                for_ms,
-                drop,
-                duplicate,
-                delay_ms,
-            } => {
-                let _ = writeln!(
-                    out,
-                    "kind = \"network\"\nat_ms = {}\nfor_ms = {for_ms}",
-                    f.at_ms
-                );
-                if let Some(p) = drop {
-                    let _ = writeln!(out, "drop = {}", float(*p));
-                }
-                if let Some(p) = duplicate {
-                    let _ = writeln!(out, "duplicate = {}", float(*p));
-                }
-                if let Some(r) = delay_ms {
-                    let _ = writeln!(out, "delay_ms = {}", range(*r));
-                }
-            }
-            FaultKind::Replay { count } => {
-                let _ = writeln!(
-                    out,
-                    "kind = \"replay\"\nat_ms = {}\ncount = {count}",
-                    f.at_ms
-                );
-            }
-            FaultKind::ClientCrash {
-                client,
-                restart_after_ms,
-            } => {
-                let _ = writeln!(out, "kind = \"client-crash\"\nat_ms = {}", f.at_ms);
-                let client = match client {
-                    ClientSelector::Any => "\"any\"".to_owned(),
-                    ClientSelector::Client(no) => no.0.to_string(),
-                };
-                let _ = writeln!(out, "client = {client}");
-                if let Some(ms) = restart_after_ms {
-                    let _ = writeln!(out, "restart_after_ms = {ms}");
-                }
-            }
-        }
+        super::faults::write(&mut out, f);
     }
 
     if let Some(w) = &s.swarm {
@@ -160,20 +78,11 @@ fn range((min, max): (u64, u64)) -> String {
 }
 
 /// A probability that reads back as the same `f64` (Rust prints the shortest such form).
-fn float(p: f64) -> String {
+pub(super) fn float(p: f64) -> String {
     let text = p.to_string();
     if text.contains('.') || text.contains('e') {
         text
     } else {
         format!("{text}.0")
-    }
-}
-
-fn selector(node: NodeSelector) -> String {
-    match node {
-        NodeSelector::Leader => "\"leader\"".to_owned(),
-        NodeSelector::Follower => "\"follower\"".to_owned(),
-        NodeSelector::MostUncommitted => "\"most-uncommitted\"".to_owned(),
-        NodeSelector::Node(id) => id.0.to_string(),
     }
 }

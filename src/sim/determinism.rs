@@ -30,13 +30,20 @@ impl Determinism {
 }
 
 /// Run `scenario` with `seed` again and compare with `first`, a report of the same run made
-/// with the same `replay` command. Costs one more run when the traces agree, three when they
-/// do not (to find the event).
-pub fn check(scenario: &Scenario, seed: u64, replay: &str, first: &RunReport) -> Determinism {
+/// with the same `replay` command and `messages` setting. Costs one more run when the traces
+/// agree, three when they do not (to find the event).
+pub fn check(
+    scenario: &Scenario,
+    seed: u64,
+    replay: &str,
+    messages: bool,
+    first: &RunReport,
+) -> Determinism {
     let options = || RunOptions {
         seed,
         sink: None,
         replay: replay.to_owned(),
+        messages,
     };
     let again = run(scenario, options());
     if again.trace_digest == first.trace_digest && again.events == first.events {
@@ -52,6 +59,7 @@ pub fn check(scenario: &Scenario, seed: u64, replay: &str, first: &RunReport) ->
                 seed,
                 sink: Some(&mut sink),
                 replay: replay.to_owned(),
+                messages,
             },
         );
         sink.lines

@@ -1,20 +1,70 @@
-//! The fault schedule: node crashes at a chosen moment of the leader's work, partitions (both
-//! ways or one way), network windows, replays of old requests, and client crashes; fired from
-//! `[[faults]]` and healed by their own timers or by the liveness phase.
+//! The fault injector: the scenario's `[[faults]]`, each waiting for its time, then for its
+//! trigger (a leader to exist, a crash point, a leader change), then in effect until healed.
+//! It owns the faults' states, its own random stream and the memory of delivered requests
+//! that replays draw from, and acts on the world only through [`Target`]'s commands.
+//!
+//! A fault kind's branch here is the only place it touches the simulation; its schema lives
+//! in `scenario/faults.rs` and its trace line in `trace/`.
+
+use std::collections::VecDeque;
 
 use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
 
 use super::network::LinkOverride;
-use super::world::{Event, NodeSlot, Phase, World};
-use crate::ids::{NodeId, Term};
-use crate::message::{Addr, Message};
+use crate::client::Client;
+use crate::ids::{NodeId, SimTime, Term};
+use crate::message::{Addr, Envelope, Message};
 use crate::raft::RaftNode;
 use crate::scenario::{ClientSelector, CrashWhen, FaultKind, FaultSpec, NodeSelector, Split};
-use crate::trace::{CrashCause, Prob, TraceEvent};
+use crate::trace::CrashCause;
+
+/// Client requests remembered for replay faults.
+pub const REPLAY_MEMORY: usize = 256;
+
+/// What the injector may read of the world, and the commands it acts through. Each command
+/// also traces what it did.
+pub(super) trait Target {
+    fn now(&self) -> SimTime;
+    fn cluster_size(&self) -> u8;
+    /// Node `id`, if it is up.
+    fn node(&self, id: NodeId) -> Option<&RaftNode>;
+    fn clients(&self) -> usize;
+    fn client(&self, c: usize) -> &Client;
+    /// Queue one of the injector's own timers.
+    fn schedule(&mut self, at: SimTime, timer: Timer);
+    /// A fault started or ended: one more event in the run's count.
+    fn count_event(&mut self);
+    /// Crash node `id` (up), keeping its durable state; restart it after `restart_after_ms`,
+    /// or at the liveness phase.
+    fn crash(&mut self, id: NodeId, cause: CrashCause, restart_after_ms: Option<u64>);
+    /// Crash client `c` (up) for fault `fault`; restart it after `restart_after_ms`, or at the
+    /// liveness phase.
+    fn crash_client(&mut self, c: usize, fault: usize, restart_after_ms: Option<u64>);
+    /// Cut the links between `groups` (with `one_way`, only those from the first group).
+    fn partition(&mut self, fault: usize, groups: &[Vec<NodeId>], one_way: bool);
+    /// Heal partition `fault`.
+    fn heal(&mut self, fault: usize);
+    /// Open (`Some`) or close (`None`) fault `fault`'s window of changed link behaviour.
+    fn change_links(&mut self, fault: usize, change: Option<LinkOverride>);
+    /// Re-deliver an old request to node `to`, as the network would a stale packet.
+    fn replay(&mut self, fault: usize, envelope: Envelope, to: NodeId);
+    /// Fault `fault`'s trigger never came during the fault phase.
+    fn skipped(&mut self, fault: usize);
+}
+
+/// The injector's own timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Timer {
+    /// Fault `i`'s `at_ms` has come.
+    Start(usize),
+    /// Fault `i`'s window ends (a partition heals, a network window closes).
+    End(usize),
+}
 
 /// Where one fault stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status {
+enum Status {
     /// Its `at_ms` has not come.
     Scheduled,
     /// Its time has come; waiting for its trigger (a leader to exist, a crash point).
@@ -27,9 +77,9 @@ pub enum Status {
     Skipped,
 }
 
-pub struct FaultState {
-    pub spec: FaultSpec,
-    pub status: Status,
+struct FaultState {
+    spec: FaultSpec,
+    status: Status,
     /// For a partition: the groups it cut, as resolved when it fired.
     groups: Vec<Vec<NodeId>>,
     /// For a replay: the term of the leader when it armed (0 if there was none); it fires
@@ -37,183 +87,173 @@ pub struct FaultState {
     armed_term: Term,
 }
 
-impl FaultState {
-    pub fn new(spec: FaultSpec) -> FaultState {
-        FaultState {
-            spec,
-            status: Status::Scheduled,
-            groups: Vec::new(),
-            armed_term: Term(0),
-        }
-    }
+/// The fault injector of one run.
+pub(super) struct Injector {
+    faults: Vec<FaultState>,
+    /// Faults waiting for their trigger.
+    armed: usize,
+    rng: ChaCha8Rng,
+    /// Client requests recently delivered, for replay faults (kept only if the scenario has
+    /// one): one per `(client, seq)`, oldest first, at most [`REPLAY_MEMORY`].
+    recent: Option<VecDeque<Envelope>>,
+    /// The fault phase is over: nothing new starts.
+    over: bool,
 }
 
-impl World<'_> {
-    /// Fault `i`'s time has come.
-    pub(super) fn start_fault(&mut self, i: usize) {
-        if self.phase != Phase::Faults {
-            return;
-        }
-        self.io.events += 1;
-        if let FaultKind::Network {
-            for_ms,
-            drop,
-            duplicate,
-            delay_ms,
-        } = self.faults[i].spec.kind
-        {
-            self.faults[i].status = Status::Active;
-            self.io.network.start_window(
-                i,
-                LinkOverride {
-                    delay_us: delay_ms.map(|(a, b)| (a * 1000, b * 1000)),
-                    drop,
-                    duplicate,
-                },
-            );
-            self.emit_network(i, true);
-            let end = self.io.now.plus_ms(for_ms);
-            self.io.queue.push(end, Event::FaultEnd(i));
-            return;
-        }
-        self.faults[i].armed_term = self.current_leader().map_or(Term(0), RaftNode::term);
-        self.faults[i].status = Status::Armed;
-        self.armed += 1;
-        self.try_fire(i, None);
-    }
-
-    /// Fault `i`'s window is over.
-    pub(super) fn end_fault(&mut self, i: usize) {
-        if self.faults[i].status != Status::Active {
-            return; // already healed by the liveness phase
-        }
-        self.faults[i].status = Status::Done;
-        self.io.events += 1;
-        let now = self.io.now;
-        match self.faults[i].spec.kind {
-            FaultKind::Partition { .. } => {
-                self.io.network.remove_partition(i);
-                self.io.observer.emit(now, &TraceEvent::Heal { fault: i });
-            }
-            FaultKind::Network { .. } => {
-                self.io.network.end_window(i);
-                self.emit_network(i, false);
-            }
-            FaultKind::Crash { .. } | FaultKind::Replay { .. } | FaultKind::ClientCrash { .. } => {}
+impl Injector {
+    /// The injector of `faults`, drawing from `rng` (its own stream of the run's seed).
+    pub fn new(faults: &[FaultSpec], rng: ChaCha8Rng) -> Injector {
+        let replays = faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::Replay { .. }));
+        Injector {
+            faults: faults
+                .iter()
+                .map(|spec| FaultState {
+                    spec: spec.clone(),
+                    status: Status::Scheduled,
+                    groups: Vec::new(),
+                    armed_term: Term(0),
+                })
+                .collect(),
+            armed: 0,
+            rng,
+            recent: replays.then(VecDeque::new),
+            over: false,
         }
     }
 
-    fn emit_network(&mut self, fault: usize, open: bool) {
-        let p = self.io.network.params();
-        let now = self.io.now;
-        self.io.observer.emit(
-            now,
-            &TraceEvent::Network {
-                fault,
-                open,
-                drop: Prob(p.drop),
-                duplicate: Prob(p.duplicate),
-                delay_us: p.delay_us,
-            },
-        );
+    /// Queue every fault's start.
+    pub fn schedule(&self, world: &mut impl Target) {
+        for (i, fault) in self.faults.iter().enumerate() {
+            world.schedule(SimTime::from_ms(fault.spec.at_ms), Timer::Start(i));
+        }
+    }
+
+    /// Is any fault waiting for its trigger? (Cheap; ask before [`Injector::after_step`].)
+    #[inline]
+    pub fn waiting(&self) -> bool {
+        self.armed > 0
+    }
+
+    /// One of the injector's timers came.
+    pub fn on_timer(&mut self, timer: Timer, world: &mut impl Target) {
+        match timer {
+            Timer::Start(i) => self.start(i, world),
+            Timer::End(i) => self.end(i, world),
+        }
+    }
+
+    /// A message reached node `to`'s handler: remember client requests for replays.
+    #[inline]
+    pub fn delivered(&mut self, envelope: &Envelope) {
+        if let Some(recent) = &mut self.recent {
+            remember(recent, envelope);
+        }
     }
 
     /// After `node` handled an event: fire any waiting fault whose trigger has come.
-    pub(super) fn check_triggers(&mut self, node: NodeId) {
+    pub fn after_step(&mut self, node: NodeId, world: &mut impl Target) {
         for i in 0..self.faults.len() {
             if self.armed == 0 {
                 return;
             }
             if self.faults[i].status == Status::Armed {
-                self.try_fire(i, Some(node));
+                self.try_fire(i, Some(node), world);
             }
         }
     }
 
-    /// The fault phase ended: faults still waiting for their trigger never fire.
-    pub(super) fn skip_armed_faults(&mut self) {
-        let now = self.io.now;
-        for i in 0..self.faults.len() {
-            if self.faults[i].status == Status::Armed {
-                self.faults[i].status = Status::Skipped;
+    /// The fault phase ended: faults still waiting for their trigger never fire, and
+    /// whatever is in effect is healed by the world.
+    pub fn phase_over(&mut self, world: &mut impl Target) {
+        self.over = true;
+        for (i, fault) in self.faults.iter_mut().enumerate() {
+            if fault.status == Status::Armed {
+                fault.status = Status::Skipped;
                 self.armed -= 1;
-                self.io
-                    .observer
-                    .emit(now, &TraceEvent::FaultSkipped { fault: i });
+                world.skipped(i);
             }
-            if self.faults[i].status == Status::Active {
-                self.faults[i].status = Status::Done;
+            if fault.status == Status::Active {
+                fault.status = Status::Done;
             }
         }
     }
 
-    /// The live leader with the highest term.
-    fn current_leader(&self) -> Option<&RaftNode> {
-        self.live_nodes()
-            .filter(|n| n.is_leader())
-            .max_by_key(|n| n.term())
+    /// The faults whose trigger never came: each with its number and what it was.
+    pub fn skipped(&self) -> Vec<(usize, FaultSpec)> {
+        self.faults
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.status == Status::Skipped)
+            .map(|(i, f)| (i, f.spec.clone()))
+            .collect()
     }
 
-    fn live_nodes(&self) -> impl Iterator<Item = &RaftNode> {
-        self.nodes.iter().filter_map(|slot| match slot {
-            NodeSlot::Up(n) => Some(n),
-            _ => None,
-        })
+    /// Fault `i`'s time has come: a network window opens at once; every other kind arms and
+    /// fires as soon as its trigger holds.
+    fn start(&mut self, i: usize, world: &mut impl Target) {
+        if self.over {
+            return;
+        }
+        world.count_event();
+        match self.faults[i].spec.kind {
+            FaultKind::Network {
+                for_ms,
+                drop,
+                duplicate,
+                delay_ms,
+            } => {
+                self.faults[i].status = Status::Active;
+                let change = LinkOverride {
+                    delay_us: delay_ms.map(|(a, b)| (a * 1000, b * 1000)),
+                    drop,
+                    duplicate,
+                };
+                world.change_links(i, Some(change));
+                world.schedule(world.now().plus_ms(for_ms), Timer::End(i));
+            }
+            FaultKind::Crash { .. }
+            | FaultKind::Partition { .. }
+            | FaultKind::Replay { .. }
+            | FaultKind::ClientCrash { .. } => {
+                self.faults[i].armed_term = current_leader(world).map_or(Term(0), RaftNode::term);
+                self.faults[i].status = Status::Armed;
+                self.armed += 1;
+                self.try_fire(i, None, world);
+            }
+        }
     }
 
-    /// Resolve a selector to a live node now, if one fits.
-    fn select(&mut self, selector: NodeSelector) -> Option<NodeId> {
-        match selector {
-            NodeSelector::Leader => self.current_leader().map(RaftNode::id),
-            NodeSelector::Node(id) => self.node(id).map(RaftNode::id),
-            NodeSelector::MostUncommitted => {
-                let committed = self.live_nodes().map(RaftNode::commit_index).max()?;
-                let (most, id) = self
-                    .live_nodes()
-                    .map(|n| (n.log().last_index().0.saturating_sub(committed.0), n.id()))
-                    .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
-                (most > 0).then_some(id)
-            }
-            NodeSelector::Follower => {
-                let leader = self.current_leader().map(RaftNode::id);
-                let candidates: Vec<NodeId> = self
-                    .live_nodes()
-                    .map(RaftNode::id)
-                    .filter(|&id| Some(id) != leader)
-                    .collect();
-                if candidates.is_empty() {
-                    return None;
-                }
-                Some(candidates[self.fault_rng.random_range(0..candidates.len())])
-            }
+    /// Fault `i`'s window is over (unless the liveness phase already healed it).
+    fn end(&mut self, i: usize, world: &mut impl Target) {
+        if self.faults[i].status != Status::Active {
+            return;
+        }
+        self.faults[i].status = Status::Done;
+        world.count_event();
+        match self.faults[i].spec.kind {
+            FaultKind::Partition { .. } => world.heal(i),
+            FaultKind::Network { .. } => world.change_links(i, None),
+            FaultKind::Crash { .. } | FaultKind::Replay { .. } | FaultKind::ClientCrash { .. } => {}
         }
     }
 
     /// Fire armed fault `i` if its trigger has come. `touched` is the node that just handled
     /// an event (`None` when the fault's time has just come).
-    fn try_fire(&mut self, i: usize, touched: Option<NodeId>) {
-        let now = self.io.now;
+    fn try_fire(&mut self, i: usize, touched: Option<NodeId>, world: &mut impl Target) {
         match self.faults[i].spec.kind.clone() {
             FaultKind::Crash {
                 node,
                 when,
                 restart_after_ms,
             } => {
-                let Some((target, cause)) = self.crash_trigger(i, node, when, touched) else {
+                let Some((target, cause)) = self.crash_trigger(i, node, when, touched, world)
+                else {
                     return;
                 };
                 self.disarm(i, Status::Done);
-                self.crash(target, cause);
-                if let Some(ms) = restart_after_ms {
-                    let incarnation = self.incarnation[target.index()];
-                    self.io.queue.push(
-                        now.plus_ms(ms),
-                        Event::Restart {
-                            node: target,
-                            incarnation,
-                        },
-                    );
-                }
+                world.crash(target, cause, restart_after_ms);
             }
             FaultKind::Partition {
                 split,
@@ -223,10 +263,10 @@ impl World<'_> {
                 let groups: Vec<Vec<NodeId>> = match split {
                     Split::Groups(groups) => groups,
                     Split::Isolate(selector) => {
-                        let Some(alone) = self.select(selector) else {
+                        let Some(alone) = self.select(selector, world) else {
                             return;
                         };
-                        let rest = (1..=self.nodes.len() as u8)
+                        let rest = (1..=world.cluster_size())
                             .map(NodeId)
                             .filter(|&n| n != alone)
                             .collect();
@@ -234,38 +274,53 @@ impl World<'_> {
                     }
                 };
                 self.disarm(i, Status::Active);
-                let indexes: Vec<Vec<usize>> = groups
-                    .iter()
-                    .map(|g| g.iter().map(|n| n.index()).collect())
-                    .collect();
-                self.io.network.add_partition(i, &indexes, one_way);
+                world.partition(i, &groups, one_way);
                 self.faults[i].groups = groups;
-                let groups = &self.faults[i].groups;
-                self.io.observer.emit(
-                    now,
-                    &TraceEvent::Partition {
-                        fault: i,
-                        groups,
-                        one_way,
-                    },
-                );
                 if let Some(ms) = heal_after_ms {
-                    self.io.queue.push(now.plus_ms(ms), Event::FaultEnd(i));
+                    world.schedule(world.now().plus_ms(ms), Timer::End(i));
                 }
             }
-            FaultKind::Replay { count } => self.try_replay(i, count),
+            FaultKind::Replay { count } => self.try_replay(i, count, world),
             FaultKind::ClientCrash {
                 client,
                 restart_after_ms,
-            } => self.try_client_crash(i, client, restart_after_ms),
-            FaultKind::Network { .. } => unreachable!("network faults are never armed"),
+            } => self.try_client_crash(i, client, restart_after_ms, world),
+            FaultKind::Network { .. } => {
+                unreachable!("fault {i}: network windows open at once, never armed")
+            }
         }
     }
 
     fn disarm(&mut self, i: usize, status: Status) {
-        debug_assert_eq!(self.faults[i].status, Status::Armed);
+        debug_assert_eq!(self.faults[i].status, Status::Armed, "fault {i}");
         self.faults[i].status = status;
         self.armed -= 1;
+    }
+
+    /// Resolve a selector to a live node now, if one fits.
+    fn select(&mut self, selector: NodeSelector, world: &impl Target) -> Option<NodeId> {
+        match selector {
+            NodeSelector::Leader => current_leader(world).map(RaftNode::id),
+            NodeSelector::Node(id) => world.node(id).map(RaftNode::id),
+            NodeSelector::MostUncommitted => {
+                let committed = live_nodes(world).map(RaftNode::commit_index).max()?;
+                let (most, id) = live_nodes(world)
+                    .map(|n| (n.log().last_index().0.saturating_sub(committed.0), n.id()))
+                    .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
+                (most > 0).then_some(id)
+            }
+            NodeSelector::Follower => {
+                let leader = current_leader(world).map(RaftNode::id);
+                let candidates: Vec<NodeId> = live_nodes(world)
+                    .map(RaftNode::id)
+                    .filter(|&id| Some(id) != leader)
+                    .collect();
+                if candidates.is_empty() {
+                    return None;
+                }
+                Some(candidates[self.rng.random_range(0..candidates.len())])
+            }
+        }
     }
 
     /// Has crash fault `i`'s trigger come? Returns the node to crash and why.
@@ -275,10 +330,11 @@ impl World<'_> {
         selector: NodeSelector,
         when: CrashWhen,
         touched: Option<NodeId>,
+        world: &impl Target,
     ) -> Option<(NodeId, CrashCause)> {
         if when == CrashWhen::Now {
-            let target = self.select(selector)?;
-            let node = self.node(target)?;
+            let target = self.select(selector, world)?;
+            let node = world.node(target)?;
             return Some((
                 target,
                 CrashCause {
@@ -293,7 +349,7 @@ impl World<'_> {
         }
         // A leader's crash point only changes when that leader handles an event.
         let leader = match selector {
-            NodeSelector::Leader => self.current_leader()?.id(),
+            NodeSelector::Leader => current_leader(world)?.id(),
             NodeSelector::Node(id) => id,
             NodeSelector::Follower | NodeSelector::MostUncommitted => return None,
         };
@@ -303,7 +359,7 @@ impl World<'_> {
         if when == CrashWhen::AfterReply && touched != Some(leader) {
             return None; // "just answered" holds only right after the leader's own step
         }
-        let node = self.node(leader)?;
+        let node = world.node(leader)?;
         let points = node.crash_points();
         let (index, sent_to) = match when {
             CrashWhen::BeforeReplicate => (points.before_replicate?, None),
@@ -313,7 +369,7 @@ impl World<'_> {
             }
             CrashWhen::AfterCommit => (points.after_commit?, None),
             CrashWhen::AfterReply => (points.after_reply?, None),
-            CrashWhen::Now => unreachable!("handled above"),
+            CrashWhen::Now => unreachable!("fault {fault}: handled above"),
         };
         Some((
             leader,
@@ -330,39 +386,33 @@ impl World<'_> {
 
     /// Replay fault `i`: once a leader of a later term than when it armed exists, re-deliver
     /// `count` old client requests (picked from the recently delivered ones) to that leader.
-    fn try_replay(&mut self, i: usize, count: u32) {
-        let Some(leader) = self.current_leader() else {
+    fn try_replay(&mut self, i: usize, count: u32, world: &mut impl Target) {
+        let Some(leader) = current_leader(world) else {
             return;
         };
-        if leader.term() <= self.faults[i].armed_term || self.recent_requests.is_empty() {
+        let recent = self.recent.as_ref().expect("a replay fault keeps requests");
+        if leader.term() <= self.faults[i].armed_term || recent.is_empty() {
             return;
         }
         let to = leader.id();
-        self.disarm(i, Status::Done);
-        let now = self.io.now;
         // Distinct requests, drawn from those remembered (a partial Fisher-Yates shuffle).
-        let mut picks: Vec<usize> = (0..self.recent_requests.len()).collect();
+        let mut picks: Vec<usize> = (0..recent.len()).collect();
         let count = (count as usize).min(picks.len());
         for k in 0..count {
-            let j = self.fault_rng.random_range(k..picks.len());
+            let j = self.rng.random_range(k..picks.len());
             picks.swap(k, j);
         }
-        for &pick in &picks[..count] {
-            let mut envelope = self.recent_requests[pick].clone();
-            envelope.to = Addr::Node(to);
-            if let Message::ClientRequest { request, .. } = &envelope.msg {
-                let (client, seq) = (request.client, request.seq);
-                self.io.observer.emit(
-                    now,
-                    &TraceEvent::Replay {
-                        fault: i,
-                        client,
-                        seq,
-                        to,
-                    },
-                );
-            }
-            self.io.deliver_later(envelope);
+        let envelopes: Vec<Envelope> = picks[..count]
+            .iter()
+            .map(|&pick| {
+                let mut envelope = recent[pick].clone();
+                envelope.to = Addr::Node(to);
+                envelope
+            })
+            .collect();
+        self.disarm(i, Status::Done);
+        for envelope in envelopes {
+            world.replay(i, envelope, to);
         }
     }
 
@@ -373,35 +423,57 @@ impl World<'_> {
         i: usize,
         selector: ClientSelector,
         restart_after_ms: Option<u64>,
+        world: &mut impl Target,
     ) {
-        let live = |c: &crate::client::Client| !c.is_down() && !c.is_done();
+        let live = |c: &Client| !c.is_down() && !c.is_done();
         let target = match selector {
-            ClientSelector::Client(no) => Some(no.index()).filter(|&c| live(&self.clients[c])),
+            ClientSelector::Client(no) => Some(no.index()).filter(|&c| live(world.client(c))),
             ClientSelector::Any => {
-                let busy: Vec<usize> = (0..self.clients.len())
-                    .filter(|&c| live(&self.clients[c]) && self.clients[c].pending().is_some())
+                let busy: Vec<usize> = (0..world.clients())
+                    .filter(|&c| live(world.client(c)) && world.client(c).pending().is_some())
                     .collect();
-                let idle: Vec<usize> = (0..self.clients.len())
-                    .filter(|&c| live(&self.clients[c]))
+                let idle: Vec<usize> = (0..world.clients())
+                    .filter(|&c| live(world.client(c)))
                     .collect();
                 let pool = if busy.is_empty() { idle } else { busy };
-                (!pool.is_empty()).then(|| pool[self.fault_rng.random_range(0..pool.len())])
+                (!pool.is_empty()).then(|| pool[self.rng.random_range(0..pool.len())])
             }
         };
         let Some(c) = target else {
             return;
         };
         self.disarm(i, Status::Done);
-        let incarnation = self.crash_client(c, i);
-        if let Some(ms) = restart_after_ms {
-            let at = self.io.now.plus_ms(ms);
-            self.io.queue.push(
-                at,
-                Event::ClientRestart {
-                    client: c,
-                    incarnation,
-                },
-            );
-        }
+        world.crash_client(c, i, restart_after_ms);
     }
+}
+
+/// The nodes that are up, in node order.
+fn live_nodes(world: &impl Target) -> impl Iterator<Item = &RaftNode> {
+    (1..=world.cluster_size()).filter_map(|n| world.node(NodeId(n)))
+}
+
+/// The live leader with the highest term.
+fn current_leader(world: &impl Target) -> Option<&RaftNode> {
+    live_nodes(world)
+        .filter(|n| n.is_leader())
+        .max_by_key(|n| n.term())
+}
+
+/// Keep a delivered client request for replay faults: the latest copy of each
+/// `(client, seq)` (retries and network copies of one request count once), at most
+/// [`REPLAY_MEMORY`], oldest dropped first.
+fn remember(recent: &mut VecDeque<Envelope>, envelope: &Envelope) {
+    let Message::ClientRequest { request, .. } = &envelope.msg else {
+        return;
+    };
+    let same = |e: &Envelope| {
+        matches!(&e.msg, Message::ClientRequest { request: r, .. }
+            if r.client == request.client && r.seq == request.seq)
+    };
+    if let Some(at) = recent.iter().position(same) {
+        recent.remove(at);
+    } else if recent.len() == REPLAY_MEMORY {
+        recent.pop_front();
+    }
+    recent.push_back(envelope.clone());
 }

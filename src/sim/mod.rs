@@ -13,6 +13,7 @@ mod faults;
 mod network;
 mod observer;
 mod queue;
+mod scheduler;
 mod stats;
 mod world;
 
@@ -24,12 +25,12 @@ pub use world::{SWARM_STREAM, stream_rng};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::check::{Rule, Violations};
 use crate::ids::SimTime;
 use crate::kv::Dedup;
 use crate::message::Addr;
-use crate::scenario::{Scenario, SwarmProfile};
+use crate::scenario::{FaultSpec, Scenario, SwarmProfile};
 use crate::trace::{TraceEvent, TraceSink};
+use crate::verdict::Violations;
 
 /// How to run a scenario.
 pub struct RunOptions<'s> {
@@ -39,6 +40,9 @@ pub struct RunOptions<'s> {
     pub sink: Option<&'s mut dyn TraceSink>,
     /// The command that replays this run, put in the verdict event.
     pub replay: String,
+    /// Trace every message's fate (`send`, `deliver`, `drop`, `dup`, `cut`): `--messages`.
+    /// Off, it costs nothing.
+    pub messages: bool,
 }
 
 impl<'s> RunOptions<'s> {
@@ -48,6 +52,7 @@ impl<'s> RunOptions<'s> {
             seed,
             sink: None,
             replay: String::new(),
+            messages: false,
         }
     }
 }
@@ -73,6 +78,9 @@ pub struct RunReport {
     pub trace_events: u64,
     /// What the seed drew, for a swarm run.
     pub swarm: Option<SwarmProfile>,
+    /// Faults whose trigger never came during the fault phase: their number and what they
+    /// were.
+    pub skipped_faults: Vec<(usize, FaultSpec)>,
 }
 
 impl RunReport {
@@ -81,22 +89,9 @@ impl RunReport {
         self.violations.total() == 0
     }
 
-    /// Was a safety rule (anything but liveness) broken?
-    pub fn safety_failed(&self) -> bool {
-        Rule::ALL
-            .iter()
-            .any(|&r| r.is_safety() && self.violations.count(r) > 0)
-    }
-
     /// The documented exit code: 0 pass, 1 safety violation, 3 liveness failure only.
     pub fn exit_code(&self) -> u8 {
-        if self.safety_failed() {
-            1
-        } else if self.violations.count(Rule::Liveness) > 0 {
-            3
-        } else {
-            0
-        }
+        self.violations.broken().exit_code()
     }
 }
 
@@ -116,20 +111,29 @@ fn run_drawn(
     options: RunOptions<'_>,
     profile: Option<SwarmProfile>,
 ) -> RunReport {
-    let RunOptions { seed, sink, replay } = options;
+    let RunOptions {
+        seed,
+        sink,
+        replay,
+        messages,
+    } = options;
     let profile_text = profile.as_ref().map(ToString::to_string);
-    let mut world = world::World::new(scenario, seed, sink, profile_text.as_deref());
+    let mut world = world::World::new(scenario, seed, sink, profile_text.as_deref(), messages);
     // A panic inside a process (a failed assertion, a bug) ends the run as a violation of
     // its own, keeping everything the checkers saw until then.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| world.run()));
     let (end, panicked) = match outcome {
         Ok(end) => (end, None),
         Err(payload) => {
-            let at = world.io.now;
-            let who = world.handling.map_or("the world".to_owned(), |a| match a {
-                Addr::Node(n) => n.to_string(),
-                Addr::Client(c) => c.to_string(),
-            });
+            let at = world.sched.io.now;
+            let who = world
+                .sched
+                .io
+                .handling
+                .map_or("the world".to_owned(), |a| match a {
+                    Addr::Node(n) => n.to_string(),
+                    Addr::Client(c) => c.to_string(),
+                });
             (
                 at,
                 Some(format!(
@@ -140,17 +144,17 @@ fn run_drawn(
         }
     };
     let pending = if panicked.is_none() {
-        world.pending()
+        world.sched.pending()
     } else {
         Vec::new()
     };
-    let world::World { io, .. } = world;
-    let world::Io {
+    let skipped_faults = world.faults.skipped();
+    let scheduler::Io {
         observer,
         network,
         events,
         ..
-    } = io;
+    } = world.sched.io;
     let observer::Observer {
         checks,
         mut digest,
@@ -185,6 +189,7 @@ fn run_drawn(
         trace_digest: digest.value(),
         trace_events: digest.events(),
         swarm: profile,
+        skipped_faults,
     }
 }
 

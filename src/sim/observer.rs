@@ -3,8 +3,7 @@
 
 use super::stats::Stats;
 use crate::check::Checks;
-use crate::ids::{NodeId, SimTime, Term};
-use crate::raft::Log;
+use crate::ids::SimTime;
 use crate::trace::{TraceDigest, TraceEvent, TraceSink};
 
 pub(super) struct Observer<'s> {
@@ -32,10 +31,5 @@ impl<'s> Observer<'s> {
         if let Some(sink) = self.sink.as_deref_mut() {
             sink.event(t, event);
         }
-    }
-
-    /// A node became leader: the checkers look at its log (Leader Completeness).
-    pub fn leader_elected(&mut self, node: NodeId, term: Term, log: &Log) {
-        self.checks.leader_elected(node, term, log);
     }
 }

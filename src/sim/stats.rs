@@ -13,6 +13,8 @@ pub struct Stats {
     pub submitted: u64,
     /// Operations whose result a client accepted.
     pub completed: u64,
+    /// Operations a node refused as an acknowledged and forgotten seq.
+    pub refused: u64,
     /// Sends of a request, first attempts included.
     pub requests: u64,
     /// Client timeouts, each followed by a retry of the same `(client_id, seq)`.
@@ -45,6 +47,7 @@ impl Stats {
         match *event {
             TraceEvent::Submit { .. } => self.submitted += 1,
             TraceEvent::Reply { .. } => self.completed += 1,
+            TraceEvent::Refused { .. } => self.refused += 1,
             TraceEvent::Request { .. } => self.requests += 1,
             TraceEvent::Timeout { .. } => self.timeouts += 1,
             TraceEvent::Redirect { .. } => self.redirects += 1,

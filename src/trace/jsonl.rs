@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 use std::io;
 
-use super::{TraceEvent, TraceSink};
+use super::{MessageStep, TraceEvent, TraceSink};
 use crate::ids::SimTime;
 use crate::kv::{OpResult, Outcome, Request};
-use crate::raft::Payload;
+use crate::message::Payload;
 
 /// Builds one JSON object field by field.
 struct Obj<'a>(&'a mut String);
@@ -96,6 +96,21 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 .raw("retry_to", retry_to.0)
                 .raw("client_no", client_no.0);
         }
+        TraceEvent::Unreachable {
+            client_no,
+            client,
+            seq,
+            node,
+            attempt,
+            retry_to,
+        } => {
+            o.raw("client", client)
+                .raw("seq", seq)
+                .raw("node", node.0)
+                .raw("attempt", attempt)
+                .raw("retry_to", retry_to.0)
+                .raw("client_no", client_no.0);
+        }
         TraceEvent::Redirect {
             client_no,
             client,
@@ -126,6 +141,35 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 .raw("cached", cached)
                 .raw("client_no", client_no.0)
                 .raw("incarnation", origin.incarnation);
+        }
+        TraceEvent::Refused {
+            client_no,
+            origin,
+            client,
+            seq,
+            node,
+            last_seq,
+        } => {
+            o.raw("client", client)
+                .raw("seq", seq)
+                .raw("node", node.0)
+                .raw("result", "null")
+                .raw("cached", false)
+                .str("error", "forgotten")
+                .raw("last_seq", last_seq)
+                .raw("client_no", client_no.0)
+                .raw("incarnation", origin.incarnation);
+        }
+        TraceEvent::GaveUp {
+            client_no,
+            client,
+            seq,
+            attempts,
+        } => {
+            o.raw("client", client)
+                .raw("seq", seq)
+                .raw("attempts", attempts)
+                .raw("client_no", client_no.0);
         }
         TraceEvent::Append {
             node,
@@ -189,7 +233,7 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
             };
             o.raw("cached", cached);
         }
-        TraceEvent::Leader { node, term } => {
+        TraceEvent::Leader { node, term, .. } => {
             o.raw("node", node.0).raw("term", term);
         }
         TraceEvent::Crash { node, cause } => {
@@ -298,6 +342,27 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
         TraceEvent::FaultSkipped { fault } => {
             o.raw("fault", fault);
         }
+        TraceEvent::Message {
+            step,
+            from,
+            to,
+            kind,
+            bytes,
+        } => {
+            o.str("from", &from.to_string())
+                .str("to", &to.to_string())
+                .str("kind", kind)
+                .raw("bytes", bytes);
+            match step {
+                MessageStep::Lost => {
+                    o.str("reason", "lost");
+                }
+                MessageStep::Down => {
+                    o.str("reason", "down");
+                }
+                MessageStep::Send | MessageStep::Deliver | MessageStep::Dup | MessageStep::Cut => {}
+            }
+        }
         TraceEvent::Verdict {
             ok,
             violations,
@@ -325,8 +390,10 @@ pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
         TraceEvent::Submit { .. } => "submit",
         TraceEvent::Request { .. } => "request",
         TraceEvent::Timeout { .. } => "timeout",
+        TraceEvent::Unreachable { .. } => "unreachable",
         TraceEvent::Redirect { .. } => "redirect",
-        TraceEvent::Reply { .. } => "reply",
+        TraceEvent::Reply { .. } | TraceEvent::Refused { .. } => "reply",
+        TraceEvent::GaveUp { .. } => "gave_up",
         TraceEvent::Append { .. } => "append",
         TraceEvent::Apply { .. } => "apply",
         TraceEvent::Dedup { .. } => "dedup",
@@ -342,6 +409,7 @@ pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
         TraceEvent::Liveness => "liveness",
         TraceEvent::Swarm { .. } => "swarm",
         TraceEvent::FaultSkipped { .. } => "fault_skipped",
+        TraceEvent::Message { step, .. } => step.name(),
         TraceEvent::Verdict { .. } => "verdict",
     }
 }

@@ -5,6 +5,7 @@
 //! Nothing is formatted or allocated for an event unless a sink asks for it.
 
 mod jsonl;
+mod process;
 mod story;
 mod text;
 mod tracing_sink;
@@ -14,17 +15,18 @@ use std::io::{self, Write};
 use std::sync::Arc;
 
 pub use jsonl::RecordingSink;
+pub use process::Traced;
 pub use story::StorySink;
 pub use text::format_event;
 pub use tracing_sink::TracingSink;
 
-use crate::check::Violation;
 use crate::digest::DigestHasher;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{OpResult, Origin, Outcome, Request, StateDigest};
-use crate::process::ProcessEvent;
-use crate::raft::Payload;
+use crate::message::{Addr, Payload};
+use crate::raft::Log;
 use crate::scenario::CrashWhen;
+use crate::verdict::Violation;
 
 /// A probability, hashable by its bits so events can be digested.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -54,6 +56,21 @@ impl DedupSite {
     }
 }
 
+/// A node's log as a trace event carries it: seen by checkers, never printed or hashed (the
+/// events that built it already were).
+#[derive(Clone, Copy)]
+pub struct LogView<'a>(pub &'a Log);
+
+impl Hash for LogView<'_> {
+    fn hash<H: Hasher>(&self, _: &mut H) {}
+}
+
+impl std::fmt::Debug for LogView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LogView(last index {})", self.0.last_index())
+    }
+}
+
 /// Why and in which state a node crashed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CrashCause {
@@ -66,6 +83,36 @@ pub struct CrashCause {
     pub index: Option<LogIndex>,
     /// Mid-replication: a follower the write was sent to that had not acknowledged it.
     pub sent_to: Option<NodeId>,
+}
+
+/// A step of one message's journey (`--messages`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageStep {
+    /// A process sent it.
+    Send,
+    /// It reached its process.
+    Deliver,
+    /// The network lost it at random.
+    Lost,
+    /// It arrived at a process that is down.
+    Down,
+    /// The network duplicated it: a second copy is on its way.
+    Dup,
+    /// A partition cut it, when sent or on arrival.
+    Cut,
+}
+
+impl MessageStep {
+    /// The JSONL `event` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageStep::Send => "send",
+            MessageStep::Deliver => "deliver",
+            MessageStep::Lost | MessageStep::Down => "drop",
+            MessageStep::Dup => "dup",
+            MessageStep::Cut => "cut",
+        }
+    }
 }
 
 /// One observable step of a run.
@@ -92,6 +139,16 @@ pub enum TraceEvent<'a> {
         attempt: u32,
         retry_to: NodeId,
     },
+    /// A client's attempt could not reach its node at all (a real network refused or dropped
+    /// the connection); it retries at `retry_to`. Never in a simulation.
+    Unreachable {
+        client_no: ClientNo,
+        client: ClientId,
+        seq: Seq,
+        node: NodeId,
+        attempt: u32,
+        retry_to: NodeId,
+    },
     /// A node told a client it is not the leader.
     Redirect {
         client_no: ClientNo,
@@ -110,6 +167,24 @@ pub enum TraceEvent<'a> {
         node: NodeId,
         result: &'a OpResult,
         cached: bool,
+    },
+    /// A node refused a client's operation as an acknowledged and forgotten seq; the
+    /// operation ends without a result (JSONL: a `reply` with `"error": "forgotten"`).
+    Refused {
+        client_no: ClientNo,
+        origin: Origin,
+        client: ClientId,
+        seq: Seq,
+        node: NodeId,
+        last_seq: Seq,
+    },
+    /// A client used its last attempt without an answer and gave its operation up (a real
+    /// client's `--attempts`; simulated clients never give up).
+    GaveUp {
+        client_no: ClientNo,
+        client: ClientId,
+        seq: Seq,
+        attempts: u32,
     },
     /// A leader appended a client request to its log.
     Append {
@@ -141,10 +216,12 @@ pub enum TraceEvent<'a> {
         /// Whether a cached result was returned (false: already acknowledged and forgotten).
         cached: bool,
     },
-    /// A node became leader.
+    /// A node became leader, with its log at that moment (for Leader Completeness; never
+    /// printed).
     Leader {
         node: NodeId,
         term: Term,
+        log: LogView<'a>,
     },
     Crash {
         node: NodeId,
@@ -202,6 +279,16 @@ pub enum TraceEvent<'a> {
     /// A scheduled fault's trigger never came during the fault phase.
     FaultSkipped {
         fault: usize,
+    },
+    /// A step of a message's journey; only with `--messages`.
+    Message {
+        step: MessageStep,
+        from: Addr,
+        to: Addr,
+        /// The message kind, as on the wire (`append_entries`, `client_request`…).
+        kind: &'static str,
+        /// Its size encoded as on the wire.
+        bytes: u64,
     },
     /// The run's result; always the last event.
     Verdict {
@@ -306,77 +393,5 @@ impl TraceDigest {
     /// Trace events digested so far.
     pub fn events(&self) -> u64 {
         self.events
-    }
-}
-
-/// The trace events of one node event (a leader, an append, an apply and the dedup decision
-/// it made, a duplicate answered on arrival), for the simulator and the real-network runtime
-/// alike. A node emits no client events. Generic over `emit` so the simulator's per-event
-/// call inlines rather than going through a function pointer.
-#[inline]
-pub fn node_trace_events(
-    node: NodeId,
-    event: &ProcessEvent,
-    mut emit: impl FnMut(&TraceEvent<'_>),
-) {
-    match event {
-        &ProcessEvent::BecameLeader { term } => emit(&TraceEvent::Leader { node, term }),
-        ProcessEvent::Appended {
-            index,
-            term,
-            request,
-            attempt,
-        } => emit(&TraceEvent::Append {
-            node,
-            index: *index,
-            term: *term,
-            request,
-            attempt: *attempt,
-        }),
-        ProcessEvent::Applied {
-            index,
-            term,
-            payload,
-            outcome,
-            result,
-            digest,
-        } => {
-            emit(&TraceEvent::Apply {
-                node,
-                index: *index,
-                term: *term,
-                payload,
-                outcome: *outcome,
-                result,
-                digest: *digest,
-            });
-            if let (Outcome::Duplicate { last_seq, expired }, Some(request)) =
-                (outcome, payload.request())
-            {
-                emit(&TraceEvent::Dedup {
-                    node,
-                    client: request.client,
-                    seq: request.seq,
-                    last_seq: *last_seq,
-                    site: DedupSite::Apply,
-                    index: Some(*index),
-                    cached: !expired,
-                });
-            }
-        }
-        ProcessEvent::DuplicateOnReceive {
-            request,
-            last_seq,
-            cached,
-        } => emit(&TraceEvent::Dedup {
-            node,
-            client: request.client,
-            seq: request.seq,
-            last_seq: *last_seq,
-            site: DedupSite::Receive,
-            index: None,
-            cached: cached.is_some(),
-        }),
-        other => unreachable!("node {node} emitted a client event {other:?}"),
     }
 }

@@ -17,7 +17,7 @@ use super::text::format_line;
 use super::{TraceEvent, TraceSink};
 use crate::ids::{ClientId, LogIndex, NodeId, Seq, SimTime};
 use crate::kv::{Outcome, Request};
-use crate::raft::Payload;
+use crate::message::Payload;
 
 /// What a kept line is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,11 +188,14 @@ impl<W: Write> TraceSink for StorySink<W> {
             }
             TraceEvent::Request { client, seq, .. }
             | TraceEvent::Timeout { client, seq, .. }
+            | TraceEvent::Unreachable { client, seq, .. }
             | TraceEvent::Redirect { client, seq, .. } => {
                 self.op(client, seq, t);
                 About::Op(client, seq)
             }
-            TraceEvent::Reply { client, seq, .. } => {
+            TraceEvent::Reply { client, seq, .. }
+            | TraceEvent::Refused { client, seq, .. }
+            | TraceEvent::GaveUp { client, seq, .. } => {
                 self.op(client, seq, t).replied = Some(t);
                 About::Op(client, seq)
             }
@@ -244,7 +247,9 @@ impl<W: Write> TraceSink for StorySink<W> {
             | TraceEvent::Heal { .. }
             | TraceEvent::Network { .. }
             | TraceEvent::Liveness => About::World,
-            TraceEvent::Swarm { .. } | TraceEvent::FaultSkipped { .. } => return,
+            TraceEvent::Swarm { .. }
+            | TraceEvent::FaultSkipped { .. }
+            | TraceEvent::Message { .. } => return,
             TraceEvent::Verdict { violations, .. } => {
                 for v in violations {
                     if let Some(op) = v.about {

@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::{CrashCause, DedupSite, TraceEvent};
+use super::{CrashCause, DedupSite, MessageStep, TraceEvent};
 use crate::ids::SimTime;
 use crate::kv::{OpResult, Outcome};
-use crate::raft::Payload;
+use crate::message::Payload;
 use crate::scenario::CrashWhen;
 
 /// A result as the text trace shows it: a JSON string, or `null`.
@@ -45,6 +45,17 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             l,
             "{client_no} timeout seq={seq} attempt={attempt}; retry -> {retry_to}"
         ),
+        TraceEvent::Unreachable {
+            client_no,
+            seq,
+            node,
+            attempt,
+            retry_to,
+            ..
+        } => write!(
+            l,
+            "{client_no} -/-> {node} unreachable seq={seq} attempt={attempt}; retry -> {retry_to}"
+        ),
         TraceEvent::Redirect {
             client_no,
             seq,
@@ -72,6 +83,23 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             }
             Ok(())
         }
+        TraceEvent::Refused {
+            client_no,
+            seq,
+            node,
+            last_seq,
+            ..
+        } => write!(
+            l,
+            "{client_no} <- {node} refused seq={seq}: already acknowledged and forgotten \
+             (last_seq {last_seq})"
+        ),
+        TraceEvent::GaveUp {
+            client_no,
+            seq,
+            attempts,
+            ..
+        } => write!(l, "{client_no} gives up seq={seq} after {attempts} attempts"),
         TraceEvent::Append {
             node,
             index,
@@ -137,7 +165,7 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
                 )
             }
         }
-        TraceEvent::Leader { node, term } => write!(l, "{node} became leader term={term}"),
+        TraceEvent::Leader { node, term, .. } => write!(l, "{node} became leader term={term}"),
         TraceEvent::Crash { node, cause } => {
             write!(l, "!! crash {node} (")?;
             write_cause(l, &cause)?;
@@ -219,6 +247,29 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
         TraceEvent::FaultSkipped { fault } => {
             write!(l, "!! faults[{fault}] never triggered during the fault phase")
         }
+        TraceEvent::Message {
+            step,
+            from,
+            to,
+            kind,
+            bytes,
+        } => match step {
+            MessageStep::Send => write!(l, "{from} -> {to} send {kind} ({bytes} bytes)"),
+            MessageStep::Deliver => write!(l, "{to} <- {from} deliver {kind} ({bytes} bytes)"),
+            MessageStep::Lost => write!(l, "!! drop {from} -> {to} {kind} ({bytes} bytes): lost"),
+            MessageStep::Down => write!(
+                l,
+                "!! drop {from} -> {to} {kind} ({bytes} bytes): {to} is down"
+            ),
+            MessageStep::Dup => write!(
+                l,
+                "!! dup {from} -> {to} {kind} ({bytes} bytes): a second copy is on its way"
+            ),
+            MessageStep::Cut => write!(
+                l,
+                "!! cut {from} -> {to} {kind} ({bytes} bytes): partitioned"
+            ),
+        },
         TraceEvent::Verdict {
             ok, violations, ..
         } => {

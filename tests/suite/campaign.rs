@@ -5,9 +5,9 @@ use crate::common;
 
 use idemsim::campaign::catch::{Design, catch_table};
 use idemsim::campaign::{Plan, RunSummary, SeedRange, Shard, Target, sweep};
-use idemsim::check::Rule;
 use idemsim::kv::Dedup;
 use idemsim::scenario;
+use idemsim::verdict::Rule;
 
 fn shipped() -> Vec<Target> {
     common::shipped_scenarios()
@@ -146,7 +146,12 @@ fn a_panicking_run_fails_its_seed_and_the_sweep_goes_on() {
     });
     assert_eq!(runs.len(), 6);
     for r in &runs[..3] {
-        assert!(r.broke(Rule::Invariant), "seed {}: {:?}", r.seed, r.first);
+        assert!(
+            r.broken.contains(Rule::Invariant),
+            "seed {}: {:?}",
+            r.seed,
+            r.first
+        );
         assert!(
             r.first
                 .as_ref()

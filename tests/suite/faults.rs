@@ -44,6 +44,7 @@ fn events(s: &scenario::Scenario, seed: u64) -> Vec<Value> {
             seed,
             sink: Some(&mut sink),
             replay: String::new(),
+            messages: false,
         },
     );
     sink.lines

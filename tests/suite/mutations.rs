@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use idemsim::check::Rule;
 use idemsim::raft::Mutations;
 use idemsim::scenario;
 use idemsim::sim::{RunOptions, RunReport, run};
+use idemsim::verdict::Rule;
 
 /// Seeds tried before a mutation counts as missed.
 const WITHIN: u64 = 50;

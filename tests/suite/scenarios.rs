@@ -5,10 +5,10 @@ use crate::common;
 
 use std::path::Path;
 
-use idemsim::check::Rule;
 use idemsim::kv::Dedup;
 use idemsim::scenario::{self, Scenario};
 use idemsim::sim::{RunOptions, RunReport, run};
+use idemsim::verdict::Rule;
 
 /// Seeds each correct strategy must pass on every shipped scenario.
 const SEEDS: u64 = 200;

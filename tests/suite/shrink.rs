@@ -4,10 +4,10 @@ use std::path::Path;
 use std::process::Command;
 
 use idemsim::campaign::shrink::shrink;
-use idemsim::check::Rule;
 use idemsim::kv::Dedup;
 use idemsim::scenario;
 use idemsim::sim::{RunOptions, run};
+use idemsim::verdict::Rule;
 
 const MID: &str = "sim-scenarios/leader-crash-mid-replication.toml";
 

@@ -28,6 +28,7 @@ fn story_and_summary(s: &Scenario, seed: u64, file: &str) -> (String, RunReport)
             seed,
             sink: Some(&mut sink),
             replay: replay.clone(),
+            messages: false,
         },
     );
     sink.finish().unwrap();

@@ -19,6 +19,7 @@ fn traced(s: &Scenario, seed: u64, sink: &mut dyn TraceSink) -> RunReport {
             seed,
             sink: Some(&mut *sink),
             replay: "idemsim run --seed 1".to_owned(),
+            messages: false,
         },
     );
     sink.finish().expect("in-memory trace");
@@ -64,7 +65,7 @@ fn determinism_check_agrees_with_itself() {
     let again = run(&s, RunOptions::new(5));
     assert_eq!(first.trace_digest, again.trace_digest);
     assert_eq!(
-        determinism::check(&s, 5, "", &first),
+        determinism::check(&s, 5, "", false, &first),
         Determinism::Identical {
             digest: first.trace_digest
         }

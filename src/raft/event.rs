@@ -1,0 +1,38 @@
+//! What a Raft node reports having done, for checkers and traces ([`crate::trace`] turns each
+//! event into trace events).
+
+use std::sync::Arc;
+
+use crate::ids::{LogIndex, Seq, Term};
+use crate::kv::{OpResult, Outcome, Request, StateDigest};
+use crate::message::Payload;
+
+/// Something a node did.
+#[derive(Clone, Debug)]
+pub enum NodeEvent {
+    /// The node won an election.
+    BecameLeader { term: Term },
+    /// A leader appended a client request to its log.
+    Appended {
+        index: LogIndex,
+        term: Term,
+        request: Arc<Request>,
+        attempt: u32,
+    },
+    /// The node applied a committed entry to its state machine.
+    Applied {
+        index: LogIndex,
+        term: Term,
+        payload: Payload,
+        outcome: Outcome,
+        result: OpResult,
+        digest: StateDigest,
+    },
+    /// A leader found an arriving request already applied and answered it from the session
+    /// table without appending it (`cached` is `None` when the result was already forgotten).
+    DuplicateOnReceive {
+        request: Arc<Request>,
+        last_seq: Seq,
+        cached: Option<OpResult>,
+    },
+}

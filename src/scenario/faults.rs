@@ -1,0 +1,712 @@
+//! The `[[faults]]` schema, every kind in one place: what a file may write for each kind, how
+//! it is checked, what it becomes ([`FaultKind`]), and how it is written back.
+//!
+//! Adding a kind: a [`FaultTag`] and a [`FaultKind`] variant, its `Raw…` struct (its fields,
+//! each optional, unknown ones rejected), its arm in [`Checker::fault`] and in [`write`].
+//! The compiler then lists the rest: the fault injector (`sim/faults.rs`), shrinking
+//! (`campaign/shrink.rs`), and the trace line (`trace/`).
+//!
+//! Every table first has its `kind` and `at_ms` read; the rest of the table is then read as
+//! that kind's struct, so a field of another kind (or a typo) is an error naming the field.
+
+use std::fmt::{self, Write as _};
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use toml::de::{DeValue, ValueDeserializer};
+
+use super::error::{FieldPath, ScenarioError};
+use super::validate::{Checker, MAX_PHASE_MS};
+use crate::ids::{ClientNo, NodeId};
+
+/// Most old requests one replay fault re-delivers.
+const MAX_REPLAYED: u64 = 100;
+
+/// A fault kind without its settings: what summaries count faults by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultTag {
+    Crash,
+    Partition,
+    Network,
+    Replay,
+    ClientCrash,
+}
+
+impl FaultTag {
+    pub const COUNT: usize = 5;
+    pub const ALL: [FaultTag; FaultTag::COUNT] = [
+        FaultTag::Crash,
+        FaultTag::Partition,
+        FaultTag::Network,
+        FaultTag::Replay,
+        FaultTag::ClientCrash,
+    ];
+
+    /// The name a file writes as `kind`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultTag::Crash => "crash",
+            FaultTag::Partition => "partition",
+            FaultTag::Network => "network",
+            FaultTag::Replay => "replay",
+            FaultTag::ClientCrash => "client-crash",
+        }
+    }
+}
+
+/// Which node a fault targets, resolved when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeSelector {
+    /// The current leader (the live leader with the highest term).
+    Leader,
+    /// A live node that is not the leader, chosen by the fault stream.
+    Follower,
+    /// The live node whose log runs furthest past its commit index (the most entries that
+    /// may yet be lost or committed); ties go to the lowest node number.
+    MostUncommitted,
+    Node(NodeId),
+}
+
+/// Which client a client crash targets, resolved when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientSelector {
+    /// A live client with an operation in flight if there is one (else any live client),
+    /// chosen by the fault stream.
+    Any,
+    Client(ClientNo),
+}
+
+/// When a crash fires, once its `at_ms` has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashWhen {
+    /// At once (or as soon as the selected node exists and is up).
+    Now,
+    /// When the leader has appended a client write of its term and sent it to no one.
+    BeforeReplicate,
+    /// When the leader has sent an uncommitted client write to at least one follower and
+    /// fewer than a majority have acknowledged it.
+    MidReplication,
+    /// When the leader has committed a client write and not yet replied.
+    AfterCommit,
+    /// Right after the leader replied to a client write.
+    AfterReply,
+}
+
+impl CrashWhen {
+    pub const ALL: [CrashWhen; 5] = [
+        CrashWhen::Now,
+        CrashWhen::BeforeReplicate,
+        CrashWhen::MidReplication,
+        CrashWhen::AfterCommit,
+        CrashWhen::AfterReply,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashWhen::Now => "now",
+            CrashWhen::BeforeReplicate => "before-replicate",
+            CrashWhen::MidReplication => "mid-replication",
+            CrashWhen::AfterCommit => "after-commit",
+            CrashWhen::AfterReply => "after-reply",
+        }
+    }
+}
+
+/// How a partition splits the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Nodes talk only within their group; every node is in exactly one group.
+    Groups(Vec<Vec<NodeId>>),
+    /// One node is cut off from every other node.
+    Isolate(NodeSelector),
+}
+
+/// What a fault does, checked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    Crash {
+        node: NodeSelector,
+        when: CrashWhen,
+        /// Absent: down until the liveness phase.
+        restart_after_ms: Option<u64>,
+    },
+    Partition {
+        split: Split,
+        /// Cut only what the first group (or the isolated node) sends; it still hears the rest.
+        one_way: bool,
+        /// Absent: until the liveness phase.
+        heal_after_ms: Option<u64>,
+    },
+    /// The network re-delivers `count` old client requests to the leader after the next
+    /// leader change, as a slow or replayed packet would arrive.
+    Replay { count: u32 },
+    /// A client process crashes; it restarts (as a new incarnation) after `restart_after_ms`,
+    /// or at the liveness phase.
+    ClientCrash {
+        client: ClientSelector,
+        restart_after_ms: Option<u64>,
+    },
+    /// Change link behaviour for a window; `None` fields keep the scenario's values.
+    Network {
+        for_ms: u64,
+        drop: Option<f64>,
+        duplicate: Option<f64>,
+        delay_ms: Option<(u64, u64)>,
+    },
+}
+
+impl FaultKind {
+    pub fn tag(&self) -> FaultTag {
+        match self {
+            FaultKind::Crash { .. } => FaultTag::Crash,
+            FaultKind::Partition { .. } => FaultTag::Partition,
+            FaultKind::Replay { .. } => FaultTag::Replay,
+            FaultKind::ClientCrash { .. } => FaultTag::ClientCrash,
+            FaultKind::Network { .. } => FaultTag::Network,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultSpec {
+    pub at_ms: u64,
+    pub kind: FaultKind,
+}
+
+impl fmt::Display for FaultSpec {
+    /// One line for summaries: `crash leader after-commit at 900 ms`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.at_ms;
+        match &self.kind {
+            FaultKind::Crash { node, when, .. } => {
+                write!(f, "crash {} {} at {at} ms", selector(*node), when.name())
+            }
+            FaultKind::Partition { split, .. } => match split {
+                Split::Groups(_) => write!(f, "partition at {at} ms"),
+                Split::Isolate(node) => {
+                    write!(f, "partition isolating {} at {at} ms", selector(*node))
+                }
+            },
+            FaultKind::Replay { count } => write!(f, "replay of {count} at {at} ms"),
+            FaultKind::ClientCrash { client, .. } => match client {
+                ClientSelector::Any => write!(f, "client-crash of any client at {at} ms"),
+                ClientSelector::Client(no) => write!(f, "client-crash of {no} at {at} ms"),
+            },
+            FaultKind::Network { .. } => write!(f, "network window at {at} ms"),
+        }
+    }
+}
+
+/// What every `[[faults]]` table has; the rest of the table is its kind's own fields, read
+/// afterwards (fields not named here are skipped in this first reading).
+#[derive(Debug, Deserialize)]
+pub struct RawFaultHead {
+    pub kind: FaultTag,
+    pub at_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrash {
+    node: Option<RawNode>,
+    when: Option<CrashWhen>,
+    restart_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPartition {
+    groups: Option<Vec<Vec<u64>>>,
+    isolate: Option<RawNode>,
+    one_way: Option<bool>,
+    heal_after_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    for_ms: Option<u64>,
+    drop: Option<f64>,
+    duplicate: Option<f64>,
+    delay_ms: Option<Vec<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReplay {
+    count: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientCrash {
+    client: Option<RawClient>,
+    restart_after_ms: Option<u64>,
+}
+
+/// The sizes faults are checked against.
+#[derive(Clone, Copy)]
+pub struct Shape {
+    pub nodes: u8,
+    pub clients: u32,
+    pub duration_ms: u64,
+}
+
+impl Checker<'_> {
+    /// Check `faults[i]`, whose `kind` and `at_ms` are `head`; `table` is the whole table as
+    /// written (with spans, so an error in its kind's fields names the field and its place).
+    pub fn fault(
+        &self,
+        at: &FieldPath,
+        head: RawFaultHead,
+        table: Option<toml::Spanned<DeValue<'_>>>,
+        shape: Shape,
+    ) -> Result<FaultSpec, ScenarioError> {
+        let Some(at_ms) = head.at_ms else {
+            return self.fail(&at.key("at_ms"), "missing: every fault needs at_ms");
+        };
+        if at_ms >= shape.duration_ms {
+            return self.fail(
+                &at.key("at_ms"),
+                format!(
+                    "must fall inside the fault phase (0..{} ms, see duration_ms), got {at_ms}",
+                    shape.duration_ms
+                ),
+            );
+        }
+        let kind = match head.kind {
+            FaultTag::Crash => self.crash(at, self.fields(at, head.kind, table)?, shape)?,
+            FaultTag::Partition => self.partition(at, self.fields(at, head.kind, table)?, shape)?,
+            FaultTag::Network => self.network(at, self.fields(at, head.kind, table)?)?,
+            FaultTag::Replay => self.replay(at, self.fields(at, head.kind, table)?)?,
+            FaultTag::ClientCrash => {
+                self.client_crash(at, self.fields(at, head.kind, table)?, shape)?
+            }
+        };
+        Ok(FaultSpec { at_ms, kind })
+    }
+
+    /// Read a fault table's own fields (all but `kind` and `at_ms`) as `T`.
+    fn fields<'de, T: Deserialize<'de>>(
+        &self,
+        at: &FieldPath,
+        kind: FaultTag,
+        table: Option<toml::Spanned<DeValue<'de>>>,
+    ) -> Result<T, ScenarioError> {
+        let mut table = table.unwrap_or_else(|| {
+            let empty = DeValue::Table(Default::default());
+            toml::Spanned::new(0..0, empty)
+        });
+        if let DeValue::Table(t) = table.get_mut() {
+            t.remove("kind");
+            t.remove("at_ms");
+        }
+        T::deserialize(ValueDeserializer::from(table)).map_err(|e| {
+            let unknown = e
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split_once('`'));
+            match unknown {
+                Some((field, _)) => self.at.at_path(
+                    &at.key(field),
+                    format!("does not apply to kind = \"{}\"", kind.name()),
+                ),
+                None => self.at.toml_error(&e),
+            }
+        })
+    }
+
+    fn crash(&self, at: &FieldPath, f: RawCrash, shape: Shape) -> Result<FaultKind, ScenarioError> {
+        let Some(node) = f.node else {
+            return self.fail(
+                &at.key("node"),
+                r#"missing: a crash needs node = "leader", "follower", "most-uncommitted" or a node number"#,
+            );
+        };
+        let node = self.selector(&at.key("node"), node, shape.nodes)?;
+        let when = f.when.unwrap_or(CrashWhen::Now);
+        let leader_state = matches!(node, NodeSelector::Leader | NodeSelector::Node(_));
+        if when != CrashWhen::Now && !leader_state {
+            return self.fail(
+                &at.key("when"),
+                format!(
+                    "\"{}\" is a leader's state; use node = \"leader\" or a node number",
+                    when.name()
+                ),
+            );
+        }
+        Ok(FaultKind::Crash {
+            node,
+            when,
+            restart_after_ms: self.optional_ms(&at.key("restart_after_ms"), f.restart_after_ms)?,
+        })
+    }
+
+    fn partition(
+        &self,
+        at: &FieldPath,
+        f: RawPartition,
+        shape: Shape,
+    ) -> Result<FaultKind, ScenarioError> {
+        let nodes = shape.nodes;
+        if nodes < 2 {
+            return self.fail(
+                &at.key("kind"),
+                "a partition needs at least two nodes; the cluster has one",
+            );
+        }
+        let split = match (f.groups, f.isolate) {
+            (Some(_), Some(_)) => {
+                return self.fail(
+                    &at.key("isolate"),
+                    "give either groups or isolate, not both",
+                );
+            }
+            (None, None) => {
+                return self.fail(
+                    &at.key("groups"),
+                    "missing: a partition needs groups = [[…], […]] or isolate = \"leader\" or a node number",
+                );
+            }
+            (Some(groups), None) => Split::Groups(self.groups(&at.key("groups"), groups, nodes)?),
+            (None, Some(node)) => Split::Isolate(self.selector(&at.key("isolate"), node, nodes)?),
+        };
+        Ok(FaultKind::Partition {
+            split,
+            one_way: f.one_way.unwrap_or(false),
+            heal_after_ms: self.optional_ms(&at.key("heal_after_ms"), f.heal_after_ms)?,
+        })
+    }
+
+    fn network(&self, at: &FieldPath, f: RawNetwork) -> Result<FaultKind, ScenarioError> {
+        let Some(for_ms) = f.for_ms else {
+            return self.fail(&at.key("for_ms"), "missing: a network fault needs for_ms");
+        };
+        let for_ms = self.in_range(&at.key("for_ms"), for_ms, 1, MAX_PHASE_MS)?;
+        let drop = f
+            .drop
+            .map(|p| self.probability(&at.key("drop"), p))
+            .transpose()?;
+        let duplicate = f
+            .duplicate
+            .map(|p| self.probability(&at.key("duplicate"), p))
+            .transpose()?;
+        let delay_ms = f
+            .delay_ms
+            .map(|r| self.range_ms(&at.key("delay_ms"), r, 0, super::validate::MAX_DELAY_MS))
+            .transpose()?;
+        if drop.is_none() && duplicate.is_none() && delay_ms.is_none() {
+            return self.fail(
+                &at.key("for_ms"),
+                "a network fault changes nothing without drop, duplicate or delay_ms",
+            );
+        }
+        Ok(FaultKind::Network {
+            for_ms,
+            drop,
+            duplicate,
+            delay_ms,
+        })
+    }
+
+    fn replay(&self, at: &FieldPath, f: RawReplay) -> Result<FaultKind, ScenarioError> {
+        let count = match f.count {
+            Some(n) => self.in_range(&at.key("count"), n, 1, MAX_REPLAYED)? as u32,
+            None => 1,
+        };
+        Ok(FaultKind::Replay { count })
+    }
+
+    fn client_crash(
+        &self,
+        at: &FieldPath,
+        f: RawClientCrash,
+        shape: Shape,
+    ) -> Result<FaultKind, ScenarioError> {
+        if shape.clients == 0 {
+            return self.fail(
+                &at.key("kind"),
+                "a client crash needs clients ([clients] count is 0)",
+            );
+        }
+        let client = match f.client.unwrap_or(RawClient::Any) {
+            RawClient::Any => ClientSelector::Any,
+            RawClient::Number(n) if n >= 1 && n <= i64::from(shape.clients) => {
+                ClientSelector::Client(ClientNo(n as u32))
+            }
+            RawClient::Number(n) => {
+                return self.fail(
+                    &at.key("client"),
+                    format!(
+                        "client {n} does not exist; there are clients 1..={}",
+                        shape.clients
+                    ),
+                );
+            }
+        };
+        Ok(FaultKind::ClientCrash {
+            client,
+            restart_after_ms: self.optional_ms(&at.key("restart_after_ms"), f.restart_after_ms)?,
+        })
+    }
+
+    fn optional_ms(
+        &self,
+        at: &FieldPath,
+        value: Option<u64>,
+    ) -> Result<Option<u64>, ScenarioError> {
+        value
+            .map(|v| self.in_range(at, v, 0, MAX_PHASE_MS))
+            .transpose()
+    }
+
+    fn node_number(&self, at: &FieldPath, n: i64, nodes: u8) -> Result<NodeId, ScenarioError> {
+        if n < 1 || n > i64::from(nodes) {
+            return self.fail(
+                at,
+                format!("node {n} does not exist; the cluster has nodes 1..={nodes}"),
+            );
+        }
+        Ok(NodeId(n as u8))
+    }
+
+    fn selector(
+        &self,
+        at: &FieldPath,
+        node: RawNode,
+        nodes: u8,
+    ) -> Result<NodeSelector, ScenarioError> {
+        Ok(match node {
+            RawNode::Leader => NodeSelector::Leader,
+            RawNode::Follower => NodeSelector::Follower,
+            RawNode::MostUncommitted => NodeSelector::MostUncommitted,
+            RawNode::Number(n) => NodeSelector::Node(self.node_number(at, n, nodes)?),
+        })
+    }
+
+    /// Every node in exactly one group, at least two groups, none empty.
+    fn groups(
+        &self,
+        at: &FieldPath,
+        groups: Vec<Vec<u64>>,
+        nodes: u8,
+    ) -> Result<Vec<Vec<NodeId>>, ScenarioError> {
+        if groups.len() < 2 {
+            return self.fail(
+                at,
+                format!(
+                    "a partition needs at least two groups, got {}",
+                    groups.len()
+                ),
+            );
+        }
+        let mut seen = [false; 10];
+        let mut out = Vec::with_capacity(groups.len());
+        for (g, group) in groups.iter().enumerate() {
+            if group.is_empty() {
+                return self.fail(&at.index(g), "a group must name at least one node");
+            }
+            let mut members = Vec::with_capacity(group.len());
+            for (i, &n) in group.iter().enumerate() {
+                let id = self.node_number(
+                    &at.index(g).index(i),
+                    i64::try_from(n).unwrap_or(i64::MAX),
+                    nodes,
+                )?;
+                if std::mem::replace(&mut seen[usize::from(id.0)], true) {
+                    return self.fail(
+                        &at.index(g).index(i),
+                        format!("node {n} is named in more than one place; name each node once"),
+                    );
+                }
+                members.push(id);
+            }
+            out.push(members);
+        }
+        if let Some(missing) = (1..=nodes).find(|&n| !seen[usize::from(n)]) {
+            return self.fail(
+                at,
+                format!("node {missing} is in no group; name each of the {nodes} nodes once"),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Write `f` as a `[[faults]]` table, every field spelled out.
+pub fn write(out: &mut String, f: &FaultSpec) {
+    let _ = writeln!(out, "\n[[faults]]");
+    let _ = writeln!(
+        out,
+        "kind = \"{}\"\nat_ms = {}",
+        f.kind.tag().name(),
+        f.at_ms
+    );
+    match &f.kind {
+        FaultKind::Crash {
+            node,
+            when,
+            restart_after_ms,
+        } => {
+            let _ = writeln!(out, "node = {}", quoted_selector(*node));
+            let _ = writeln!(out, "when = \"{}\"", when.name());
+            if let Some(ms) = restart_after_ms {
+                let _ = writeln!(out, "restart_after_ms = {ms}");
+            }
+        }
+        FaultKind::Partition {
+            split,
+            one_way,
+            heal_after_ms,
+        } => {
+            match split {
+                Split::Groups(groups) => {
+                    let groups: Vec<String> = groups
+                        .iter()
+                        .map(|g| {
+                            let ids: Vec<String> = g.iter().map(|n| n.0.to_string()).collect();
+                            format!("[{}]", ids.join(", "))
+                        })
+                        .collect();
+                    let _ = writeln!(out, "groups = [{}]", groups.join(", "));
+                }
+                Split::Isolate(node) => {
+                    let _ = writeln!(out, "isolate = {}", quoted_selector(*node));
+                }
+            }
+            let _ = writeln!(out, "one_way = {one_way}");
+            if let Some(ms) = heal_after_ms {
+                let _ = writeln!(out, "heal_after_ms = {ms}");
+            }
+        }
+        FaultKind::Network {
+            for_ms,
+            drop,
+            duplicate,
+            delay_ms,
+        } => {
+            let _ = writeln!(out, "for_ms = {for_ms}");
+            if let Some(p) = drop {
+                let _ = writeln!(out, "drop = {}", super::write::float(*p));
+            }
+            if let Some(p) = duplicate {
+                let _ = writeln!(out, "duplicate = {}", super::write::float(*p));
+            }
+            if let Some((min, max)) = delay_ms {
+                let _ = writeln!(out, "delay_ms = [{min}, {max}]");
+            }
+        }
+        FaultKind::Replay { count } => {
+            let _ = writeln!(out, "count = {count}");
+        }
+        FaultKind::ClientCrash {
+            client,
+            restart_after_ms,
+        } => {
+            let client = match client {
+                ClientSelector::Any => "\"any\"".to_owned(),
+                ClientSelector::Client(no) => no.0.to_string(),
+            };
+            let _ = writeln!(out, "client = {client}");
+            if let Some(ms) = restart_after_ms {
+                let _ = writeln!(out, "restart_after_ms = {ms}");
+            }
+        }
+    }
+}
+
+/// A selector as a file writes it, unquoted (`leader`, `3`).
+fn selector(node: NodeSelector) -> String {
+    match node {
+        NodeSelector::Leader => "leader".to_owned(),
+        NodeSelector::Follower => "follower".to_owned(),
+        NodeSelector::MostUncommitted => "most-uncommitted".to_owned(),
+        NodeSelector::Node(id) => id.to_string(),
+    }
+}
+
+/// A selector as a TOML value (`"leader"`, `3`).
+fn quoted_selector(node: NodeSelector) -> String {
+    match node {
+        NodeSelector::Node(id) => id.0.to_string(),
+        other => format!("\"{}\"", selector(other)),
+    }
+}
+
+/// `"leader"`, `"follower"`, `"most-uncommitted"` or a node number, as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RawNode {
+    Leader,
+    Follower,
+    MostUncommitted,
+    Number(i64),
+}
+
+/// `"any"` or a client number, as written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RawClient {
+    Any,
+    Number(i64),
+}
+
+impl<'de> Deserialize<'de> for RawClient {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawClient, D::Error> {
+        struct ClientVisitor;
+        impl Visitor<'_> for ClientVisitor {
+            type Value = RawClient;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#""any" or a client number"#)
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawClient, E> {
+                match v {
+                    "any" => Ok(RawClient::Any),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawClient, E> {
+                Ok(RawClient::Number(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawClient, E> {
+                Ok(RawClient::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        deserializer.deserialize_any(ClientVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawNode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawNode, D::Error> {
+        struct NodeVisitor;
+        impl Visitor<'_> for NodeVisitor {
+            type Value = RawNode;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#""leader", "follower", "most-uncommitted" or a node number"#)
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawNode, E> {
+                match v {
+                    "leader" => Ok(RawNode::Leader),
+                    "follower" => Ok(RawNode::Follower),
+                    "most-uncommitted" => Ok(RawNode::MostUncommitted),
+                    other => Err(E::invalid_value(de::Unexpected::Str(other), &self)),
+                }
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawNode, E> {
+                Ok(RawNode::Number(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawNode, E> {
+                Ok(RawNode::Number(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+        }
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
