@@ -924,6 +924,13 @@ fn bad_network_arguments_are_refused_clearly() {
         "{}",
         stderr(&out)
     );
+    // Short: what happened and how to re-send, not a line per port tried.
+    assert_eq!(stderr(&out).lines().count(), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("no node answered at 127.0.0.1:{base}")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Drive `increments` increments (client 7, seqs 1..) against three nodes that each exit at

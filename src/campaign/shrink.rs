@@ -1,7 +1,7 @@
 //! Shrinking a failing run: delta debugging over the scenario, with the seed fixed.
 //!
 //! A candidate is the scenario with something taken away (faults, clients, operations,
-//! nodes, network noise, time). It is kept only if it is still a valid scenario file and its
+//! nodes, network noise, loss and duplication in network windows, time). It is kept only if it is still a valid scenario file and its
 //! run, with the same seed, still breaks the same rule. Passes repeat until none makes
 //! progress, so the result is 1-minimal along each of those axes.
 
@@ -221,6 +221,7 @@ impl Shrinker {
                 FaultKind::Replay { count } => *count = (*count / 2).max(1),
             }
             progress |= self.try_keep(s);
+            progress |= self.quieter_window(i);
         }
         loop {
             let b = &self.best;
@@ -245,6 +246,29 @@ impl Shrinker {
     }
 }
 
+impl Shrinker {
+    /// A network window without its loss, then without its duplication: each zeroed on its
+    /// own, kept if the run still fails.
+    fn quieter_window(&mut self, i: usize) -> bool {
+        let mut progress = false;
+        for zero_loss in [true, false] {
+            let mut s = self.best.clone();
+            let FaultKind::Network {
+                drop, duplicate, ..
+            } = &mut s.faults[i].kind
+            else {
+                return progress;
+            };
+            let p = if zero_loss { drop } else { duplicate };
+            if p.is_some_and(|p| p > 0.0) {
+                *p = Some(0.0);
+                progress |= self.try_keep(s);
+            }
+        }
+        progress
+    }
+}
+
 /// Drop what the faults say about nodes past `s.cluster.nodes`; false if a fault cannot be
 /// kept meaningful with fewer nodes (then that candidate is not tried).
 fn fit_faults(s: &mut Scenario) -> bool {
@@ -256,7 +280,9 @@ fn fit_faults(s: &mut Scenario) -> bool {
             Split::Isolate(sel) => nodes >= 2 && exists(sel),
             Split::Groups(_) => false,
         },
-        _ => true,
+        FaultKind::Replay { .. } | FaultKind::ClientCrash { .. } | FaultKind::Network { .. } => {
+            true
+        }
     })
 }
 
@@ -291,4 +317,50 @@ pub fn shrink(scenario: &Scenario, seed: u64) -> Option<Shrunk> {
         scenario: shrinker.best,
         tries: shrinker.tries,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::Dedup;
+    use crate::scenario::FaultSpec;
+
+    /// A network window that the failure does not need keeps its slot but loses its loss and
+    /// duplication, one at a time.
+    #[test]
+    fn network_windows_are_quieted() {
+        let mut s = scenario::default_scenario();
+        s.dedup = Dedup::Off;
+        s.faults.push(FaultSpec {
+            at_ms: 4_000,
+            kind: FaultKind::Network {
+                for_ms: 500,
+                drop: Some(0.2),
+                duplicate: Some(0.3),
+                delay_ms: Some((1, 20)),
+            },
+        });
+        let window = s.faults.len() - 1;
+        let report = run(&s, RunOptions::new(42));
+        let rule = broken(&report).expect("dedup off fails on seed 42");
+        let mut shrinker = Shrinker {
+            seed: 42,
+            rule,
+            best: s,
+            best_report: report,
+            tries: 0,
+        };
+        assert!(shrinker.quieter_window(window));
+        assert_eq!(
+            shrinker.tries, 2,
+            "loss and duplication tried one at a time"
+        );
+        let FaultKind::Network {
+            drop, duplicate, ..
+        } = &shrinker.best.faults[window].kind
+        else {
+            panic!("the window is still a network fault");
+        };
+        assert_eq!((*drop, *duplicate), (Some(0.0), Some(0.0)));
+    }
 }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use super::seeds::{SeedRange, Shard};
-use crate::scenario::Scenario;
+use crate::scenario::{FaultSpec, FaultTag, Scenario};
 use crate::sim::{self, RunOptions};
 use crate::verdict::{Rule, RuleSet, Violation};
 
@@ -61,6 +61,8 @@ pub struct RunSummary {
     pub sim_us: u64,
     /// The drawn swarm profile, for swarm runs.
     pub swarm: Option<String>,
+    /// Faults whose trigger never came, by kind ([`FaultTag`] order).
+    pub untriggered: [u32; FaultTag::COUNT],
 }
 
 impl RunSummary {
@@ -110,6 +112,7 @@ pub fn run_one(targets: &[Target], target: usize, seed: u64) -> RunSummary {
                 events: report.events,
                 sim_us: report.end.as_us(),
                 swarm: report.swarm.map(|p| p.to_string()),
+                untriggered: untriggered(&report.skipped_faults),
             }
         }
         Err(payload) => {
@@ -136,9 +139,19 @@ pub fn run_one(targets: &[Target], target: usize, seed: u64) -> RunSummary {
                 events: 0,
                 sim_us: 0,
                 swarm: None,
+                untriggered: [0; FaultTag::COUNT],
             }
         }
     }
+}
+
+/// Count skipped faults by kind.
+fn untriggered(skipped: &[(usize, FaultSpec)]) -> [u32; FaultTag::COUNT] {
+    let mut counts = [0; FaultTag::COUNT];
+    for (_, spec) in skipped {
+        counts[spec.kind.tag() as usize] += 1;
+    }
+    counts
 }
 
 /// Run the plan on `plan.jobs` threads. `each` gets every run's summary in (target, seed)

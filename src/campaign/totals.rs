@@ -3,6 +3,7 @@
 use hdrhistogram::Histogram;
 
 use super::sweep::RunSummary;
+use crate::scenario::FaultTag;
 use crate::verdict::{PerRule, Rule};
 
 /// Aggregates of a sweep.
@@ -16,6 +17,8 @@ pub struct Totals {
     pub retries: u64,
     pub crashes: u64,
     pub events: u64,
+    /// Faults whose trigger never came, by kind ([`FaultTag`] order).
+    pub untriggered: [u64; FaultTag::COUNT],
     /// Simulated time to finish, in microseconds (3 significant digits).
     sim_us: Histogram<u64>,
 }
@@ -30,6 +33,7 @@ impl Default for Totals {
             retries: 0,
             crashes: 0,
             events: 0,
+            untriggered: [0; FaultTag::COUNT],
             // 1 µs to 1,000 simulated days, 3 significant digits: fixed size, whatever the
             // number of runs.
             sim_us: Histogram::new_with_bounds(1, 86_400_000_000_000, 3)
@@ -49,6 +53,9 @@ impl Totals {
         self.retries += run.retries;
         self.crashes += run.crashes;
         self.events += run.events;
+        for (total, n) in self.untriggered.iter_mut().zip(run.untriggered) {
+            *total += u64::from(n);
+        }
         self.sim_us.saturating_record(run.sim_us);
     }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::run::replay_command;
-use super::summary::thousands;
+use super::summary::{plural, thousands};
 use super::{ShrinkArgs, targets};
 use crate::campaign::shrink::{Size, shrink as shrink_run};
 use crate::sim::stream_rng;
@@ -70,11 +70,11 @@ pub fn shrink(args: &ShrinkArgs) -> u8 {
 
 fn describe(s: &Size) -> String {
     format!(
-        "{} faults · {} nodes · {} clients · {} ops · {} events",
-        s.faults,
-        s.nodes,
-        s.clients,
-        thousands(s.ops),
-        thousands(s.events)
+        "{} · {} · {} · {} · {}",
+        plural(s.faults as u64, "fault", "faults"),
+        plural(u64::from(s.nodes), "node", "nodes"),
+        plural(u64::from(s.clients), "client", "clients"),
+        plural(s.ops, "op", "ops"),
+        plural(s.events, "event", "events"),
     )
 }

@@ -7,6 +7,7 @@ use super::run::replay_command;
 use super::summary::{plural, thousands};
 use super::{Format, SweepArgs, progress, targets};
 use crate::campaign::{self, Plan, RunSummary, Target, Totals};
+use crate::scenario::FaultTag;
 use crate::verdict::Rule;
 
 pub fn sweep(args: &SweepArgs) -> u8 {
@@ -108,9 +109,21 @@ fn json_line(targets: &[Target], run: &RunSummary) -> String {
         "events": run.events,
         "sim_us": run.sim_us,
         "swarm": run.swarm,
+        "untriggered": untriggered_json(&run.untriggered),
         "replay": replay(targets, run),
     });
     line.to_string()
+}
+
+/// Untriggered faults by kind name, only the kinds that have some.
+fn untriggered_json(counts: &[u32; FaultTag::COUNT]) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = FaultTag::ALL
+        .into_iter()
+        .zip(counts)
+        .filter(|&(_, &n)| n > 0)
+        .map(|(tag, &n)| (tag.name().to_owned(), n.into()))
+        .collect();
+    map.into()
 }
 
 fn render_totals(args: &SweepArgs, plan: &Plan<'_>, totals: &Totals, wall: Duration) -> String {
@@ -154,6 +167,18 @@ fn render_totals(args: &SweepArgs, plan: &Plan<'_>, totals: &Totals, wall: Durat
         plural(totals.retries, "retry", "retries"),
         plural(totals.crashes, "crash", "crashes"),
     ));
+    let untriggered: Vec<String> = FaultTag::ALL
+        .into_iter()
+        .zip(totals.untriggered)
+        .filter(|&(_, n)| n > 0)
+        .map(|(tag, n)| format!("{} {}", tag.name(), thousands(n)))
+        .collect();
+    if !untriggered.is_empty() {
+        out.push_str(&format!(
+            "skipped   {} (faults whose moment never came: fault_skipped in the trace)\n",
+            untriggered.join(" · ")
+        ));
+    }
     if totals.runs > 0 {
         out.push_str(&format!(
             "sim time  median {:.3} s · p95 {:.3} s to finish a run\n",

@@ -425,6 +425,34 @@ fn single_node_applies_once_and_answers_a_retry_from_the_cache() {
         Some("1"),
         "applied once"
     );
+    // Seq 2 applies and acknowledges seq 1, whose result the table then forgets: a late copy
+    // of seq 1 is refused as forgotten, at once, and not appended.
+    client_request(&mut n1, 2);
+    n1.handle_timeout(SimTime(20_000_000));
+    sent(&mut n1);
+    events(&mut n1);
+    let before = n1.log().last_index();
+    client_request(&mut n1, 1);
+    let out = sent(&mut n1);
+    assert!(
+        matches!(
+            &out[..],
+            [Envelope {
+                msg: Message::ClientReply {
+                    seq: Seq(1),
+                    reply: Reply::Forgotten { last_seq: Seq(2) },
+                    ..
+                },
+                ..
+            }]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        n1.log().last_index(),
+        before,
+        "the stale seq was not appended"
+    );
 }
 
 /// Crash points (DESIGN §4): a new write is first in the log and on no wire

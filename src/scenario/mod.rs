@@ -48,6 +48,10 @@ pub struct Scenario {
     pub swarm: Option<SwarmSpec>,
     /// Deliberate Raft bugs for checker tests; never read from a file, all off by default.
     pub mutations: Mutations,
+    /// Clients behave as `idemsim client` does on a real network: a node that failed is
+    /// suspected (passed over) for one client timeout. Never read from a file; tests set it
+    /// to put the real network's client logic through the simulator. Off by default.
+    pub wire_clients: bool,
 }
 
 impl Scenario {

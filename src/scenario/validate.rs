@@ -219,6 +219,7 @@ impl Checker<'_> {
                 }
             }),
             mutations: Default::default(),
+            wire_clients: false,
         })
     }
 

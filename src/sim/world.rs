@@ -89,13 +89,16 @@ impl<'s> World<'s> {
         let clients: Vec<Client> = (0..k.count as usize)
             .map(|i| {
                 let no = ClientNo::from_index(i);
-                let config = ClientConfig::simulated(
+                let mut config = ClientConfig::simulated(
                     no,
                     c.nodes,
                     k.timeout_ms * 1000,
                     (k.think_ms.0 * 1000, k.think_ms.1 * 1000),
                     k.on_restart,
                 );
+                if scenario.wire_clients {
+                    config.suspect_us = config.timeout_us;
+                }
                 let rng = stream_rng(seed, stream::CLIENT_BASE + u64::from(no.0));
                 Client::new(config, rng, Arc::clone(&workload), start)
             })

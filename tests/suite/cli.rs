@@ -105,6 +105,90 @@ fn jsonl_keeps_stdout_clean() {
     );
 }
 
+/// `--format json`: the summary as one JSON object with the documented keys, on stdout; a
+/// failing run carries its violations and replay command; with `--trace jsonl` the object
+/// goes to stderr and stdout keeps only trace lines.
+#[test]
+fn json_summary_has_the_documented_keys() {
+    let o = idemsim(&["run", "--format", "json"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
+    for key in [
+        "scenario",
+        "seed",
+        "dedup",
+        "nodes",
+        "clients",
+        "ops_completed",
+        "retries",
+        "duplicates",
+        "messages",
+        "events",
+        "sim_s",
+        "wall_s",
+        "events_per_s",
+        "ok",
+        "violations",
+    ] {
+        assert!(v.get(key).is_some(), "no {key:?} in {v}");
+    }
+    assert_eq!(v["scenario"], "leader-crash-mid-replication");
+    assert_eq!(
+        (v["seed"].as_u64(), v["ops_completed"].as_u64()),
+        (Some(42), Some(300))
+    );
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["violations"], serde_json::json!([]));
+    assert!(v["messages"].as_u64().is_some_and(|m| m > 0));
+
+    let o = idemsim(&["run", "--format", "json", "--dedup", "off"]);
+    assert_eq!(code(&o), 1);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["violations"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("exactly-once: ")
+    );
+    assert_eq!(
+        v["replay"],
+        "idemsim run --seed 42 --dedup off --trace text"
+    );
+
+    let o = idemsim(&["run", "--format", "json", "--trace", "jsonl"]);
+    assert!(stdout(&o).lines().all(|l| l.starts_with("{\"t_us\":")));
+    let v: serde_json::Value = serde_json::from_str(stderr(&o).trim()).expect("JSON on stderr");
+    assert_eq!(v["ok"], true);
+}
+
+/// A fault whose moment never comes is named in the summary, and counted by kind in a
+/// sweep's totals.
+#[test]
+fn untriggered_faults_are_named_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("idle.toml");
+    std::fs::write(
+        &file,
+        "name = \"idle\"\nduration_ms = 1000\nliveness_ms = 1000\n[clients]\ncount = 0\n\
+         [[faults]]\nkind = \"crash\"\nat_ms = 100\nnode = \"leader\"\nwhen = \"after-commit\"\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let o = idemsim(&["run", file]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "faults[0] (crash leader after-commit at 100 ms) never triggered during the fault phase"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = idemsim(&["sweep", file, "--seeds", "0..4"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("skipped   crash 4 "), "{}", stdout(&o));
+}
+
 /// `--check-determinism` runs twice and says the traces are identical.
 #[test]
 fn check_determinism_reports_identical_runs() {

@@ -1,6 +1,7 @@
 //! Property tests over whole generated scenarios: the correct dedup strategies never break a
-//! rule, whatever the cluster, workload, network and fault schedule; and the same input
-//! always gives the same trace. Faults are an explicit list, so when a property fails
+//! rule, whatever the cluster, workload, network and fault schedule, with simulated clients
+//! and with clients that retry as `idemsim client` does on a real network; and the same
+//! input always gives the same trace. Faults are an explicit list, so when a property fails
 //! proptest shrinks by removing faults, not by mutating an opaque seed.
 //!
 //! `PROPTEST_CASES` sets the number of cases (default 256, which keeps `cargo test` fast);
@@ -187,6 +188,7 @@ fn scenario_and_seed() -> impl Strategy<Value = (Scenario, u64)> {
                     faults,
                     swarm: None,
                     mutations: Default::default(),
+                    wire_clients: false,
                 };
                 (s, seed)
             })
@@ -200,15 +202,21 @@ proptest! {
     fn correct_strategies_never_break_a_rule((s, seed) in scenario_and_seed()) {
         let text = scenario::to_toml(&s, &[]);
         prop_assert!(scenario::parse("generated.toml", &text).is_ok(), "not a valid file:\n{text}");
-        for dedup in [Dedup::Sessions, Dedup::LastSeq] {
+        for (dedup, wire_clients) in [
+            (Dedup::Sessions, false),
+            (Dedup::LastSeq, false),
+            (Dedup::Sessions, true),
+        ] {
             let mut s = s.clone();
             s.dedup = dedup;
+            s.wire_clients = wire_clients;
             let report = run(&s, RunOptions::new(seed));
             prop_assert!(
                 report.passed(),
-                "{} broke {:?} with seed {seed}; save this as a file and replay it with \
+                "{}{} broke {:?} with seed {seed}; save this as a file and replay it with \
                  `idemsim run FILE --seed {seed} --trace dedup`:\n{}",
                 dedup.name(),
+                if wire_clients { " (clients as on the real network)" } else { "" },
                 report.violations.kept(),
                 scenario::to_toml(&s, &[])
             );

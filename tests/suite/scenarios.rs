@@ -137,3 +137,32 @@ fn every_shipped_scenario_catches_off() {
         );
     }
 }
+
+/// A client that restarts under its old id (`reuse-id`) against `sessions`: the leaders
+/// refuse its new operations as acknowledged and forgotten seqs, at once, and exactly-once
+/// names each refusal; nothing is left waiting for liveness to time out.
+#[test]
+fn a_reused_client_id_is_refused_clearly() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("sim-scenarios/client-restarts.toml");
+    let mut s = load(&path, Dedup::Sessions);
+    s.clients.on_restart = idemsim::client::OnRestart::ReuseId;
+    let report = run_seed(&s, 0);
+    assert_eq!(
+        report.violations.count(Rule::Liveness),
+        0,
+        "{:?}",
+        report.violations.kept()
+    );
+    assert!(report.stats.refused > 0, "no operation was refused");
+    let refused = report
+        .violations
+        .kept()
+        .iter()
+        .find(|v| v.message.contains("as already acknowledged and forgotten"))
+        .expect("exactly-once names a refusal");
+    assert_eq!(refused.rule, Rule::ExactlyOnce);
+    assert!(
+        refused.message.contains("but it was never acknowledged"),
+        "{refused}"
+    );
+}

@@ -82,6 +82,11 @@ fn the_shrink_command_writes_a_replayable_file() {
         stdout.contains("rule      exactly-once still broken with seed 42"),
         "{stdout}"
     );
+    // Counts of one read as such: "1 fault", not "1 faults".
+    assert!(
+        stdout.contains("after     1 fault · 2 nodes · 1 client · 1 op · "),
+        "{stdout}"
+    );
     let file = std::fs::read_to_string(&out).unwrap();
     assert!(
         file.starts_with(&format!(

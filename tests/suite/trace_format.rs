@@ -12,14 +12,14 @@ use idemsim::sim::{RunOptions, RunReport, run};
 use idemsim::trace::{LineSink, TraceSink};
 use serde_json::Value;
 
-fn traced(s: &Scenario, seed: u64, sink: &mut dyn TraceSink) -> RunReport {
+fn traced(s: &Scenario, seed: u64, sink: &mut dyn TraceSink, messages: bool) -> RunReport {
     let report = run(
         s,
         RunOptions {
             seed,
             sink: Some(&mut *sink),
             replay: "idemsim run --seed 1".to_owned(),
-            messages: false,
+            messages,
         },
     );
     sink.finish().expect("in-memory trace");
@@ -27,15 +27,105 @@ fn traced(s: &Scenario, seed: u64, sink: &mut dyn TraceSink) -> RunReport {
 }
 
 fn jsonl(s: &Scenario, seed: u64) -> Vec<u8> {
+    jsonl_with(s, seed, false)
+}
+
+fn jsonl_with(s: &Scenario, seed: u64, messages: bool) -> Vec<u8> {
     let mut sink = LineSink::jsonl(Vec::new());
-    traced(s, seed, &mut sink);
+    traced(s, seed, &mut sink, messages);
     sink.into_inner()
 }
 
 fn text(s: &Scenario, seed: u64) -> String {
     let mut sink = LineSink::text(Vec::new());
-    traced(s, seed, &mut sink);
+    traced(s, seed, &mut sink, false);
     String::from_utf8(sink.into_inner()).expect("utf-8 trace")
+}
+
+/// The message events `--messages` adds.
+const MESSAGE_EVENTS: [&str; 5] = ["send", "deliver", "drop", "dup", "cut"];
+
+/// `--messages` adds `send`, `deliver`, `drop`, `dup` and `cut` events with `from`, `to`,
+/// `kind` and `bytes`, and changes nothing else: without them the trace is byte-for-byte the
+/// trace of a run without `--messages`. On no link does more of a kind arrive (delivered,
+/// dropped at a down process, cut) than was sent and duplicated.
+#[test]
+fn messages_add_events_and_change_nothing_else() {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for name in ["lossy-duplicating-network", "partitioned-leader"] {
+        let path = common::shipped_scenarios()
+            .into_iter()
+            .find(|p| p.ends_with(format!("{name}.toml")))
+            .expect("the scenario ships");
+        let s = scenario::load(&path).unwrap();
+        let plain = String::from_utf8(jsonl(&s, 3)).unwrap();
+        assert!(
+            !plain.contains(r#""event":"send""#),
+            "{name}: message events are off by default"
+        );
+        let with = String::from_utf8(jsonl_with(&s, 3, true)).unwrap();
+        let mut mine: BTreeMap<String, u64> = BTreeMap::new();
+        let mut others = String::new();
+        for (n, line) in with.lines().enumerate() {
+            let v: Value = serde_json::from_str(line).expect("a JSON line");
+            let event = v["event"].as_str().expect("an event name").to_owned();
+            if MESSAGE_EVENTS.contains(&event.as_str()) {
+                for key in ["from", "to", "kind", "bytes"] {
+                    field(&v, key, n);
+                }
+                assert!(
+                    v["bytes"].as_u64().is_some_and(|b| b > 0),
+                    "line {n}: {line}"
+                );
+                if event == "drop" {
+                    assert!(["lost", "down"].contains(&v["reason"].as_str().unwrap()));
+                }
+                *mine.entry(event).or_default() += 1;
+            } else {
+                others.push_str(line);
+                others.push('\n');
+            }
+        }
+        assert_eq!(
+            others, plain,
+            "{name}: message events changed the rest of the trace"
+        );
+        let count = |e: &str| mine.get(e).copied().unwrap_or(0);
+        assert_eq!(
+            count("send") + count("dup"),
+            count("deliver") + count("drop") + count("cut") + in_flight_at_end(&with),
+            "{name}: a link delivered a message kind more often than it carried it: {mine:?}"
+        );
+        for (e, n) in mine {
+            *counts.entry(e).or_default() += n;
+        }
+    }
+    for e in MESSAGE_EVENTS {
+        assert!(counts.contains_key(e), "no {e} event: {counts:?}");
+    }
+}
+
+/// Copies per (from, to, kind) sent or duplicated but not (yet) delivered, dropped or cut
+/// when the run ended; a link where more arrived than left counts 0, and unbalances the sum.
+fn in_flight_at_end(trace: &str) -> u64 {
+    let mut open: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for line in trace.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let key = |v: &Value| {
+            (
+                v["from"].as_str().unwrap_or("").to_owned(),
+                v["to"].as_str().unwrap_or("").to_owned(),
+                v["kind"].as_str().unwrap_or("").to_owned(),
+            )
+        };
+        match v["event"].as_str().unwrap() {
+            "send" | "dup" => *open.entry(key(&v)).or_default() += 1,
+            "deliver" | "cut" => *open.entry(key(&v)).or_default() -= 1,
+            "drop" => *open.entry(key(&v)).or_default() -= 1,
+            _ => {}
+        }
+    }
+    open.values().map(|&n| n.max(0) as u64).sum()
 }
 
 /// The same seed twice: byte-identical JSONL, for every shipped scenario; another seed gives
