@@ -1,9 +1,10 @@
 //! Shrinking a failing run: delta debugging over the scenario, with the seed fixed.
 //!
 //! A candidate is the scenario with something taken away (faults, clients, operations,
-//! nodes, network noise, loss and duplication in network windows, time). It is kept only if it is still a valid scenario file and its
-//! run, with the same seed, still breaks the same rule. Passes repeat until none makes
-//! progress, so the result is 1-minimal along each of those axes.
+//! nodes, network noise, loss and duplication in network windows, time). It is kept only if
+//! it is still a valid scenario file and its run, with the same seed, still breaks the same
+//! rule. Passes repeat until none makes progress, so the result is 1-minimal along each of
+//! those axes.
 
 use crate::scenario::{self, FaultKind, NodeSelector, Scenario, Split};
 use crate::sim::{RunOptions, RunReport, run};

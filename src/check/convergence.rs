@@ -1,5 +1,5 @@
-//! Convergence (DESIGN §8): replicas that applied up to the same index hold identical KV maps
-//! and identical session tables, compared by digest after every applied index.
+//! Convergence (docs/DESIGN.md §8): replicas that applied up to the same index hold identical
+//! KV maps and identical session tables, compared by digest after every applied index.
 
 use crate::ids::NodeId;
 use crate::kv::StateDigest;

@@ -1,7 +1,8 @@
-//! Exactly once (DESIGN §8): in every replica's apply history each `(client_id, seq)` takes
-//! effect at most once, at the same log index on every replica; every acknowledged write took
-//! effect; the result the client got equals the result of that one application; and no
-//! operation is refused as an already acknowledged seq when it never was acknowledged.
+//! Exactly once (docs/DESIGN.md §8): in every replica's apply history each
+//! `(client_id, seq)` takes effect at most once, at the same log index on every replica;
+//! every acknowledged write took effect; the result the client got equals the result of that
+//! one application; and no operation is refused as an already acknowledged seq when it never
+//! was acknowledged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Liveness (DESIGN §8): after the fault phase heals, every client operation completes
+//! Liveness (docs/DESIGN.md §8): after the fault phase heals, every client operation completes
 //! within the liveness budget.
 
 use crate::ids::{ClientId, ClientNo, Seq, SimTime};

@@ -1,4 +1,4 @@
-//! Checkers (DESIGN §8). They only observe trace events; they never steer the run.
+//! Checkers (docs/DESIGN.md §8). They only observe trace events; they never steer the run.
 //!
 //! Each rule is named; a violation names the rule and the client, seq, node and index
 //! involved. [`Checks`] feeds every event to every checker and collects their verdicts.

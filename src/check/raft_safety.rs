@@ -1,4 +1,4 @@
-//! Raft safety (Raft §5.2, §5.4; DESIGN §8): at most one leader per term; every replica
+//! Raft safety (Raft §5.2, §5.4; docs/DESIGN.md §8): at most one leader per term; every replica
 //! applies the same entry at the same index, in index order (State Machine Safety, which also
 //! means committed entries never change); a new leader holds every entry already applied
 //! anywhere (Leader Completeness).

@@ -1,6 +1,6 @@
-//! The command line (DESIGN §9): parse arguments, load the scenario, call the library, print,
-//! and return the documented exit code. The wall clock is read here and nowhere in the
-//! simulated world.
+//! The command line (docs/DESIGN.md §9): parse arguments, load the scenario, call the
+//! library, print, and return the documented exit code. The wall clock is read here and
+//! nowhere in the simulated world.
 //!
 //! Exit codes: 0 pass; 1 safety violation; 2 usage error; 3 liveness failure;
 //! 65 invalid scenario file; 66 scenario file not found. The real-network commands add

@@ -1,6 +1,6 @@
 //! `idemsim serve`, `cluster` and `client`: the real-network mode's command lines.
 //!
-//! Exit codes beyond DESIGN §9's: 65 a node's state file is corrupt or another node's;
+//! Exit codes beyond docs/DESIGN.md §9's: 65 a node's state file is corrupt or another node's;
 //! 69 no node answered the client (or a node refused its request); 70 a node stopped at its
 //! `--crash-at` fault; 74 a disk or socket error.
 
@@ -114,7 +114,7 @@ pub struct ClientArgs {
     pub op: ClientOp,
 }
 
-/// The operations of DESIGN §5, and a status query.
+/// The operations of docs/DESIGN.md §5, and a status query.
 #[derive(Debug, Subcommand)]
 pub enum ClientOp {
     /// key = value; prints the previous value or null.

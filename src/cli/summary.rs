@@ -1,4 +1,5 @@
-//! The human summary of a run (DESIGN §11).
+//! The summary of a run: for people (`--format text`) and for tools (`--format json`,
+//! docs/DESIGN.md §9).
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -1,4 +1,5 @@
-//! The client-visible operations (DESIGN §5) and the request that carries one through the log.
+//! The client-visible operations (docs/DESIGN.md §5) and the request that carries one through
+//! the log.
 
 use std::fmt;
 use std::sync::Arc;
@@ -7,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientId, ClientNo, Seq};
 
-/// The result of an operation: a string or null (DESIGN §5). Shared, so that caching a result
-/// in a session table or sending it in a reply never copies the bytes.
+/// The result of an operation: a string or null (docs/DESIGN.md §5). Shared, so that caching
+/// a result in a session table or sending it in a reply never copies the bytes.
 pub type OpResult = Option<Arc<str>>;
 
 /// The five operation kinds.

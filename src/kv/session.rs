@@ -11,7 +11,7 @@ use super::op::{OpResult, Request};
 use crate::digest::{Digest, hash_of};
 use crate::ids::{ClientId, Seq};
 
-/// The dedup strategy of a run (`[server] dedup`, `--dedup`; DESIGN §6).
+/// The dedup strategy of a run (`[server] dedup`, `--dedup`; docs/DESIGN.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Dedup {

@@ -1,4 +1,4 @@
-//! The key-value map and the exact semantics of the five operations (DESIGN §5).
+//! The key-value map and the exact semantics of the five operations (docs/DESIGN.md §5).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,7 +8,8 @@ use num_bigint::BigInt;
 
 use crate::digest::{Digest, hash_of};
 
-/// The result of an `incr` on a value that is not a decimal integer (DESIGN §5, word for word).
+/// The result of an `incr` on a value that is not a decimal integer (docs/DESIGN.md §5, word
+/// for word).
 pub const ERR_NOT_AN_INTEGER: &str = "ERR not an integer";
 
 /// A value with its digest element hash, so replacing or removing it costs no rehash.
@@ -154,7 +155,8 @@ mod tests {
         r.as_deref()
     }
 
-    /// Each operation returns exactly the result DESIGN §5 states; table rows print their index.
+    /// Each operation returns exactly the result docs/DESIGN.md §5 states; table rows print
+    /// their index.
     #[test]
     #[rustfmt::skip]
     fn operation_results_match_the_design_table() {

@@ -49,7 +49,7 @@ pub struct ServeOptions {
 /// Exit code of a node stopped by `--crash-at` (sysexits' EX_SOFTWARE).
 pub const EXIT_CRASH_POINT: i32 = 70;
 
-/// A crash point a real node can stop at exactly (DESIGN §4's triggers, as
+/// A crash point a real node can stop at exactly (docs/DESIGN.md §4's triggers, as
 /// [`RaftNode::crash_points`] reports them). `mid-replication` is not offered: sends leave
 /// through peer threads, so "sent to a follower" is not an instant the node loop can stop at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

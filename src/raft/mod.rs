@@ -140,7 +140,7 @@ enum Timer {
 /// Number of [`Timer`] kinds.
 const TIMERS: usize = 4;
 
-/// Where the leader stands with respect to the crash points of DESIGN §4.
+/// Where the leader stands with respect to the crash points of docs/DESIGN.md §4.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CrashPoints {
     /// A client write at this index is in the leader's log and was sent to no one.

@@ -455,7 +455,7 @@ fn single_node_applies_once_and_answers_a_retry_from_the_cache() {
     );
 }
 
-/// Crash points (DESIGN §4): a new write is first in the log and on no wire
+/// Crash points (docs/DESIGN.md §4): a new write is first in the log and on no wire
 /// (before-replicate), then sent and unacknowledged by a majority (mid-replication), then
 /// committed and not applied (after-commit), then just answered (after-reply).
 #[test]

@@ -1,4 +1,4 @@
-//! Scenario files (DESIGN §4): serde types, defaults and validation. Runs nothing.
+//! Scenario files (docs/DESIGN.md §4): serde types, defaults and validation. Runs nothing.
 //!
 //! [`load`] reads a file, [`parse`] parses text; both return a validated [`Scenario`] or a
 //! [`ScenarioError`] that names the file, line, column and field.

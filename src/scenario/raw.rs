@@ -1,4 +1,4 @@
-//! The scenario file exactly as written (DESIGN §4): every field optional except `name`,
+//! The scenario file exactly as written (docs/DESIGN.md §4): every field optional except `name`,
 //! unknown fields rejected. Defaults and range checks live in `validate`.
 
 use serde::Deserialize;

@@ -3,7 +3,7 @@
 use super::*;
 use crate::ids::NodeId;
 
-/// A file with only `name` gets every documented default (DESIGN §4).
+/// A file with only `name` gets every documented default (docs/DESIGN.md §4).
 #[test]
 fn every_section_but_name_has_a_default() {
     let s = parse("min.toml", "name = \"min\"\n").expect("a name is enough");
@@ -138,7 +138,7 @@ fn written_scenarios_parse_back_to_themselves() {
     let mut swarmed = default_scenario();
     swarmed.swarm = Some(SwarmSpec::default());
     for seed in 0..40 {
-        let mut rng = crate::sim::stream_rng(seed, 3);
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
         scenarios.push(swarmed.for_seed(&mut rng).0);
     }
     swarmed.description = Some("quotes \" and \\ and ünïcode".to_owned());

@@ -1,5 +1,5 @@
-//! `--trace jsonl`: one JSON object per line for tools (DESIGN §7). Every object starts with
-//! `"t_us"` and `"event"`; the verdict is always the last line.
+//! `--trace jsonl`: one JSON object per line for tools (docs/DESIGN.md §7). Every object
+//! starts with `"t_us"` and `"event"`; the verdict is always the last line.
 
 use std::fmt::Write as _;
 use std::io;

@@ -1,4 +1,4 @@
-//! Trace events (DESIGN §7): what checkers observe and what `--trace` prints.
+//! Trace events (docs/DESIGN.md §7): what checkers observe and what `--trace` prints.
 //!
 //! The world builds one [`TraceEvent`] per observable step, borrowing from its own state, and
 //! hands it to the checkers, the run digest and (only when tracing is on) a [`TraceSink`].

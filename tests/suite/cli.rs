@@ -1,4 +1,4 @@
-//! The command line as a user runs it (DESIGN §9): outputs, and the documented exit codes
+//! The command line as a user runs it (docs/DESIGN.md §9): outputs, and the documented exit codes
 //! 0 pass, 1 safety violation, 2 usage error, 3 liveness failure, 65 invalid scenario file,
 //! 66 scenario file not found.
 

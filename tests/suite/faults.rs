@@ -1,4 +1,4 @@
-//! Fault triggers fire in the state DESIGN §4 defines, and the run does not end while a
+//! Fault triggers fire in the state docs/DESIGN.md §4 defines, and the run does not end while a
 //! fault's consequences are still on the wire.
 
 use idemsim::kv::Dedup;

@@ -51,7 +51,7 @@ fn op((kind, key, n): (u8, usize, i64)) -> Op {
     }
 }
 
-/// What a plain map does with an operation: the reference semantics of DESIGN §5.
+/// What a plain map does with an operation: the reference semantics of docs/DESIGN.md §5.
 fn reference(map: &mut BTreeMap<String, String>, op: &Op) -> Option<String> {
     let key = op.key().to_owned();
     match op {

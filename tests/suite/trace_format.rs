@@ -1,4 +1,4 @@
-//! The trace interface (DESIGN §7) and determinism (§3): JSONL lines carry the required
+//! The trace interface (docs/DESIGN.md §7) and determinism (§3): JSONL lines carry the required
 //! events and fields, the verdict is last, and the same seed gives a byte-identical trace.
 
 use crate::common;
