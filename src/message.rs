@@ -90,7 +90,9 @@ impl Message {
         }
     }
 
-    /// Its size in bytes encoded as a real node sends it (JSON), counted without building it.
+    /// The size in bytes of its JSON encoding, counted without building it: the body a real
+    /// node would put in a frame, without the frame's length prefix and version byte (which
+    /// add 5 bytes) or the peer frame's wrapping fields.
     pub fn encoded_len(&self) -> u64 {
         struct Count(u64);
         impl std::io::Write for Count {

@@ -188,8 +188,9 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub trace: Option<TraceFormat>,
     /// Also trace every message: `send`, `deliver`, `drop`, `dup` and `cut` events naming
-    /// `from`, `to`, the message `kind` and its size in `bytes` (with --trace text or jsonl).
-    #[arg(long)]
+    /// `from`, `to`, the message `kind` and its size in `bytes` (with --trace text, jsonl or
+    /// tracing; the dedup story leaves them out).
+    #[arg(long, requires = "trace")]
     pub messages: bool,
     /// The summary: `text` for people, `json` for one JSON object (on stdout, or on stderr
     /// with --trace jsonl).

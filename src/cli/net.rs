@@ -107,7 +107,8 @@ pub struct ClientArgs {
     /// How long to wait for a node before re-sending to another (milliseconds).
     #[arg(long, default_value_t = 1000, global = true, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
-    /// Most sends of this (client_id, seq), counting redirects, before giving up.
+    /// Most sends of this (client_id, seq) before giving up, counting redirects and nodes
+    /// that could not be reached.
     #[arg(long, default_value_t = 20, global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub attempts: u32,
     #[command(subcommand)]

@@ -36,7 +36,9 @@ pub fn run(args: &RunArgs) -> u8 {
     let replay = replay_command(args.scenario.as_deref(), seed, &scenario);
 
     let started = Instant::now();
-    let (report, trace_error) = run_traced(&scenario, seed, &replay, args.trace, args.messages);
+    // The dedup story has no place for message events: do not pay for them.
+    let messages = args.messages && args.trace != Some(TraceFormat::Dedup);
+    let (report, trace_error) = run_traced(&scenario, seed, &replay, args.trace, messages);
     let wall = started.elapsed();
     if let Some(e) = trace_error.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
         eprintln!("error: writing the trace failed: {e}");

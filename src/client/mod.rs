@@ -166,7 +166,9 @@ impl Client {
     }
 
     /// Restart as a new incarnation that carries on with the operations left, from seq 1,
-    /// under a fresh `client_id` or (flawed) the old one.
+    /// under a fresh `client_id` or (flawed) the old one. A configured `id` and `first_seq`
+    /// name the first incarnation only: a driver that must keep them (none does today) sets
+    /// `on_restart` to reuse the id and cannot keep the seq.
     pub fn restart(&mut self, now: SimTime) {
         assert!(
             self.is_down(),

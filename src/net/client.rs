@@ -27,6 +27,10 @@ use crate::process::Process;
 /// node asks the ports around it, up to this many away (how `cluster` lays nodes out).
 const MAX_NODES: u16 = 9;
 
+/// Most rounds of status queries before the client says no cluster answers: enough for
+/// nodes started a moment before the client, short for a client with no server.
+const DISCOVERY_ROUNDS: u32 = 4;
+
 /// One operation to perform.
 #[derive(Clone, Debug)]
 pub struct CallOptions {
@@ -37,7 +41,8 @@ pub struct CallOptions {
     pub op: Op,
     /// How long to wait for a node's answer before trying another node.
     pub timeout_ms: u64,
-    /// Most sends of this `(client, seq)` before giving up.
+    /// Most sends of this `(client, seq)` before giving up, counting redirects and nodes
+    /// that could not be reached.
     pub attempts: u32,
 }
 
@@ -58,7 +63,8 @@ pub struct Answer {
 #[derive(Debug)]
 pub enum CallError {
     /// No node told the client who the members are: nothing answered a status query at the
-    /// first address or the ports around it. `why`: what the first address did.
+    /// first address or the ports around it, in as many rounds as attempts. `why`: what the
+    /// first address did last.
     NoCluster { first: SocketAddr, why: String },
     /// Every attempt timed out, hit a dead node, or was redirected.
     NoAnswer { attempts: u32, last: String },
@@ -95,15 +101,17 @@ impl fmt::Display for CallError {
 /// hears one line per re-send, for the user.
 pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Answer, CallError> {
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
-    let (members, first_node) = discover(options.first, timeout)?;
     let timeout_us = options.timeout_ms.max(1) * 1000;
+    let backoff = Duration::from_micros((timeout_us / 4).max(1));
+    let rounds = options.attempts.min(DISCOVERY_ROUNDS);
+    let (members, first_node) = discover(options.first, timeout, rounds, backoff)?;
     let config = ClientConfig {
         no: ClientNo(1),
         cluster_size: members.len() as u8,
         first_node,
         timeout_us,
         think_us: (0, 0),
-        backoff_us: (timeout_us / 4).max(1),
+        backoff_us: backoff.as_micros() as u64,
         suspect_us: timeout_us,
         max_attempts: Some(options.attempts),
         id: Some(options.client),
@@ -180,32 +188,52 @@ pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
 }
 
 /// The cluster's members, in node order, and a node that just answered: asked of `first`,
-/// else of the ports around it, nearest first.
-fn discover(first: SocketAddr, timeout: Duration) -> Result<(Vec<SocketAddr>, NodeId), CallError> {
+/// else of the ports around it, nearest first. Nodes may still be starting, so up to
+/// `rounds` rounds, `pause` apart.
+fn discover(
+    first: SocketAddr,
+    timeout: Duration,
+    rounds: u32,
+    pause: Duration,
+) -> Result<(Vec<SocketAddr>, NodeId), CallError> {
     let mut why = String::new();
-    for addr in nearby_ports(first) {
-        match status(addr, timeout) {
-            Ok(status) => {
-                let members: Vec<SocketAddr> = status
-                    .members
-                    .iter()
-                    .filter_map(|m| m.parse().ok())
-                    .collect();
-                let valid = (1..=usize::from(MAX_NODES)).contains(&members.len())
-                    && members.len() == status.members.len()
-                    && status.node.index() < members.len();
-                if valid {
-                    return Ok((members, status.node));
+    for round in 0..rounds.max(1) {
+        if round > 0 {
+            thread::sleep(pause);
+        }
+        for addr in nearby_ports(first) {
+            match status(addr, timeout) {
+                Ok(status) => {
+                    let members: Vec<SocketAddr> =
+                        status.members.iter().filter_map(|m| m.parse().ok()).collect();
+                    let listed = (1..=usize::from(MAX_NODES)).contains(&members.len())
+                        && members.len() == status.members.len();
+                    if listed && is_member(status.node, members.len()) {
+                        return Ok((members, status.node));
+                    }
+                    if addr == first {
+                        why = if listed {
+                            format!(
+                                "a node number {} outside its {}-member list",
+                                status.node.0,
+                                members.len()
+                            )
+                        } else {
+                            format!("an unusable member list {:?}", status.members)
+                        };
+                    }
                 }
-                if addr == first {
-                    why = format!("an unusable member list {:?}", status.members);
-                }
+                Err(e) if addr == first => why = e.to_string(),
+                Err(_) => {}
             }
-            Err(e) if addr == first => why = e.to_string(),
-            Err(_) => {}
         }
     }
     Err(CallError::NoCluster { first, why })
+}
+
+/// Whether `node` names one of `members` nodes (numbered from 1).
+fn is_member(node: NodeId, members: usize) -> bool {
+    (1..=members).contains(&usize::from(node.0))
 }
 
 /// `first`, then the ports around it nearest first (`P+1`, `P-1`, `P+2`, …), as far as any
@@ -286,6 +314,8 @@ impl Driver {
                 last: std::mem::take(&mut self.last),
             })),
             ClientEvent::Redirected { from, hint, .. } => {
+                // That connection has answered; nothing more comes on it.
+                self.conn = None;
                 let from = self.members[from.index()];
                 self.last = match hint.and_then(|h| self.members.get(h.index())) {
                     Some(leader) if *leader != from => {
@@ -386,7 +416,7 @@ impl Driver {
                             cached,
                         },
                         WireReply::NotLeader { leader, .. } => Reply::NotLeader {
-                            hint: leader.filter(|l| l.index() < self.members.len()),
+                            hint: leader.filter(|&l| is_member(l, self.members.len())),
                         },
                         WireReply::Forgotten { last_seq } => Reply::Forgotten { last_seq },
                     };

@@ -163,6 +163,29 @@ impl<'a> Located<'a> {
         self.walk(path).map(|(found, _)| found.span())
     }
 
+    /// An error about a key that should not be there: placed at the key itself (where
+    /// [`Located::at_path`] would place it, when the key is not found).
+    pub fn at_key(&self, path: &FieldPath, message: impl Into<String>) -> ScenarioError {
+        let offset = self.key_span(path).or_else(|| self.span_of(path));
+        self.at_offset(offset.map_or(0, |span| span.start), path.to_string(), message.into())
+    }
+
+    /// The span of the last key of `path`, when its table is present.
+    fn key_span(&self, path: &FieldPath) -> Option<Range<usize>> {
+        let (Step::Key(last), parent) = path.0.split_last()? else {
+            return None;
+        };
+        let table = if parent.is_empty() {
+            self.root.as_ref()?
+        } else {
+            match self.value_at(&FieldPath(parent.to_vec()))?.into_inner() {
+                DeValue::Table(t) => return key_in(&t, last),
+                _ => return None,
+            }
+        };
+        key_in(table, last)
+    }
+
     /// The deepest value along `path` that is present, and how many steps it took.
     fn walk(&self, path: &FieldPath) -> Option<(&Spanned<DeValue<'a>>, usize)> {
         let root = self.root.as_ref()?;
@@ -190,6 +213,13 @@ impl<'a> Located<'a> {
         }
         best
     }
+}
+
+fn key_in(table: &DeTable<'_>, key: &str) -> Option<Range<usize>> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == key)
+        .map(|(k, _)| k.span())
 }
 
 /// The path of the innermost key, value or array item whose span contains byte `offset`.

@@ -202,6 +202,7 @@ impl fmt::Display for FaultSpec {
 /// What every `[[faults]]` table has; the rest of the table is its kind's own fields, read
 /// afterwards (fields not named here are skipped in this first reading).
 #[derive(Debug, Deserialize)]
+#[serde(expecting = "a fault table (kind, at_ms and the kind's own fields)")]
 pub struct RawFaultHead {
     pub kind: FaultTag,
     pub at_ms: Option<u64>,
@@ -309,9 +310,19 @@ impl Checker<'_> {
                 .strip_prefix("unknown field `")
                 .and_then(|rest| rest.split_once('`'));
             match unknown {
-                Some((field, _)) => self.at.at_path(
+                // A typo and another kind's field read the same: name the kind's fields.
+                Some((field, expected)) => self.at.at_key(
                     &at.key(field),
-                    format!("does not apply to kind = \"{}\"", kind.name()),
+                    format!(
+                        "is not a field of kind = \"{}\"{}",
+                        kind.name(),
+                        expected
+                            .trim_start_matches(',')
+                            .trim()
+                            .strip_prefix("expected one of ")
+                            .map(|list| format!(" (its fields: {list})"))
+                            .unwrap_or_default()
+                    ),
                 ),
                 None => self.at.toml_error(&e),
             }
