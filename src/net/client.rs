@@ -204,8 +204,11 @@ fn discover(
         for addr in nearby_ports(first) {
             match status(addr, timeout) {
                 Ok(status) => {
-                    let members: Vec<SocketAddr> =
-                        status.members.iter().filter_map(|m| m.parse().ok()).collect();
+                    let members: Vec<SocketAddr> = status
+                        .members
+                        .iter()
+                        .filter_map(|m| m.parse().ok())
+                        .collect();
                     let listed = (1..=usize::from(MAX_NODES)).contains(&members.len())
                         && members.len() == status.members.len();
                     if listed && is_member(status.node, members.len()) {
@@ -447,5 +450,31 @@ impl Driver {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_numbers_from_the_wire_are_checked_before_indexing() {
+        assert!(!is_member(NodeId(0), 3), "node 0 is nobody");
+        assert!(is_member(NodeId(1), 3));
+        assert!(is_member(NodeId(3), 3));
+        assert!(!is_member(NodeId(4), 3), "past the member list");
+    }
+
+    #[test]
+    fn nearby_ports_start_at_the_first_and_widen() {
+        let first: SocketAddr = "127.0.0.1:9002".parse().unwrap();
+        let ports: Vec<u16> = nearby_ports(first).iter().map(|a| a.port()).collect();
+        assert_eq!(&ports[..5], &[9002, 9003, 9001, 9004, 9000]);
+        assert_eq!(ports.len(), 1 + 2 * (usize::from(MAX_NODES) - 1));
+        let low: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert!(
+            nearby_ports(low).iter().all(|a| a.port() != 0),
+            "port 0 is never asked"
+        );
     }
 }

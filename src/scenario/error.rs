@@ -167,7 +167,11 @@ impl<'a> Located<'a> {
     /// [`Located::at_path`] would place it, when the key is not found).
     pub fn at_key(&self, path: &FieldPath, message: impl Into<String>) -> ScenarioError {
         let offset = self.key_span(path).or_else(|| self.span_of(path));
-        self.at_offset(offset.map_or(0, |span| span.start), path.to_string(), message.into())
+        self.at_offset(
+            offset.map_or(0, |span| span.start),
+            path.to_string(),
+            message.into(),
+        )
     }
 
     /// The span of the last key of `path`, when its table is present.
