@@ -69,10 +69,15 @@ pub enum Message {
     ClientRequest { request: Arc<Request>, attempt: u32 },
     /// The answer to a client request; `attempt` echoes the request's, so a client can tell
     /// a late "not leader" about an earlier attempt from one about its current attempt.
+    /// `incarnation` echoes the request's sender process incarnation: a real server answers
+    /// on the connection the request came on, which dies with the process, so a client that
+    /// restarted must never take an answer meant for its previous incarnation.
     ClientReply {
         client: ClientId,
         seq: Seq,
         attempt: u32,
+        #[serde(skip)]
+        incarnation: u32,
         reply: Reply,
     },
 }
@@ -127,6 +132,31 @@ pub enum Reply {
     /// means the request is stale, or the client id was used before by someone else.
     /// `last_seq` is the highest seq of this client that took effect.
     Forgotten { last_seq: Seq },
+    /// This `(client, seq)` already took effect as a different operation (another kind, key
+    /// or value): the request was not applied, and the other operation's cached result is not
+    /// its answer. A client that reissues a seq with a new operation (after a restart that
+    /// kept its id and seq) gets this when the old operation had taken effect. `last_seq` is
+    /// the highest seq of this client that took effect.
+    Conflict { last_seq: Seq },
+}
+
+/// Why a node refused a client's operation (it ends without a result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// [`Reply::Forgotten`]: the seq was already acknowledged and its result forgotten.
+    Forgotten,
+    /// [`Reply::Conflict`]: the seq already took effect as a different operation.
+    Conflict,
+}
+
+impl Refusal {
+    /// The JSONL `error` of the `reply` event.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::Forgotten => "forgotten",
+            Refusal::Conflict => "conflict",
+        }
+    }
 }
 
 /// What a log entry carries.

@@ -9,37 +9,38 @@ use crate::kv::Dedup;
 use crate::verdict::{PerRule, Rule};
 
 /// A design under test: a dedup strategy on the servers, and what clients do with their
-/// id when they restart.
+/// id when they restart (`None`: what each scenario says, a correct behaviour).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Design {
     pub dedup: Dedup,
-    pub on_restart: OnRestart,
+    pub on_restart: Option<OnRestart>,
 }
 
 impl Design {
     const fn servers(dedup: Dedup) -> Design {
         Design {
             dedup,
-            on_restart: OnRestart::FreshId,
+            on_restart: None,
         }
     }
 
     const fn reuse_id(dedup: Dedup) -> Design {
         Design {
             dedup,
-            on_restart: OnRestart::ReuseId,
+            on_restart: Some(OnRestart::ReuseId),
         }
     }
 
     /// Every design: the correct ones first, then each flawed one. A client that reuses its
     /// id is run against both correct tables, which catch it differently.
-    pub const ALL: [Design; 8] = [
+    pub const ALL: [Design; 9] = [
         Design::servers(Dedup::Sessions),
         Design::servers(Dedup::LastSeq),
         Design::servers(Dedup::Off),
         Design::servers(Dedup::LeaderOnly),
         Design::servers(Dedup::CheckOnReceive),
         Design::servers(Dedup::CacheLatest),
+        Design::servers(Dedup::TrustSeq),
         Design::reuse_id(Dedup::Sessions),
         Design::reuse_id(Dedup::LastSeq),
     ];
@@ -47,20 +48,22 @@ impl Design {
     /// `off`, or `reuse-id + last-seq`.
     pub fn name(self) -> String {
         match self.on_restart {
-            OnRestart::FreshId => self.dedup.name().to_owned(),
-            other => format!("{} + {}", other.name(), self.dedup.name()),
+            None => self.dedup.name().to_owned(),
+            Some(other) => format!("{} + {}", other.name(), self.dedup.name()),
         }
     }
 
     /// Correct designs must never fail; the others must be caught.
     pub fn is_correct(self) -> bool {
-        self.dedup.is_correct() && self.on_restart == OnRestart::FreshId
+        self.dedup.is_correct() && self.on_restart != Some(OnRestart::ReuseId)
     }
 
     /// Apply the design to a scenario.
     pub fn apply(self, scenario: &mut crate::scenario::Scenario) {
         scenario.dedup = self.dedup;
-        scenario.clients.on_restart = self.on_restart;
+        if let Some(on_restart) = self.on_restart {
+            scenario.clients.on_restart = on_restart;
+        }
     }
 }
 

@@ -1,15 +1,17 @@
 //! Exactly once (docs/DESIGN.md §8): in every replica's apply history each
 //! `(client_id, seq)` takes effect at most once, at the same log index on every replica;
-//! every acknowledged write took effect; the result the client got equals the result of that
-//! one application; and no operation is refused as an already acknowledged seq when it never
-//! was acknowledged.
+//! every acknowledged write took effect; the operation that took effect under a seq is the
+//! one the client submitted under it (kind, key and value: a `(client_id, seq)` alone does not
+//! identify an operation); the result the client got equals the result of that one
+//! application; and no operation is refused as an already acknowledged seq when it never was
+//! acknowledged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::ids::{ClientId, LogIndex, NodeId, Seq, SimTime};
 use crate::kv::{OpResult, Origin, Outcome, Request};
-use crate::message::Payload;
+use crate::message::{Payload, Refusal};
 use crate::trace::TraceEvent;
 use crate::verdict::{Rule, Violations};
 
@@ -18,6 +20,8 @@ use crate::verdict::{Rule, Violations};
 struct Effect {
     index: LogIndex,
     node: NodeId,
+    /// The request that took effect: its operation must be the one submitted.
+    request: Arc<Request>,
     result: OpResult,
     /// Every later index where the same write took effect again (the first few of them;
     /// `again_total` counts all), reported at finish.
@@ -35,8 +39,8 @@ struct Op {
     submitted: Option<Arc<Request>>,
     effect: Option<Effect>,
     reply: Option<(OpResult, NodeId, SimTime)>,
-    /// A node refused it as acknowledged and forgotten: the node, its `last_seq`, when.
-    refused: Option<(NodeId, Seq, SimTime)>,
+    /// A node refused it: the node, its `last_seq`, when, and why.
+    refused: Option<(NodeId, Seq, SimTime, Refusal)>,
 }
 
 /// Every op of every client incarnation: incarnations by [`Origin`], then ops by seq (seqs
@@ -107,6 +111,7 @@ impl ExactlyOnce {
                 seq,
                 node,
                 last_seq,
+                reason,
                 ..
             } => {
                 let op = self.op(origin, client, seq);
@@ -114,7 +119,7 @@ impl ExactlyOnce {
                     op.reply.is_none() && op.refused.is_none(),
                     "client {client} seq {seq}: accepted a refusal after an answer"
                 );
-                op.refused = Some((node, last_seq, t));
+                op.refused = Some((node, last_seq, t, reason));
             }
             TraceEvent::Apply {
                 node,
@@ -130,6 +135,7 @@ impl ExactlyOnce {
                         op.effect = Some(Effect {
                             index,
                             node,
+                            request: Arc::clone(request),
                             result: result.clone(),
                             again: Vec::new(),
                             again_total: 0,
@@ -184,8 +190,9 @@ impl ExactlyOnce {
                 }
                 // A correct client never re-sends an acknowledged seq, so a refusal of one of its
                 // operations as "acknowledged and forgotten" confuses it with another operation
-                // that had the same (client_id, seq).
-                if let Some((node, last_seq, t)) = op.refused {
+                // that had the same (client_id, seq). A conflict refusal tells the truth: this
+                // operation did not take effect under that seq (it ends indefinite).
+                if let Some((node, last_seq, t, Refusal::Forgotten)) = op.refused {
                     let effect = match &op.effect {
                         None => "it never took effect".to_owned(),
                         Some(e) => format!("it took effect at index {} on {}", e.index, e.node),
@@ -202,6 +209,28 @@ impl ExactlyOnce {
                         ),
                     ));
                 }
+                // The operation that took effect under this seq must be the one submitted.
+                if let (Some(effect), Some(request)) = (&op.effect, &op.submitted) {
+                    if !Arc::ptr_eq(&effect.request, request) && effect.request.op != request.op {
+                        let accepted = match &op.reply {
+                            Some((got, node, t)) => format!(
+                                "; the client accepted {} from {node} at t={t} as its result",
+                                quoted(got)
+                            ),
+                            None => String::new(),
+                        };
+                        repeats.push((
+                            effect.index,
+                            (client, seq),
+                            format!(
+                                "client {client} seq {seq} ({origin}) took effect as {} at index \
+                                 {} on {}, but the operation submitted under that seq was {}{accepted}",
+                                effect.request.op, effect.index, effect.node, request.op
+                            ),
+                        ));
+                        continue;
+                    }
+                }
                 let (Some((got, node, t)), Some(request)) = (&op.reply, &op.submitted) else {
                     continue;
                 };
@@ -209,14 +238,19 @@ impl ExactlyOnce {
                     continue;
                 }
                 match &op.effect {
+                    // The same operation under the same (client_id, seq), from an earlier
+                    // process that never got its answer: servers cannot tell the two apart,
+                    // and that one application is this operation's.
+                    None if self.identical_elsewhere(origin, client, seq, request, got) => {}
                     None => acks.push((
                         *t,
                         (client, seq),
                         format!(
                             "client {client} seq {seq}{} was acknowledged by {node} at t={t} \
-                             with {} but never took effect on any replica",
+                             with {} but never took effect on any replica{}",
                             what(),
-                            quoted(got)
+                            quoted(got),
+                            self.taken_by_another(origin, client, seq)
                         ),
                     )),
                     // A write that took effect twice is reported above, with what the client got.
@@ -248,6 +282,53 @@ impl ExactlyOnce {
         for (op, message) in in_order {
             found.push_about(Rule::ExactlyOnce, Some(op), message);
         }
+    }
+}
+
+impl ExactlyOnce {
+    /// Did an identical operation (same kind, key and value) of another process, under the
+    /// same `(client, seq)`, take effect with result `got` without being acknowledged itself?
+    fn identical_elsewhere(
+        &self,
+        origin: Origin,
+        client: ClientId,
+        seq: Seq,
+        request: &Request,
+        got: &OpResult,
+    ) -> bool {
+        let i = seq.0.saturating_sub(1) as usize;
+        self.clients
+            .iter()
+            .filter(|&(&o, &(id, _))| o != origin && id == client)
+            .any(|(_, &(_, c))| {
+                self.ops[c].get(i).is_some_and(|other| {
+                    other.reply.is_none()
+                        && other
+                            .effect
+                            .as_ref()
+                            .is_some_and(|e| e.request.op == request.op && e.result == *got)
+                })
+            })
+    }
+
+    /// When another process's operation took effect under the same `(client, seq)` (a
+    /// client id used twice): "; another operation took effect under that client id and seq:
+    /// put k0 3 (c1#0) at index 12 on n2". Empty otherwise. Only for messages, never on the
+    /// hot path.
+    fn taken_by_another(&self, origin: Origin, client: ClientId, seq: Seq) -> String {
+        let i = seq.0.saturating_sub(1) as usize;
+        self.clients
+            .iter()
+            .filter(|&(&o, &(id, _))| o != origin && id == client)
+            .find_map(|(&o, &(_, c))| {
+                let effect = self.ops[c].get(i)?.effect.as_ref()?;
+                Some(format!(
+                    "; another operation took effect under that client id and seq: {} ({o}) at \
+                     index {} on {}",
+                    effect.request.op, effect.index, effect.node
+                ))
+            })
+            .unwrap_or_default()
     }
 }
 

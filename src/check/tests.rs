@@ -342,3 +342,37 @@ fn liveness_reports_pending_operations() {
         "c2 (client 42) seq 9 (incr k 1) submitted at t=4.000000s still has no answer at t=20.000000s; 3 more ops never submitted"
     );
 }
+
+/// Payload identity: a `(client, seq)` that took effect as another operation than the one
+/// submitted under it is an exactly-once violation naming both operations, even though the
+/// seq took effect exactly once and the client got that application's result.
+#[test]
+fn exactly_once_catches_another_operation_under_the_submitted_seq() {
+    let mut checks = Checks::new(1);
+    let submitted = incr(3);
+    submit(&mut checks, &submitted);
+    let rebuilt = Arc::new(Request {
+        op: Op::Put {
+            key: Arc::from("k"),
+            value: Arc::from("9"),
+        },
+        ..(*submitted).clone()
+    });
+    let payload = Payload::Client(rebuilt);
+    apply(
+        &mut checks,
+        1,
+        1,
+        &payload,
+        Outcome::Applied,
+        &None,
+        digest(1),
+    );
+    reply(&mut checks, 3, &None);
+    let found = checks.finish(T, &[]);
+    assert_eq!(rules(&found), vec![Rule::ExactlyOnce], "{:?}", found.kept());
+    let message = &found.kept()[0].message;
+    for part in ["seq 3", "took effect as put k 9", "at index 1 on n1", "incr k 1"] {
+        assert!(message.contains(part), "{part:?} missing from: {message}");
+    }
+}

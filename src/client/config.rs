@@ -74,6 +74,13 @@ pub enum OnRestart {
     /// stale cached result and never applies them; `sessions` finds them below the lowest
     /// unacknowledged seq and refuses them as forgotten. Exactly-once must catch both.
     ReuseId,
+    /// Correct, given servers that compare operations: keep the `client_id` and the seq
+    /// counter (as a client that keeps both on disk), but not the operation in flight, which
+    /// is lost with the process. The next operation takes the abandoned one's seq, so the
+    /// servers see one `(client_id, seq)` carrying two different operations: if the abandoned
+    /// one took effect, the new one must be refused as a conflict, not answered with the
+    /// other's cached result (`trust-seq` does that, and exactly-once must catch it).
+    Resume,
 }
 
 impl OnRestart {
@@ -81,6 +88,7 @@ impl OnRestart {
         match self {
             OnRestart::FreshId => "fresh-id",
             OnRestart::ReuseId => "reuse-id",
+            OnRestart::Resume => "resume",
         }
     }
 }

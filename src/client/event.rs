@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::ids::{NodeId, Seq};
 use crate::kv::{OpResult, Request};
+use crate::message::Refusal;
 
 /// Why an attempt got no answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -47,11 +48,13 @@ pub enum ClientEvent {
         cached: bool,
     },
     /// A node refused its current operation: that seq was already acknowledged and forgotten
-    /// (see [`crate::message::Reply::Forgotten`]). The operation ends without a result.
+    /// ([`crate::message::Reply::Forgotten`]), or took effect as a different operation
+    /// ([`crate::message::Reply::Conflict`]). The operation ends without a result.
     Refused {
         seq: Seq,
         from: NodeId,
         last_seq: Seq,
+        reason: Refusal,
     },
     /// It used its last attempt without an answer and gave the operation up.
     GaveUp { seq: Seq, attempts: u32 },

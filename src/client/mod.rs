@@ -16,7 +16,8 @@
 //! A client process can crash: its operation in flight is abandoned (it may still take effect,
 //! at most once, but nobody waits for it) and it restarts as a new incarnation that carries on
 //! with the operations left, numbering from seq 1 under a fresh `client_id` — or, with the
-//! flawed [`OnRestart::ReuseId`], under its old one.
+//! flawed [`OnRestart::ReuseId`], under its old one; or, with [`OnRestart::Resume`], under its
+//! old id from the seq it had reached, with a new operation in the abandoned one's seq.
 
 mod config;
 mod event;
@@ -37,7 +38,7 @@ pub use workload::{Mix, Workload};
 
 use crate::ids::{ClientId, ClientNo, NodeId, Seq, SimTime};
 use crate::kv::{Origin, Request};
-use crate::message::{Addr, Envelope, Message, Reply};
+use crate::message::{Addr, Envelope, Message, Refusal, Reply};
 use crate::process::Process;
 
 /// The operation a client waits on.
@@ -154,8 +155,10 @@ impl Client {
     /// Crash: lose everything volatile. The operation in flight is abandoned: it may still
     /// take effect (at most once), but no one will ever accept its result.
     pub fn crash(&mut self) {
-        if self.in_flight.take().is_some() {
+        if let Some(flight) = self.in_flight.take() {
             self.abandoned += 1;
+            // The seq was not acknowledged: a client that resumes reuses it.
+            self.next_seq = flight.request.seq;
         }
         self.phase = Phase::Down;
         self.timer = None;
@@ -165,10 +168,10 @@ impl Client {
         self.events.clear();
     }
 
-    /// Restart as a new incarnation that carries on with the operations left, from seq 1,
-    /// under a fresh `client_id` or (flawed) the old one. A configured `id` and `first_seq`
-    /// name the first incarnation only: a driver that must keep them (none does today) sets
-    /// `on_restart` to reuse the id and cannot keep the seq.
+    /// Restart as a new incarnation that carries on with the operations left: from seq 1
+    /// under a fresh `client_id` or (flawed) the old one, or ([`OnRestart::Resume`]) under the
+    /// old id from the first seq not acknowledged. A configured `id` and `first_seq` name the
+    /// first incarnation only.
     pub fn restart(&mut self, now: SimTime) {
         assert!(
             self.is_down(),
@@ -176,10 +179,14 @@ impl Client {
             self.config.no
         );
         self.incarnation += 1;
-        if self.config.on_restart == OnRestart::FreshId {
-            self.redraw_id();
+        match self.config.on_restart {
+            OnRestart::FreshId => {
+                self.redraw_id();
+                self.next_seq = Seq(1);
+            }
+            OnRestart::ReuseId => self.next_seq = Seq(1),
+            OnRestart::Resume => {}
         }
-        self.next_seq = Seq(1);
         self.think(now);
     }
 
@@ -188,7 +195,8 @@ impl Client {
         self.abandoned
     }
 
-    /// Operations a node refused as acknowledged and forgotten.
+    /// Operations a node refused (as acknowledged and forgotten, or as a seq that took effect
+    /// as a different operation).
     pub fn refused(&self) -> u64 {
         self.refused
     }
@@ -397,12 +405,17 @@ impl Client {
                 };
                 self.finish_op(now, from, accepted);
             }
-            Reply::Forgotten { last_seq } => {
+            Reply::Forgotten { last_seq } | Reply::Conflict { last_seq } => {
                 self.refused += 1;
+                let reason = match reply {
+                    Reply::Conflict { .. } => Refusal::Conflict,
+                    _ => Refusal::Forgotten,
+                };
                 let refused = ClientEvent::Refused {
                     seq,
                     from,
                     last_seq,
+                    reason,
                 };
                 self.finish_op(now, from, refused);
             }
@@ -438,13 +451,14 @@ impl Process for Client {
                 client,
                 seq,
                 attempt,
+                incarnation,
                 reply,
             },
         ) = (envelope.from, envelope.msg)
         else {
             return;
         };
-        if client != self.id || self.is_down() {
+        if client != self.id || incarnation != self.incarnation || self.is_down() {
             return;
         }
         self.handle_reply(now, from, seq, attempt, reply);

@@ -64,6 +64,7 @@ fn reply(c: &mut Client, now: SimTime, from: u8, attempt: u32, reply: Reply) {
                 client,
                 seq,
                 attempt,
+                incarnation: 0,
                 reply,
             },
         },

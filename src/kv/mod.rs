@@ -24,14 +24,18 @@ pub enum Outcome {
     /// `expired` means the cached result was already forgotten (the client had acknowledged
     /// it), so there is no result to return.
     Duplicate { last_seq: Seq, expired: bool },
+    /// The session table said this `(client, seq)` already took effect as a different
+    /// operation; nothing changed, and the request is refused.
+    Conflict { last_seq: Seq },
 }
 
 impl Outcome {
-    /// `"applied"` or `"duplicate"`, as in the trace's `apply` event.
+    /// `"applied"` or `"duplicate"`, as in the trace's `apply` event (a conflict did not
+    /// take effect either: it is a `"duplicate"` with `"conflict": true`).
     pub fn name(self) -> &'static str {
         match self {
             Outcome::Applied => "applied",
-            Outcome::Duplicate { .. } => "duplicate",
+            Outcome::Duplicate { .. } | Outcome::Conflict { .. } => "duplicate",
         }
     }
 }
@@ -66,7 +70,7 @@ impl StateMachine {
             self.sessions.settle(request, None, as_leader);
             return (Outcome::Applied, result);
         }
-        match self.sessions.decide_at_apply(request.client, request.seq) {
+        match self.sessions.decide_at_apply(request) {
             Decision::Apply => {
                 let result = self.store.apply(&request.op);
                 self.sessions.settle(request, Some(&result), as_leader);
@@ -78,6 +82,10 @@ impl StateMachine {
                 let answer = self.answer(request, cached).unwrap_or(None);
                 (Outcome::Duplicate { last_seq, expired }, answer)
             }
+            Decision::Conflict { last_seq } => {
+                self.sessions.settle(request, None, as_leader);
+                (Outcome::Conflict { last_seq }, None)
+            }
         }
     }
 
@@ -88,12 +96,12 @@ impl StateMachine {
         if !request.op.kind().is_write() {
             return Decision::Apply;
         }
-        match self.sessions.decide_on_receive(request.client, request.seq) {
+        match self.sessions.decide_on_receive(request) {
             Decision::Duplicate { last_seq, cached } => Decision::Duplicate {
                 last_seq,
                 cached: self.answer(request, cached),
             },
-            Decision::Apply => Decision::Apply,
+            other => other,
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::op::{OpResult, Request};
+use super::op::{Op, OpResult, Request};
 use crate::digest::{Digest, hash_of};
 use crate::ids::{ClientId, Seq};
 
@@ -40,17 +40,25 @@ pub enum Dedup {
     /// value instead of the cached result of its one application, which is wrong as soon as
     /// another write touched the key in between.
     CacheLatest,
+    /// Flawed on purpose: `sessions` trusting the seq alone. A request whose
+    /// `(client_id, seq)` already took effect is answered from the cache even when it carries
+    /// a different operation, so a client that reissues a seq with a new operation (after a
+    /// restart that kept its id and seq) is told its new operation took effect when it never
+    /// did. The correct tables compare the operation too and refuse a mismatch
+    /// ([`Decision::Conflict`]).
+    TrustSeq,
 }
 
 impl Dedup {
     /// The name used in scenario files, on the command line and in summaries.
-    pub const ALL: [Dedup; 6] = [
+    pub const ALL: [Dedup; 7] = [
         Dedup::Sessions,
         Dedup::LastSeq,
         Dedup::Off,
         Dedup::LeaderOnly,
         Dedup::CheckOnReceive,
         Dedup::CacheLatest,
+        Dedup::TrustSeq,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +69,7 @@ impl Dedup {
             Dedup::LeaderOnly => "leader-only",
             Dedup::CheckOnReceive => "check-on-receive",
             Dedup::CacheLatest => "cache-latest",
+            Dedup::TrustSeq => "trust-seq",
         }
     }
 
@@ -82,14 +91,36 @@ pub enum Decision {
         last_seq: Seq,
         cached: Option<OpResult>,
     },
+    /// Seen before as a different operation: this `(client, seq)` already took effect with
+    /// another kind, key or value. Not applied, and not answered from the cache (that result
+    /// belongs to the other operation): refused.
+    Conflict { last_seq: Seq },
 }
 
-/// A cached result with its digest element hash, so forgetting it costs no rehash.
+/// A cached result with the operation that produced it (to tell a retry from another
+/// operation under the same seq) and its digest element hash, so forgetting it costs no
+/// rehash.
 #[derive(Clone, Debug)]
 struct Cached {
     seq: Seq,
+    op: Op,
     result: OpResult,
     hash: u64,
+}
+
+impl Cached {
+    /// What a request for this cached seq gets: the cached result if it carries the same
+    /// operation (or `trust_seq` says not to look), else a conflict.
+    fn answer(&self, op: &Op, last_seq: Seq, trust_seq: bool) -> Decision {
+        if trust_seq || self.op == *op {
+            Decision::Duplicate {
+                last_seq,
+                cached: Some(self.result.clone()),
+            }
+        } else {
+            Decision::Conflict { last_seq }
+        }
+    }
 }
 
 /// One client's entry under [`Dedup::Sessions`].
@@ -132,7 +163,7 @@ pub struct SessionTable {
 impl SessionTable {
     pub fn new(dedup: Dedup) -> SessionTable {
         let table = match dedup {
-            Dedup::Sessions => Table::Sessions(BTreeMap::new()),
+            Dedup::Sessions | Dedup::TrustSeq => Table::Sessions(BTreeMap::new()),
             Dedup::LastSeq | Dedup::LeaderOnly | Dedup::CheckOnReceive | Dedup::CacheLatest => {
                 Table::LastSeq(BTreeMap::new())
             }
@@ -150,21 +181,25 @@ impl SessionTable {
         self.dedup
     }
 
-    /// Decide, while applying a committed entry, whether `(client, seq)` already took effect.
-    pub fn decide_at_apply(&self, client: ClientId, seq: Seq) -> Decision {
+    /// Decide, while applying a committed entry, whether `request`'s `(client, seq)` already
+    /// took effect (as this operation or another).
+    pub fn decide_at_apply(&self, request: &Request) -> Decision {
         match self.dedup {
             Dedup::CheckOnReceive | Dedup::LeaderOnly => Decision::Apply,
-            _ => self.lookup(client, seq),
+            _ => self.lookup(request),
         }
     }
 
-    /// Decide, as a leader receiving a request, whether `(client, seq)` already took effect
-    /// here, so it can be answered from the cache without appending it again. Read-only.
-    pub fn decide_on_receive(&self, client: ClientId, seq: Seq) -> Decision {
-        self.lookup(client, seq)
+    /// Decide, as a leader receiving a request, whether its `(client, seq)` already took
+    /// effect here, so it can be answered from the cache (or refused) without appending it
+    /// again. Read-only.
+    pub fn decide_on_receive(&self, request: &Request) -> Decision {
+        self.lookup(request)
     }
 
-    fn lookup(&self, client: ClientId, seq: Seq) -> Decision {
+    fn lookup(&self, request: &Request) -> Decision {
+        let (client, seq) = (request.client, request.seq);
+        let trust_seq = self.dedup == Dedup::TrustSeq;
         match &self.table {
             Table::Sessions(sessions) => {
                 let Some(session) = sessions.get(&client) else {
@@ -177,15 +212,14 @@ impl SessionTable {
                     };
                 }
                 match session.find(seq) {
-                    Ok(i) => Decision::Duplicate {
-                        last_seq: session.last_seq,
-                        cached: Some(session.results[i].result.clone()),
-                    },
+                    Ok(i) => session.results[i].answer(&request.op, session.last_seq, trust_seq),
                     Err(_) => Decision::Apply,
                 }
             }
             Table::LastSeq(entries) => match entries.get(&client) {
-                Some(entry) if seq <= entry.seq => Decision::Duplicate {
+                // Only the last seq's operation is known; an older seq gets its result.
+                Some(entry) if seq == entry.seq => entry.answer(&request.op, entry.seq, false),
+                Some(entry) if seq < entry.seq => Decision::Duplicate {
                     last_seq: entry.seq,
                     cached: Some(entry.result.clone()),
                 },
@@ -233,6 +267,7 @@ impl SessionTable {
                     digest.add_hash(hash);
                     let cached = Cached {
                         seq: request.seq,
+                        op: request.op.clone(),
                         result: result.clone(),
                         hash,
                     };
@@ -265,6 +300,7 @@ impl SessionTable {
                 digest.add_hash(hash);
                 let cached = Cached {
                     seq: request.seq,
+                    op: request.op.clone(),
                     result: result.clone(),
                     hash,
                 };

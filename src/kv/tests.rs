@@ -240,3 +240,33 @@ fn cache_latest_answers_with_the_current_value() {
     };
     assert_eq!(cached.flatten().as_deref(), Some("8"));
 }
+
+/// Payload identity: a seq that already took effect, arriving with another operation, is a
+/// conflict for both correct strategies (at apply and on receive), takes no effect and gets
+/// no cached result; the flawed `trust-seq` answers it with the other operation's result.
+#[test]
+fn another_operation_under_an_applied_seq_is_a_conflict() {
+    for dedup in [Dedup::Sessions, Dedup::LastSeq] {
+        let mut sm = StateMachine::new(dedup);
+        sm.apply(&incr(1, 1, 5), true);
+        let other = incr(1, 1, 7);
+        assert_eq!(
+            sm.check_on_receive(&other),
+            Decision::Conflict { last_seq: Seq(1) },
+            "{dedup:?} on receive"
+        );
+        let (outcome, result) = sm.apply(&other, true);
+        assert_eq!(outcome, Outcome::Conflict { last_seq: Seq(1) }, "{dedup:?}");
+        assert_eq!(res(&result), None, "{dedup:?}");
+        assert_eq!(value(&sm), Some("5"), "{dedup:?}: the conflict took no effect");
+        // The same operation again is still a plain duplicate.
+        let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
+        assert!(matches!(outcome, Outcome::Duplicate { .. }), "{dedup:?}");
+        assert_eq!(res(&result), Some("5"), "{dedup:?}");
+    }
+    let mut sm = StateMachine::new(Dedup::TrustSeq);
+    sm.apply(&incr(1, 1, 5), true);
+    let (outcome, result) = sm.apply(&incr(1, 1, 7), true);
+    assert!(matches!(outcome, Outcome::Duplicate { .. }), "{outcome:?}");
+    assert_eq!(res(&result), Some("5"), "trust-seq answers from the cache");
+}

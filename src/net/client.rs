@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::wire::{self, Frame, FrameError, NodeStatus, WireReply};
 use crate::client::{Client, ClientConfig, ClientEvent, OnRestart, Workload};
+use crate::message::Refusal;
 use crate::ids::{ClientId, ClientNo, NodeId, Seq, SimTime};
 use crate::kv::{Op, Request};
 use crate::message::{Addr, Envelope, Message, Reply};
@@ -68,8 +69,9 @@ pub enum CallError {
     NoCluster { first: SocketAddr, why: String },
     /// Every attempt timed out, hit a dead node, or was redirected.
     NoAnswer { attempts: u32, last: String },
-    /// A node refused the request: it is malformed, or its seq was already acknowledged and
-    /// forgotten. Retrying the same request cannot help.
+    /// A node refused the request: it is malformed, its seq was already acknowledged and
+    /// forgotten, or its seq took effect as a different operation. Retrying the same request
+    /// cannot help.
     Refused {
         node_addr: SocketAddr,
         message: String,
@@ -303,14 +305,27 @@ impl Driver {
                 node_addr: self.members[from.index()],
                 attempts: self.conn.as_ref().map_or(0, |c| c.1),
             })),
-            ClientEvent::Refused { from, last_seq, .. } => Some(Err(CallError::Refused {
+            ClientEvent::Refused {
+                from,
+                last_seq,
+                reason,
+                ..
+            } => Some(Err(CallError::Refused {
                 node_addr: self.members[from.index()],
-                message: format!(
-                    "client {} seq {} was already acknowledged and its result is no longer \
-                     kept (the last seq of this client that took effect is {last_seq}); it \
-                     was not applied again. Use a new seq for a new operation",
-                    options.client, options.seq
-                ),
+                message: match reason {
+                    Refusal::Forgotten => format!(
+                        "client {} seq {} was already acknowledged and its result is no longer \
+                         kept (the last seq of this client that took effect is {last_seq}); it \
+                         was not applied again. Use a new seq for a new operation",
+                        options.client, options.seq
+                    ),
+                    Refusal::Conflict => format!(
+                        "client {} seq {} already took effect as a different operation (the \
+                         last seq of this client that took effect is {last_seq}); this one was \
+                         not applied. Use a new seq for a new operation",
+                        options.client, options.seq
+                    ),
+                },
             })),
             ClientEvent::GaveUp { attempts, .. } => Some(Err(CallError::NoAnswer {
                 attempts,
@@ -422,6 +437,7 @@ impl Driver {
                             hint: leader.filter(|&l| is_member(l, self.members.len())),
                         },
                         WireReply::Forgotten { last_seq } => Reply::Forgotten { last_seq },
+                        WireReply::Conflict { last_seq } => Reply::Conflict { last_seq },
                     };
                     return Received::Reply(Envelope {
                         from: Addr::Node(node),
@@ -430,6 +446,7 @@ impl Driver {
                             client,
                             seq,
                             attempt,
+                            incarnation: 0,
                             reply,
                         },
                     });

@@ -462,6 +462,7 @@ impl NodeLoop {
                     seq,
                     attempt,
                     reply,
+                    ..
                 },
             ) => {
                 let reply = match reply {
@@ -474,6 +475,7 @@ impl NodeLoop {
                         leader_addr: hint.and_then(|l| self.members.get(l.index()).cloned()),
                     },
                     Reply::Forgotten { last_seq } => WireReply::Forgotten { last_seq },
+                    Reply::Conflict { last_seq } => WireReply::Conflict { last_seq },
                 };
                 let frame = Frame::Reply {
                     node: self.raft.id(),

@@ -147,6 +147,9 @@ pub enum WireReply {
     /// This `(client, seq)` was already acknowledged and its result is no longer kept: it
     /// was not applied again (`last_seq`: the client's highest seq that took effect).
     Forgotten { last_seq: Seq },
+    /// This `(client, seq)` already took effect as a different operation: this one was not
+    /// applied (`last_seq`: the client's highest seq that took effect).
+    Conflict { last_seq: Seq },
 }
 
 /// Why a frame could not be read.

@@ -29,10 +29,12 @@ pub enum NodeEvent {
         digest: StateDigest,
     },
     /// A leader found an arriving request already applied and answered it from the session
-    /// table without appending it (`cached` is `None` when the result was already forgotten).
+    /// table without appending it (`cached` is `None` when the result was already forgotten,
+    /// or when `conflict`: the seq took effect as a different operation and it was refused).
     DuplicateOnReceive {
         request: Arc<Request>,
         last_seq: Seq,
         cached: Option<OpResult>,
+        conflict: bool,
     },
 }

@@ -118,6 +118,8 @@ struct Waiter {
     seq: Seq,
     attempt: u32,
     client_no: ClientNo,
+    /// The sending process's incarnation, echoed in the answer.
+    incarnation: u32,
 }
 
 /// Timers, as a fixed table indexed by kind.
@@ -418,6 +420,7 @@ impl RaftNode {
                         client,
                         seq: waiter.seq,
                         attempt: waiter.attempt,
+                        incarnation: waiter.incarnation,
                         reply: Reply::NotLeader { hint },
                     },
                 );

@@ -12,8 +12,8 @@ use crate::message::{Entry, Payload};
 impl RaftNode {
     /// A client request arrived. A non-leader redirects it; a leader answers a retry whose
     /// result is already in its (applied, hence committed) session table from the cache,
-    /// refuses one whose result was already acknowledged and forgotten, and otherwise appends
-    /// it and answers when it applies.
+    /// refuses one whose result was already acknowledged and forgotten or whose seq took
+    /// effect as a different operation, and otherwise appends it and answers when it applies.
     pub(super) fn handle_client_request(
         &mut self,
         now: SimTime,
@@ -31,19 +31,32 @@ impl RaftNode {
         if attempt > 1 && self.config.mutations.leader_drops_retries {
             return;
         }
-        if let Decision::Duplicate { last_seq, cached } = self.state.check_on_receive(&request) {
-            let reply = match &cached {
-                Some(result) => Reply::Done {
+        let (reply, last_seq, cached) = match self.state.check_on_receive(&request) {
+            Decision::Apply => (None, crate::ids::Seq(0), None),
+            Decision::Duplicate {
+                last_seq,
+                cached: Some(result),
+            } => {
+                let reply = Reply::Done {
                     result: result.clone(),
                     cached: true,
-                },
-                None => Reply::Forgotten { last_seq },
-            };
+                };
+                (Some(reply), last_seq, Some(result))
+            }
+            Decision::Duplicate {
+                last_seq,
+                cached: None,
+            } => (Some(Reply::Forgotten { last_seq }), last_seq, None),
+            Decision::Conflict { last_seq } => (Some(Reply::Conflict { last_seq }), last_seq, None),
+        };
+        if let Some(reply) = reply {
+            let conflict = matches!(reply, Reply::Conflict { .. });
             self.reply(client, &request, attempt, reply);
             self.events.push_back(NodeEvent::DuplicateOnReceive {
                 request,
                 last_seq,
                 cached,
+                conflict,
             });
             return;
         }
@@ -54,6 +67,7 @@ impl RaftNode {
                 seq: request.seq,
                 attempt,
                 client_no,
+                incarnation: request.origin.incarnation,
             },
         );
         let index = self.durable.log.push(Entry {
@@ -79,6 +93,7 @@ impl RaftNode {
                 client: request.client,
                 seq: request.seq,
                 attempt,
+                incarnation: request.origin.incarnation,
                 reply,
             },
         );
@@ -117,8 +132,8 @@ impl RaftNode {
     }
 
     /// If this leader appended `request` and the client still waits for it, answer now: with
-    /// its result, its cached result, or (when the session table had already forgotten it)
-    /// a refusal.
+    /// its result, its cached result, or a refusal (when the session table had already
+    /// forgotten it, or it took effect as a different operation).
     fn answer_waiter(&mut self, request: &Request, outcome: Outcome, result: &crate::kv::OpResult) {
         if self.role != Role::Leader {
             return;
@@ -135,6 +150,7 @@ impl RaftNode {
                 last_seq,
                 expired: true,
             } => Reply::Forgotten { last_seq },
+            Outcome::Conflict { last_seq } => Reply::Conflict { last_seq },
             Outcome::Applied | Outcome::Duplicate { expired: false, .. } => {
                 if request.op.kind().is_write() {
                     self.fresh_reply = Some(self.last_applied);

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io;
 
-use super::{MessageStep, TraceEvent, TraceSink};
+use super::{DedupAnswer, MessageStep, TraceEvent, TraceSink};
 use crate::ids::SimTime;
 use crate::kv::{OpResult, Outcome, Request};
 use crate::message::Payload;
@@ -149,13 +149,14 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
             seq,
             node,
             last_seq,
+            reason,
         } => {
             o.raw("client", client)
                 .raw("seq", seq)
                 .raw("node", node.0)
                 .raw("result", "null")
                 .raw("cached", false)
-                .str("error", "forgotten")
+                .str("error", reason.name())
                 .raw("last_seq", last_seq)
                 .raw("client_no", client_no.0)
                 .raw("incarnation", origin.incarnation);
@@ -209,8 +210,16 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 }
             }
             o.str("outcome", outcome.name()).result("result", result);
-            if let Outcome::Duplicate { last_seq, expired } = outcome {
-                o.raw("last_seq", last_seq).raw("expired", expired);
+            match outcome {
+                Outcome::Applied => {}
+                Outcome::Duplicate { last_seq, expired } => {
+                    o.raw("last_seq", last_seq).raw("expired", expired);
+                }
+                Outcome::Conflict { last_seq } => {
+                    o.raw("last_seq", last_seq)
+                        .raw("expired", false)
+                        .raw("conflict", true);
+                }
             }
         }
         TraceEvent::Dedup {
@@ -220,7 +229,7 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
             last_seq,
             site,
             index,
-            cached,
+            answer,
         } => {
             o.raw("node", node.0)
                 .raw("client", client)
@@ -231,7 +240,10 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 Some(i) => o.raw("index", i),
                 None => o.raw("index", "null"),
             };
-            o.raw("cached", cached);
+            o.raw("cached", answer == DedupAnswer::Cached);
+            if answer == DedupAnswer::Conflict {
+                o.raw("conflict", true);
+            }
         }
         TraceEvent::Leader { node, term, .. } => {
             o.raw("node", node.0).raw("term", term);

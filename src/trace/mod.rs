@@ -23,7 +23,7 @@ pub use tracing_sink::TracingSink;
 use crate::digest::DigestHasher;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{OpResult, Origin, Outcome, Request, StateDigest};
-use crate::message::{Addr, Payload};
+use crate::message::{Addr, Payload, Refusal};
 use crate::raft::Log;
 use crate::scenario::CrashWhen;
 use crate::verdict::Violation;
@@ -54,6 +54,17 @@ impl DedupSite {
             DedupSite::Receive => "receive",
         }
     }
+}
+
+/// What a detected duplicate was answered with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DedupAnswer {
+    /// The cached result of its one application.
+    Cached,
+    /// Nothing: it was already acknowledged and its result forgotten.
+    Forgotten,
+    /// A refusal: its seq took effect as a different operation.
+    Conflict,
 }
 
 /// A node's log as a trace event carries it: seen by checkers, never printed or hashed (the
@@ -168,8 +179,9 @@ pub enum TraceEvent<'a> {
         result: &'a OpResult,
         cached: bool,
     },
-    /// A node refused a client's operation as an acknowledged and forgotten seq; the
-    /// operation ends without a result (JSONL: a `reply` with `"error": "forgotten"`).
+    /// A node refused a client's operation, as an acknowledged and forgotten seq or as a seq
+    /// that took effect as a different operation; the operation ends without a result (JSONL:
+    /// a `reply` with `"error": "forgotten"` or `"conflict"`).
     Refused {
         client_no: ClientNo,
         origin: Origin,
@@ -177,6 +189,8 @@ pub enum TraceEvent<'a> {
         seq: Seq,
         node: NodeId,
         last_seq: Seq,
+        /// Why it was refused.
+        reason: Refusal,
     },
     /// A client used its last attempt without an answer and gave its operation up (a real
     /// client's `--attempts`; simulated clients never give up).
@@ -213,8 +227,8 @@ pub enum TraceEvent<'a> {
         site: DedupSite,
         /// The duplicate entry's index when caught at apply.
         index: Option<LogIndex>,
-        /// Whether a cached result was returned (false: already acknowledged and forgotten).
-        cached: bool,
+        /// What the duplicate was answered with.
+        answer: DedupAnswer,
     },
     /// A node became leader, with its log at that moment (for Leader Completeness; never
     /// printed).

@@ -2,7 +2,7 @@
 //! what checkers observe and traces print. The simulator and the real-network node both
 //! turn events into trace events through [`Traced`].
 
-use super::{DedupSite, LogView, TraceEvent};
+use super::{DedupAnswer, DedupSite, LogView, TraceEvent};
 use crate::client::{Client, ClientEvent, Failure};
 use crate::kv::Outcome;
 use crate::process::Process;
@@ -57,17 +57,27 @@ impl Traced for RaftNode {
                     result,
                     digest: *digest,
                 });
-                if let (Outcome::Duplicate { last_seq, expired }, Some(request)) =
-                    (outcome, payload.request())
-                {
+                let dedup = match *outcome {
+                    Outcome::Applied => None,
+                    Outcome::Duplicate {
+                        last_seq,
+                        expired: false,
+                    } => Some((last_seq, DedupAnswer::Cached)),
+                    Outcome::Duplicate {
+                        last_seq,
+                        expired: true,
+                    } => Some((last_seq, DedupAnswer::Forgotten)),
+                    Outcome::Conflict { last_seq } => Some((last_seq, DedupAnswer::Conflict)),
+                };
+                if let (Some((last_seq, answer)), Some(request)) = (dedup, payload.request()) {
                     emit(&TraceEvent::Dedup {
                         node,
                         client: request.client,
                         seq: request.seq,
-                        last_seq: *last_seq,
+                        last_seq,
                         site: DedupSite::Apply,
                         index: Some(*index),
-                        cached: !expired,
+                        answer,
                     });
                 }
             }
@@ -75,6 +85,7 @@ impl Traced for RaftNode {
                 request,
                 last_seq,
                 cached,
+                conflict,
             } => emit(&TraceEvent::Dedup {
                 node,
                 client: request.client,
@@ -82,7 +93,11 @@ impl Traced for RaftNode {
                 last_seq: *last_seq,
                 site: DedupSite::Receive,
                 index: None,
-                cached: cached.is_some(),
+                answer: match (conflict, cached) {
+                    (true, _) => DedupAnswer::Conflict,
+                    (false, Some(_)) => DedupAnswer::Cached,
+                    (false, None) => DedupAnswer::Forgotten,
+                },
             }),
         }
     }
@@ -150,6 +165,7 @@ impl Traced for Client {
                 seq,
                 from,
                 last_seq,
+                reason,
             } => TraceEvent::Refused {
                 client_no,
                 origin: self.origin(),
@@ -157,6 +173,7 @@ impl Traced for Client {
                 seq,
                 node: from,
                 last_seq,
+                reason,
             },
             &ClientEvent::GaveUp { seq, attempts } => TraceEvent::GaveUp {
                 client_no,

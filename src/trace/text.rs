@@ -2,10 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::{CrashCause, DedupSite, MessageStep, TraceEvent};
+use super::{CrashCause, DedupAnswer, DedupSite, MessageStep, TraceEvent};
 use crate::ids::SimTime;
 use crate::kv::{OpResult, Outcome};
-use crate::message::Payload;
+use crate::message::{Payload, Refusal};
 use crate::scenario::CrashWhen;
 
 /// A result as the text trace shows it: a JSON string, or `null`.
@@ -88,12 +88,20 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             seq,
             node,
             last_seq,
+            reason,
             ..
-        } => write!(
-            l,
-            "{client_no} <- {node} refused seq={seq}: already acknowledged and forgotten \
-             (last_seq {last_seq})"
-        ),
+        } => match reason {
+            Refusal::Forgotten => write!(
+                l,
+                "{client_no} <- {node} refused seq={seq}: already acknowledged and forgotten \
+                 (last_seq {last_seq})"
+            ),
+            Refusal::Conflict => write!(
+                l,
+                "{client_no} <- {node} refused seq={seq}: it already took effect as a different \
+                 operation (last_seq {last_seq})"
+            ),
+        },
         TraceEvent::GaveUp {
             client_no,
             seq,
@@ -134,6 +142,10 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
                     Outcome::Duplicate { last_seq, .. } => {
                         write!(l, "duplicate (last_seq {last_seq})")?
                     }
+                    Outcome::Conflict { last_seq } => write!(
+                        l,
+                        "conflict: seq took effect as a different operation (last_seq {last_seq})"
+                    )?,
                 }
                 write!(l, " (client {} seq {})", request.client, request.seq)
             }
@@ -144,10 +156,10 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             seq,
             last_seq,
             site,
-            cached,
+            answer,
             ..
-        } => {
-            if cached {
+        } => match answer {
+            DedupAnswer::Cached => {
                 // The seed lesson's line, word for word.
                 write!(
                     l,
@@ -157,14 +169,18 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
                     l.write_str(" (on receive, not appended)")?;
                 }
                 Ok(())
-            } else {
-                write!(
-                    l,
-                    "{node} [dedup] client {client} seq {seq} is duplicate, already acknowledged \
-                     (last_seq {last_seq}); nothing to return"
-                )
             }
-        }
+            DedupAnswer::Conflict => write!(
+                l,
+                "{node} [dedup] client {client} seq {seq} already took effect as a different \
+                 operation (last_seq {last_seq}); refused"
+            ),
+            DedupAnswer::Forgotten => write!(
+                l,
+                "{node} [dedup] client {client} seq {seq} is duplicate, already acknowledged \
+                 (last_seq {last_seq}); nothing to return"
+            ),
+        },
         TraceEvent::Leader { node, term, .. } => write!(l, "{node} became leader term={term}"),
         TraceEvent::Crash { node, cause } => {
             write!(l, "!! crash {node} (")?;

@@ -359,6 +359,7 @@ fn catch_table_lists_every_design() {
         "leader-only ",
         "check-on-receive ",
         "cache-latest ",
+        "trust-seq ",
         "reuse-id + sessions",
         "reuse-id + last-seq",
     ] {
@@ -368,5 +369,5 @@ fn catch_table_lists_every_design() {
         );
     }
     assert_eq!(out.matches("never fails").count(), 2, "{out}");
-    assert_eq!(out.matches("  caught  ").count(), 6, "{out}");
+    assert_eq!(out.matches("  caught  ").count(), 7, "{out}");
 }
