@@ -16,11 +16,14 @@ pub enum Rule {
     Liveness,
     /// A process's own assertion failed (it panicked): the run stops there.
     Invariant,
+    /// The run passed one of its bounds (events, a node's log, messages in flight) and was
+    /// stopped there: something runs away (a resend loop, a log that only grows).
+    Budget,
 }
 
 impl Rule {
     /// Number of rules.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 
     /// Every rule, in report order.
     pub const ALL: [Rule; Rule::COUNT] = [
@@ -29,6 +32,7 @@ impl Rule {
         Rule::Convergence,
         Rule::Liveness,
         Rule::Invariant,
+        Rule::Budget,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,10 +42,12 @@ impl Rule {
             Rule::Convergence => "convergence",
             Rule::Liveness => "liveness",
             Rule::Invariant => "invariant",
+            Rule::Budget => "budget",
         }
     }
 
-    /// Safety rules fail a run with exit code 1; liveness alone with 3.
+    /// Safety rules (and a run stopped at a budget, or by a panic) fail a run with exit code
+    /// 1; liveness alone with 3.
     pub fn is_safety(self) -> bool {
         self != Rule::Liveness
     }
@@ -138,6 +144,19 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.rule, self.message)
     }
+}
+
+/// `1234567` → `1,234,567`, as messages and summaries print counts.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// Most violations kept per rule; the rest are counted, not stored.

@@ -59,11 +59,12 @@ impl Checks {
         self.found
     }
 
-    /// End of a run that stopped because a process panicked: the history checks still run
-    /// on what was observed; liveness does not (the run was cut short).
-    pub fn finish_after_panic(mut self, message: String) -> Violations {
+    /// End of a run cut short under `rule`: a process panicked ([`Rule::Invariant`]) or the
+    /// run passed a budget ([`Rule::Budget`]). The history checks still run on what was
+    /// observed; liveness does not.
+    pub fn finish_stopped(mut self, rule: Rule, message: String) -> Violations {
         self.exactly_once.finish(&mut self.found);
-        self.found.push(Rule::Invariant, message);
+        self.found.push(rule, message);
         self.found
     }
 

@@ -3,6 +3,7 @@
 //! [`load`] reads a file, [`parse`] parses text; both return a validated [`Scenario`] or a
 //! [`ScenarioError`] that names the file, line, column and field.
 
+mod budget;
 mod error;
 mod faults;
 mod raw;
@@ -12,6 +13,7 @@ mod write;
 
 use std::path::Path;
 
+pub use budget::{Budget, BudgetSpec};
 pub use error::{Invalid, ScenarioError};
 pub use faults::{ClientSelector, CrashWhen, FaultKind, FaultSpec, FaultTag, NodeSelector, Split};
 pub use swarm::{CrashPattern, PartitionMode, SwarmProfile, SwarmSpec};
@@ -44,6 +46,8 @@ pub struct Scenario {
     pub dedup: Dedup,
     pub clients: ClientsSpec,
     pub faults: Vec<FaultSpec>,
+    /// `[budget]`: the bounds the file set itself; the rest are derived ([`Scenario::budget`]).
+    pub budget: BudgetSpec,
     /// `[swarm]` (or `--swarm`): each seed draws its own fault profile on top of `faults`.
     pub swarm: Option<SwarmSpec>,
     /// Deliberate Raft bugs for checker tests; never read from a file, all off by default.
@@ -55,6 +59,18 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// The bounds a run of this scenario is held to: derived from its size and length,
+    /// overridden by `[budget]`.
+    pub fn budget(&self) -> Budget {
+        Budget::derive(
+            self.cluster.nodes,
+            self.clients.count,
+            self.clients.ops,
+            self.duration_ms + self.liveness_ms,
+        )
+        .with(self.budget)
+    }
+
     /// The scenario as run with `seed`: itself, or with a swarm, itself plus what the seed
     /// draws from `rng` (the seed's swarm stream), and the drawn profile.
     pub fn for_seed(&self, rng: &mut rand_chacha::ChaCha8Rng) -> (Scenario, Option<SwarmProfile>) {

@@ -24,6 +24,7 @@ pub struct RawScenario {
     #[serde(default)]
     pub faults: Vec<RawFaultHead>,
     pub swarm: Option<RawSwarm>,
+    pub budget: Option<super::budget::RawBudget>,
 }
 
 /// `[swarm]`: the fault families a seed may draw; each key optional, default on.

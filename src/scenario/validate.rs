@@ -5,7 +5,7 @@ use toml::de::DeTable;
 use super::error::{FieldPath, Located, ScenarioError};
 use super::faults::Shape;
 use super::raw::RawScenario;
-use super::{ClientsSpec, ClusterSpec, NetworkSpec, Scenario, SwarmSpec};
+use super::{BudgetSpec, ClientsSpec, ClusterSpec, NetworkSpec, Scenario, SwarmSpec};
 use crate::client::Mix;
 use crate::kv::Dedup;
 
@@ -218,6 +218,21 @@ impl Checker<'_> {
                     timeouts: w.timeouts.unwrap_or(on.timeouts),
                 }
             }),
+            budget: match raw.budget {
+                None => BudgetSpec::default(),
+                Some(b) => {
+                    let at = |k: &str| path(&["budget", k]);
+                    let bound = |k: &str, v: Option<u64>| {
+                        v.map(|v| self.in_range(&at(k), v, 1, u64::MAX >> 1))
+                            .transpose()
+                    };
+                    BudgetSpec {
+                        events: bound("events", b.events)?,
+                        log_entries: bound("log_entries", b.log_entries)?,
+                        in_flight: bound("in_flight", b.in_flight)?,
+                    }
+                }
+            },
             mutations: Default::default(),
             wire_clients: false,
         })

@@ -56,6 +56,20 @@ pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
         super::faults::write(&mut out, f);
     }
 
+    let b = &s.budget;
+    if *b != super::BudgetSpec::default() {
+        let _ = writeln!(out, "\n[budget]");
+        for (key, value) in [
+            ("events", b.events),
+            ("log_entries", b.log_entries),
+            ("in_flight", b.in_flight),
+        ] {
+            if let Some(v) = value {
+                let _ = writeln!(out, "{key} = {v}");
+            }
+        }
+    }
+
     if let Some(w) = &s.swarm {
         let _ = writeln!(out, "\n[swarm]");
         let _ = writeln!(out, "crashes = {}", w.crashes);

@@ -30,7 +30,7 @@ use crate::kv::Dedup;
 use crate::message::Addr;
 use crate::scenario::{FaultSpec, Scenario, SwarmProfile};
 use crate::trace::{TraceEvent, TraceSink};
-use crate::verdict::Violations;
+use crate::verdict::{Rule, Violations};
 
 /// How to run a scenario.
 pub struct RunOptions<'s> {
@@ -143,7 +143,16 @@ fn run_drawn(
             )
         }
     };
-    let pending = if panicked.is_none() {
+    let stopped = match panicked {
+        Some(message) => Some((Rule::Invariant, message)),
+        None => world
+            .sched
+            .io
+            .over_budget
+            .take()
+            .map(|message| (Rule::Budget, message)),
+    };
+    let pending = if stopped.is_none() {
         world.sched.pending()
     } else {
         Vec::new()
@@ -161,9 +170,9 @@ fn run_drawn(
         mut stats,
         sink,
     } = observer;
-    let violations = match panicked {
+    let violations = match stopped {
         None => checks.finish(end, &pending),
-        Some(message) => checks.finish_after_panic(message),
+        Some((rule, message)) => checks.finish_stopped(rule, message),
     };
     let verdict = TraceEvent::Verdict {
         ok: violations.total() == 0,

@@ -18,6 +18,7 @@ use crate::ids::{ClientId, ClientNo, NodeId, SimTime};
 use crate::message::{Addr, Envelope, Message};
 use crate::process::Process;
 use crate::raft::{CrashedNode, RaftNode};
+use crate::scenario::Budget;
 use crate::trace::{CrashCause, MessageStep, Prob, TraceEvent, Traced};
 
 /// Most timeouts one process may handle back to back without simulated time moving; more
@@ -80,6 +81,12 @@ pub(super) struct Io<'s> {
     /// Client requests queued for delivery (copies included). The run may not end while one
     /// is on its way: a late duplicate could still take effect a second time.
     client_requests_in_flight: u64,
+    /// Messages queued for delivery (copies included).
+    in_flight: u64,
+    /// The run's bounds.
+    pub budget: Budget,
+    /// The bound the run passed, as the verdict names it; the run stops when this is set.
+    pub over_budget: Option<String>,
     /// Trace every message's fate (`--messages`).
     messages: bool,
     /// The process whose handler is running, to name it if it panics.
@@ -100,8 +107,13 @@ impl Io<'_> {
                 delay_us,
                 copy_delay_us,
             } => {
+                let copies = 1 + u64::from(copy_delay_us.is_some());
                 if matches!(envelope.msg, Message::ClientRequest { .. }) {
-                    self.client_requests_in_flight += 1 + u64::from(copy_delay_us.is_some());
+                    self.client_requests_in_flight += copies;
+                }
+                self.in_flight += copies;
+                if self.in_flight > self.budget.in_flight {
+                    self.passed_in_flight();
                 }
                 if let Some(copy_us) = copy_delay_us {
                     self.queue
@@ -110,6 +122,31 @@ impl Io<'_> {
                 self.queue
                     .push(self.now.plus_us(delay_us), Event::Deliver(envelope));
             }
+        }
+    }
+
+    /// The messages in flight passed their budget.
+    #[cold]
+    fn passed_in_flight(&mut self) {
+        if self.over_budget.is_none() {
+            self.over_budget = Some(format!(
+                "messages in flight passed {} at t={} (budget in_flight; something resends \
+                 without end)",
+                crate::verdict::thousands(self.budget.in_flight),
+                self.now
+            ));
+        }
+    }
+
+    /// Node `node`'s log passed its budget.
+    #[cold]
+    fn passed_log(&mut self, node: NodeId) {
+        if self.over_budget.is_none() {
+            self.over_budget = Some(format!(
+                "log of {node} passed {} entries at t={} (budget log_entries)",
+                crate::verdict::thousands(self.budget.log_entries),
+                self.now
+            ));
         }
     }
 
@@ -147,6 +184,7 @@ impl Io<'_> {
         if matches!(envelope.msg, Message::ClientRequest { .. }) {
             self.client_requests_in_flight += 1;
         }
+        self.in_flight += 1;
         let delay_us = self.network.draw_delay();
         self.queue
             .push(self.now.plus_us(delay_us), Event::Deliver(envelope));
@@ -219,6 +257,7 @@ impl<'s> Scheduler<'s> {
         clients: Vec<Client>,
         network: Network,
         observer: Observer<'s>,
+        budget: Budget,
         messages: bool,
     ) -> Scheduler<'s> {
         let mut used_ids = BTreeSet::new();
@@ -244,6 +283,9 @@ impl<'s> Scheduler<'s> {
                 observer,
                 events: 0,
                 client_requests_in_flight: 0,
+                in_flight: 0,
+                budget,
+                over_budget: None,
                 messages,
                 handling: None,
             },
@@ -277,6 +319,7 @@ impl<'s> Scheduler<'s> {
         if matches!(envelope.msg, Message::ClientRequest { .. }) {
             self.io.client_requests_in_flight -= 1;
         }
+        self.io.in_flight -= 1;
         match envelope.to {
             Addr::Node(id) => {
                 if self.io.network.is_blocked(envelope.from, envelope.to) {
@@ -351,6 +394,10 @@ impl<'s> Scheduler<'s> {
                 return;
             };
             self.io.drain(node);
+            if node.log().last_index().0 > self.io.budget.log_entries {
+                self.io.passed_log(id);
+                return;
+            }
             if stepped && faults.waiting() {
                 faults.after_step(id, self);
             }

@@ -114,7 +114,8 @@ impl<'s> World<'s> {
             },
         );
         let observer = Observer::new(c.nodes, sink);
-        let mut sched = Scheduler::new(nodes, clients, network, observer, messages);
+        let budget = scenario.budget();
+        let mut sched = Scheduler::new(nodes, clients, network, observer, budget, messages);
         let mut faults = Injector::new(&scenario.faults, stream_rng(seed, stream::FAULTS));
         if let Some(profile) = swarm {
             sched
@@ -134,10 +135,22 @@ impl<'s> World<'s> {
         }
     }
 
-    /// Run until the liveness phase settles or its budget runs out; returns the end time.
+    /// Run until the liveness phase settles or its time runs out, or until the run passes
+    /// one of its bounds (then `sched.io.over_budget` says which); returns the end time.
     pub fn run(&mut self) -> SimTime {
         let World { sched, faults, .. } = self;
         while let Some((at, event)) = sched.io.queue.pop() {
+            if sched.io.over_budget.is_some() {
+                return sched.io.now;
+            }
+            if sched.io.events > sched.io.budget.events {
+                sched.io.over_budget = Some(format!(
+                    "events passed {} at t={} (budget events)",
+                    crate::verdict::thousands(sched.io.budget.events),
+                    sched.io.now
+                ));
+                return sched.io.now;
+            }
             if at > self.deadline {
                 sched.io.now = self.deadline;
                 return self.deadline;

@@ -187,6 +187,7 @@ fn scenario_and_seed() -> impl Strategy<Value = (Scenario, u64)> {
                     clients,
                     faults,
                     swarm: None,
+                    budget: Default::default(),
                     mutations: Default::default(),
                     wire_clients: false,
                 };
