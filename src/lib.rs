@@ -16,6 +16,7 @@ pub mod digest;
 pub mod ids;
 pub mod kv;
 pub mod message;
+pub mod mutation;
 pub mod net;
 pub mod process;
 pub mod raft;

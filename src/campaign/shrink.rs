@@ -219,7 +219,9 @@ impl Shrinker {
                     *heal_after_ms = shorter(*heal_after_ms)
                 }
                 FaultKind::Network { for_ms, .. } => *for_ms = (*for_ms / 2).max(1),
-                FaultKind::Replay { count } => *count = (*count / 2).max(1),
+                FaultKind::Replay { count } | FaultKind::StaleReplay { count, .. } => {
+                    *count = (*count / 2).max(1)
+                }
             }
             progress |= self.try_keep(s);
             progress |= self.quieter_window(i);
@@ -281,9 +283,10 @@ fn fit_faults(s: &mut Scenario) -> bool {
             Split::Isolate(sel) => nodes >= 2 && exists(sel),
             Split::Groups(_) => false,
         },
-        FaultKind::Replay { .. } | FaultKind::ClientCrash { .. } | FaultKind::Network { .. } => {
-            true
-        }
+        FaultKind::Replay { .. }
+        | FaultKind::StaleReplay { .. }
+        | FaultKind::ClientCrash { .. }
+        | FaultKind::Network { .. } => true,
     })
 }
 

@@ -372,7 +372,12 @@ fn exactly_once_catches_another_operation_under_the_submitted_seq() {
     let found = checks.finish(T, &[]);
     assert_eq!(rules(&found), vec![Rule::ExactlyOnce], "{:?}", found.kept());
     let message = &found.kept()[0].message;
-    for part in ["seq 3", "took effect as put k 9", "at index 1 on n1", "incr k 1"] {
+    for part in [
+        "seq 3",
+        "took effect as put k 9",
+        "at index 1 on n1",
+        "incr k 1",
+    ] {
         assert!(message.contains(part), "{part:?} missing from: {message}");
     }
 }

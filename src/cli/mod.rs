@@ -24,6 +24,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::campaign::{SeedRange, Shard};
 use crate::client::OnRestart;
 use crate::kv::Dedup;
+use crate::mutation::Mutation;
 
 /// Usage error (clap's own code for bad arguments).
 pub const EXIT_USAGE: u8 = 2;
@@ -101,6 +102,9 @@ pub struct DesignArgs {
     /// Swarm faults: each seed draws its own fault profile (see `run --help`).
     #[arg(long)]
     pub swarm: bool,
+    /// Turn on a deliberate bug, to see the checkers catch it (repeatable; see `run --help`).
+    #[arg(long = "mutation", value_enum, value_name = "MUTATION")]
+    pub mutations: Vec<Mutation>,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +184,10 @@ pub struct RunArgs {
     /// scenario's `[clients] on_restart`.
     #[arg(long, value_enum)]
     pub on_restart: Option<OnRestart>,
+    /// Turn on a deliberate bug in the nodes or clients, to see the checkers catch it
+    /// (repeatable). Each names the property it breaks in the README's catch table.
+    #[arg(long = "mutation", value_enum, value_name = "MUTATION")]
+    pub mutations: Vec<Mutation>,
     /// Print the trace: `text` for people; `dedup` for only the story of each duplicate
     /// (submit, attempts, the faults that caused retries, every replica's apply decision, the
     /// cached result, the reply); `jsonl` for tools (stdout then holds only JSON lines and

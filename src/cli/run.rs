@@ -29,6 +29,9 @@ pub fn run(args: &RunArgs) -> u8 {
     if let Some(on_restart) = args.on_restart {
         scenario.clients.on_restart = on_restart;
     }
+    for &m in &args.mutations {
+        scenario.mutations = scenario.mutations.with(m);
+    }
     if args.swarm && scenario.swarm.is_none() {
         scenario.swarm = Some(SwarmSpec::default());
     }
@@ -136,6 +139,9 @@ pub fn replay_command(path: Option<&Path>, seed: u64, scenario: &Scenario) -> St
             " --on-restart {}",
             scenario.clients.on_restart.name()
         ));
+    }
+    for m in scenario.mutations.iter() {
+        cmd.push_str(&format!(" --mutation {m}"));
     }
     if scenario.swarm.is_some() {
         cmd.push_str(" --swarm");

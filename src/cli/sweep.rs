@@ -134,6 +134,9 @@ fn render_totals(args: &SweepArgs, plan: &Plan<'_>, totals: &Totals, wall: Durat
     if let Some(r) = args.design.on_restart {
         designs.push(format!("on_restart={}", r.name()));
     }
+    for m in &args.design.mutations {
+        designs.push(format!("mutation={m}"));
+    }
     if args.design.swarm {
         designs.push("swarm".to_owned());
     }

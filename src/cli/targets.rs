@@ -32,6 +32,9 @@ pub fn load(paths: &[PathBuf], design: Option<&DesignArgs>) -> Result<Vec<Target
             if let Some(on_restart) = design.on_restart {
                 t.scenario.clients.on_restart = on_restart;
             }
+            for &m in &design.mutations {
+                t.scenario.mutations = t.scenario.mutations.with(m);
+            }
             if design.swarm && t.scenario.swarm.is_none() {
                 t.scenario.swarm = Some(SwarmSpec::default());
             }

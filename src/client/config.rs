@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::ids::{ClientId, ClientNo, NodeId, Seq};
+use crate::mutation::Mutations;
 
 /// A client's fixed settings.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +32,8 @@ pub struct ClientConfig {
     /// The seq of the first operation.
     pub first_seq: Seq,
     pub on_restart: OnRestart,
+    /// Deliberate bugs; only [`crate::mutation::Mutation::RebuildOnRetry`] lives in a client.
+    pub mutations: Mutations,
 }
 
 impl ClientConfig {
@@ -57,6 +60,7 @@ impl ClientConfig {
             id: None,
             first_seq: Seq(1),
             on_restart,
+            mutations: Mutations::NONE,
         }
     }
 }

@@ -39,6 +39,7 @@ pub use workload::{Mix, Workload};
 use crate::ids::{ClientId, ClientNo, NodeId, Seq, SimTime};
 use crate::kv::{Origin, Request};
 use crate::message::{Addr, Envelope, Message, Refusal, Reply};
+use crate::mutation::Mutation;
 use crate::process::Process;
 
 /// The operation a client waits on.
@@ -287,6 +288,20 @@ impl Client {
         self.send_current(now, target);
     }
 
+    /// The deliberate bug [`Mutation::RebuildOnRetry`]: replace the request in flight with a
+    /// new operation under the same seq, telling no one.
+    fn rebuild_request(&mut self) {
+        let op = self
+            .workload
+            .next_op(&mut self.rng, self.issued.saturating_sub(1));
+        if let Some(flight) = &mut self.in_flight {
+            flight.request = Arc::new(Request {
+                op,
+                ..(*flight.request).clone()
+            });
+        }
+    }
+
     fn next_node_after(&self, node: NodeId) -> NodeId {
         NodeId::from_index((node.index() + 1) % usize::from(self.config.cluster_size))
     }
@@ -471,7 +486,12 @@ impl Process for Client {
         self.timer = None;
         match self.phase {
             Phase::Thinking => self.submit(now),
-            Phase::Waiting => self.retry_after_failure(now, Failure::TimedOut),
+            Phase::Waiting => {
+                if self.config.mutations.has(Mutation::RebuildOnRetry) {
+                    self.rebuild_request();
+                }
+                self.retry_after_failure(now, Failure::TimedOut)
+            }
             Phase::BackingOff => {
                 let target = self
                     .in_flight

@@ -14,6 +14,7 @@ pub use session::{Decision, Dedup, SessionTable};
 pub use store::{ERR_NOT_AN_INTEGER, KvStore};
 
 use crate::ids::Seq;
+use crate::mutation::{Mutation, Mutations};
 
 /// What applying one client entry did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,13 +53,22 @@ pub struct StateDigest {
 pub struct StateMachine {
     store: KvStore,
     sessions: SessionTable,
+    /// [`crate::mutation::Mutation::DuplicateMovesWatermark`]: a duplicate sets its client's
+    /// watermark, even backwards.
+    watermark_from_duplicates: bool,
 }
 
 impl StateMachine {
     pub fn new(dedup: Dedup) -> StateMachine {
+        StateMachine::mutated(dedup, Mutations::NONE)
+    }
+
+    /// A state machine with the deliberate bugs of `mutations` that live here.
+    pub fn mutated(dedup: Dedup, mutations: Mutations) -> StateMachine {
         StateMachine {
             store: KvStore::new(),
             sessions: SessionTable::new(dedup),
+            watermark_from_duplicates: mutations.has(Mutation::DuplicateMovesWatermark),
         }
     }
 
@@ -77,6 +87,9 @@ impl StateMachine {
                 (Outcome::Applied, result)
             }
             Decision::Duplicate { last_seq, cached } => {
+                if self.watermark_from_duplicates {
+                    self.sessions.set_watermark(request);
+                }
                 self.sessions.settle(request, None, as_leader);
                 let expired = cached.is_none();
                 let answer = self.answer(request, cached).unwrap_or(None);

@@ -312,6 +312,25 @@ impl SessionTable {
         }
     }
 
+    /// The deliberate bug [`crate::mutation::Mutation::DuplicateMovesWatermark`]: set the
+    /// client's lowest unacknowledged seq to the request's, even if that moves it back.
+    pub fn set_watermark(&mut self, request: &Request) {
+        let Table::Sessions(sessions) = &mut self.table else {
+            return;
+        };
+        let Some(session) = sessions.get_mut(&request.client) else {
+            return;
+        };
+        if session.lowest_unacked == request.lowest_unacked {
+            return;
+        }
+        session.lowest_unacked = request.lowest_unacked;
+        self.digest.remove_hash(session.header_hash);
+        let header = (session.lowest_unacked, session.last_seq);
+        session.header_hash = hash_of(&(request.client, "session", header));
+        self.digest.add_hash(session.header_hash);
+    }
+
     /// An order-independent digest of the whole table.
     pub fn digest(&self) -> Digest {
         self.digest

@@ -258,7 +258,11 @@ fn another_operation_under_an_applied_seq_is_a_conflict() {
         let (outcome, result) = sm.apply(&other, true);
         assert_eq!(outcome, Outcome::Conflict { last_seq: Seq(1) }, "{dedup:?}");
         assert_eq!(res(&result), None, "{dedup:?}");
-        assert_eq!(value(&sm), Some("5"), "{dedup:?}: the conflict took no effect");
+        assert_eq!(
+            value(&sm),
+            Some("5"),
+            "{dedup:?}: the conflict took no effect"
+        );
         // The same operation again is still a plain duplicate.
         let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
         assert!(matches!(outcome, Outcome::Duplicate { .. }), "{dedup:?}");

@@ -18,9 +18,9 @@ use rand_chacha::ChaCha8Rng;
 
 use super::wire::{self, Frame, FrameError, NodeStatus, WireReply};
 use crate::client::{Client, ClientConfig, ClientEvent, OnRestart, Workload};
-use crate::message::Refusal;
 use crate::ids::{ClientId, ClientNo, NodeId, Seq, SimTime};
 use crate::kv::{Op, Request};
+use crate::message::Refusal;
 use crate::message::{Addr, Envelope, Message, Reply};
 use crate::process::Process;
 
@@ -119,6 +119,7 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
         id: Some(options.client),
         first_seq: options.seq,
         on_restart: OnRestart::FreshId,
+        mutations: crate::mutation::Mutations::NONE,
     };
     let workload = Arc::new(Workload::given(vec![options.op.clone()]));
     let rng = ChaCha8Rng::seed_from_u64(super::random_u64());

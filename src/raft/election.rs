@@ -1,7 +1,7 @@
 //! Leader election (Raft §5.2, with the up-to-date check of §5.4.1).
 
 use super::NodeEvent;
-use super::{Progress, RaftNode, Role, Timer};
+use super::{Mutation, Progress, RaftNode, Role, Timer};
 use crate::ids::{LogIndex, NodeId, SimTime, Term};
 use crate::message::{Addr, Message};
 use crate::message::{Entry, Payload};
@@ -51,13 +51,14 @@ impl RaftNode {
         let current = self.durable.current_term;
         let granted = term == current
             && self.durable.voted_for.is_none_or(|v| v == candidate)
-            && (self.config.mutations.vote_ignores_log
+            && (self.config.mutations.has(Mutation::VoteIgnoresLog)
                 || self
                     .durable
                     .log
                     .is_up_to_date(last_log_index, last_log_term));
         if granted {
             self.durable.voted_for = Some(candidate);
+            self.fresh_vote = Some(candidate);
             self.reset_election_timer(now);
         }
         self.send(

@@ -27,6 +27,7 @@ pub use log::Log;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{Dedup, StateMachine};
 use crate::message::{Addr, Entry, Envelope, Message, Reply};
+pub use crate::mutation::{Mutation, Mutations};
 use crate::process::Process;
 
 /// Most entries one `AppendEntries` carries; a lagging follower catches up in batches.
@@ -45,22 +46,6 @@ pub struct NodeConfig {
     pub dedup: Dedup,
     /// Deliberate bugs, all off unless a checker test turns one on.
     pub mutations: Mutations,
-}
-
-/// Deliberate Raft bugs, for proving that the checkers catch real implementation mistakes
-/// (mutation testing: each must make some checker fire). Never set from scenario files; all
-/// off by default, and each costs one predictable branch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Mutations {
-    /// Drop the election restriction (§5.4.1): grant a vote whatever the candidate's log.
-    /// Raft safety must catch the leader that lacks committed entries.
-    pub vote_ignores_log: bool,
-    /// Drop the consistency check (§5.3): append entries after `prev_log_index` without
-    /// checking that the terms match there. Raft safety must catch the divergent logs.
-    pub skip_consistency_check: bool,
-    /// A leader drops retried requests (attempt > 1) as if they were replays. Liveness must
-    /// catch the operations that then never complete.
-    pub leader_drops_retries: bool,
 }
 
 impl NodeConfig {
@@ -154,6 +139,12 @@ pub struct CrashPoints {
     pub after_commit: Option<LogIndex>,
     /// The leader has just answered the client write at this index.
     pub after_reply: Option<LogIndex>,
+    /// This node has just granted its vote to this candidate, whose election is still open
+    /// (the vote is on its way).
+    pub after_vote: Option<NodeId>,
+    /// This follower has just acknowledged entries up to this index (the acknowledgement is
+    /// on its way).
+    pub after_ack: Option<LogIndex>,
 }
 
 /// One Raft node.
@@ -177,6 +168,13 @@ pub struct RaftNode {
     /// The client write this leader answered in the step now being handled (the after-reply
     /// crash point); cleared when the next step begins.
     fresh_reply: Option<LogIndex>,
+    /// The candidate this node granted its vote to in this step (the after-vote crash point).
+    fresh_vote: Option<NodeId>,
+    /// The last index this follower acknowledged in this step (the after-ack crash point).
+    fresh_ack: Option<LogIndex>,
+    /// With [`Mutation::AckBeforePersist`]: the first entry appended in this step, not yet
+    /// durable (a crash before the next step loses it and everything after it).
+    unsynced_from: Option<LogIndex>,
     outbox: VecDeque<Envelope>,
     events: VecDeque<NodeEvent>,
 }
@@ -216,12 +214,15 @@ impl RaftNode {
             leader_hint: None,
             commit_index: LogIndex(0),
             last_applied: LogIndex(0),
-            state: StateMachine::new(config.dedup),
+            state: StateMachine::mutated(config.dedup, config.mutations),
             votes: 0,
             progress: vec![Progress::default(); usize::from(config.cluster_size)],
             waiting: BTreeMap::new(),
             timers: [None; TIMERS],
             fresh_reply: None,
+            fresh_vote: None,
+            fresh_ack: None,
+            unsynced_from: None,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -232,11 +233,31 @@ impl RaftNode {
     /// Crash: drop all volatile state (role, commit index, state machine, queued messages
     /// and events) and keep the durable part.
     pub fn crash(self) -> CrashedNode {
+        let mut durable = self.durable;
+        let mutations = self.config.mutations;
+        if mutations.has(Mutation::VoteNotKept) {
+            durable.voted_for = None;
+        }
+        if let (true, Some(from)) = (
+            mutations.has(Mutation::AckBeforePersist),
+            self.unsynced_from,
+        ) {
+            durable.log.truncate_from(from);
+        }
         CrashedNode {
             config: self.config,
-            durable: self.durable,
+            durable,
             rng: self.rng,
         }
+    }
+
+    /// A new step begins: the moments the last one made (just answered, just voted, just
+    /// acknowledged) are over, and what it appended is durable.
+    fn begin_step(&mut self) {
+        self.fresh_reply = None;
+        self.fresh_vote = None;
+        self.fresh_ack = None;
+        self.unsynced_from = None;
     }
 
     pub fn id(&self) -> NodeId {
@@ -298,7 +319,11 @@ impl RaftNode {
     /// leader owes an answer.
     pub fn crash_points(&self) -> CrashPoints {
         if self.role != Role::Leader {
-            return CrashPoints::default();
+            return CrashPoints {
+                after_vote: self.fresh_vote,
+                after_ack: self.fresh_ack,
+                ..CrashPoints::default()
+            };
         }
         let term = self.durable.current_term;
         let log = &self.durable.log;
@@ -433,7 +458,7 @@ impl Process for RaftNode {
     type Event = NodeEvent;
 
     fn handle_message(&mut self, now: SimTime, envelope: Envelope) {
-        self.fresh_reply = None;
+        self.begin_step();
         let Addr::Node(from) = envelope.from else {
             if let (Addr::Client(client_no), Message::ClientRequest { request, attempt }) =
                 (envelope.from, envelope.msg)
@@ -478,7 +503,7 @@ impl Process for RaftNode {
     }
 
     fn handle_timeout(&mut self, now: SimTime) {
-        self.fresh_reply = None;
+        self.begin_step();
         let due = |t: Option<SimTime>| t.is_some_and(|t| t <= now);
         if due(self.timers[Timer::Apply as usize]) {
             self.disarm(Timer::Apply);

@@ -1,6 +1,6 @@
 //! Log replication and commitment (Raft §5.3, §5.4.2).
 
-use super::{Entry, MAX_ENTRIES_PER_APPEND, RaftNode, Role, Timer};
+use super::{Entry, MAX_ENTRIES_PER_APPEND, Mutation, RaftNode, Role, Timer};
 use crate::ids::{LogIndex, NodeId, SimTime, Term};
 use crate::message::{Addr, Message};
 
@@ -85,7 +85,7 @@ impl RaftNode {
         self.reset_election_timer(now);
 
         let log = &mut self.durable.log;
-        let check = !self.config.mutations.skip_consistency_check;
+        let check = !self.config.mutations.has(Mutation::SkipConsistencyCheck);
         match log.term_at(prev_log_index) {
             None => {
                 let hint = log.last_index().next();
@@ -102,11 +102,17 @@ impl RaftNode {
 
         // Append what is new; truncate only where an existing entry conflicts (§5.3), never
         // because a (possibly stale, reordered) message is shorter than the log.
+        let acked_entries = !entries.is_empty();
+        let mut first_written = None;
         let mut index = prev_log_index;
         for entry in entries {
             index = index.next();
             match log.term_at(index) {
                 Some(existing) if existing == entry.term => continue,
+                Some(_) if self.config.mutations.has(Mutation::KeepConflictingSuffix) => {
+                    log.push(entry);
+                    first_written = first_written.or(Some(index));
+                }
                 Some(_) => {
                     assert!(
                         index > self.commit_index,
@@ -118,17 +124,33 @@ impl RaftNode {
                     );
                     log.truncate_from(index);
                     log.push(entry);
+                    first_written = first_written.or(Some(index));
                 }
                 None => {
                     log.push(entry);
+                    first_written = first_written.or(Some(index));
                 }
             }
         }
         let match_index = index;
-        let new_commit = leader_commit.min(match_index);
+        let mutations = self.config.mutations;
+        if mutations.has(Mutation::AckBeforePersist) && self.unsynced_from.is_none() {
+            self.unsynced_from = first_written;
+        }
+        // Only what this append verified (its last entry) may be committed: the log may hold
+        // a stale suffix past it.
+        let verified = if mutations.has(Mutation::CommitPastVerified) {
+            log.last_index()
+        } else {
+            match_index
+        };
+        let new_commit = leader_commit.min(verified);
         if new_commit > self.commit_index {
             self.commit_index = new_commit;
             self.arm(Timer::Apply, now);
+        }
+        if acked_entries {
+            self.fresh_ack = Some(match_index);
         }
         self.reply_append(leader, true, match_index, LogIndex(0));
     }
@@ -180,7 +202,11 @@ impl RaftNode {
             if match_index <= progress.match_index {
                 return; // stale or duplicated reply: nothing new
             }
-            progress.match_index = match_index;
+            progress.match_index = if self.config.mutations.has(Mutation::MatchIndexToLogEnd) {
+                last
+            } else {
+                match_index
+            };
             progress.next_index = progress.next_index.max(match_index.next());
             let behind = progress.next_index <= last;
             self.advance_commit(now);

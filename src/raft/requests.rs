@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::NodeEvent;
-use super::{RaftNode, Role, Timer, Waiter};
+use super::{Mutation, RaftNode, Role, Timer, Waiter};
 use crate::ids::{ClientNo, SimTime};
 use crate::kv::{Decision, Outcome, Request};
 use crate::message::{Addr, Message, Reply};
@@ -28,7 +28,7 @@ impl RaftNode {
             self.reply(client, &request, attempt, reply);
             return;
         }
-        if attempt > 1 && self.config.mutations.leader_drops_retries {
+        if attempt > 1 && self.config.mutations.has(Mutation::LeaderDropsRetries) {
             return;
         }
         let (reply, last_seq, cached) = match self.state.check_on_receive(&request) {

@@ -31,16 +31,18 @@ pub enum FaultTag {
     Network,
     Replay,
     ClientCrash,
+    StaleReplay,
 }
 
 impl FaultTag {
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
     pub const ALL: [FaultTag; FaultTag::COUNT] = [
         FaultTag::Crash,
         FaultTag::Partition,
         FaultTag::Network,
         FaultTag::Replay,
         FaultTag::ClientCrash,
+        FaultTag::StaleReplay,
     ];
 
     /// The name a file writes as `kind`.
@@ -51,6 +53,7 @@ impl FaultTag {
             FaultTag::Network => "network",
             FaultTag::Replay => "replay",
             FaultTag::ClientCrash => "client-crash",
+            FaultTag::StaleReplay => "stale-replay",
         }
     }
 }
@@ -92,16 +95,43 @@ pub enum CrashWhen {
     AfterCommit,
     /// Right after the leader replied to a client write.
     AfterReply,
+    /// Right after a node (not the leader) granted its vote, while that election is still
+    /// open: with a short `restart_after_ms` it is back in the same term, where a vote it did
+    /// not keep would let it vote again (Raft's rule: persist the vote before answering).
+    AfterVote,
+    /// Right after a follower acknowledged entries: with a short `restart_after_ms` it is
+    /// back before the leader moves on, so entries it acknowledged but did not keep would be
+    /// missing from a majority the leader counted (persist entries before acknowledging).
+    AfterAck,
 }
 
 impl CrashWhen {
-    pub const ALL: [CrashWhen; 5] = [
+    pub const ALL: [CrashWhen; 7] = [
         CrashWhen::Now,
         CrashWhen::BeforeReplicate,
         CrashWhen::MidReplication,
         CrashWhen::AfterCommit,
         CrashWhen::AfterReply,
+        CrashWhen::AfterVote,
+        CrashWhen::AfterAck,
     ];
+
+    /// A moment in a leader's life: the crash needs `node = "leader"` or a node number.
+    pub fn is_leader_moment(self) -> bool {
+        matches!(
+            self,
+            CrashWhen::BeforeReplicate
+                | CrashWhen::MidReplication
+                | CrashWhen::AfterCommit
+                | CrashWhen::AfterReply
+        )
+    }
+
+    /// A moment in a follower's life (after-vote, after-ack): the crash needs
+    /// `node = "follower"` or a node number.
+    pub fn is_follower_moment(self) -> bool {
+        matches!(self, CrashWhen::AfterVote | CrashWhen::AfterAck)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
@@ -110,6 +140,8 @@ impl CrashWhen {
             CrashWhen::MidReplication => "mid-replication",
             CrashWhen::AfterCommit => "after-commit",
             CrashWhen::AfterReply => "after-reply",
+            CrashWhen::AfterVote => "after-vote",
+            CrashWhen::AfterAck => "after-ack",
         }
     }
 }
@@ -142,6 +174,13 @@ pub enum FaultKind {
     /// The network re-delivers `count` old client requests to the leader after the next
     /// leader change, as a slow or replayed packet would arrive.
     Replay { count: u32 },
+    /// Right after a leader change, while the new leader has not yet applied a client's
+    /// latest requests, the network re-delivers to it, in seq order, up to `count` of that
+    /// client's requests older than its newest one (seqs it had already moved past: below its
+    /// watermark) that the new leader would still take for new. They land in the log right
+    /// behind the client's newest request, so on every replica they apply right after it, as
+    /// duplicates of requests already acknowledged.
+    StaleReplay { count: u32, client: ClientSelector },
     /// A client process crashes; it restarts (as a new incarnation) after `restart_after_ms`,
     /// or at the liveness phase.
     ClientCrash {
@@ -164,6 +203,7 @@ impl FaultKind {
             FaultKind::Partition { .. } => FaultTag::Partition,
             FaultKind::Replay { .. } => FaultTag::Replay,
             FaultKind::ClientCrash { .. } => FaultTag::ClientCrash,
+            FaultKind::StaleReplay { .. } => FaultTag::StaleReplay,
             FaultKind::Network { .. } => FaultTag::Network,
         }
     }
@@ -190,6 +230,12 @@ impl fmt::Display for FaultSpec {
                 }
             },
             FaultKind::Replay { count } => write!(f, "replay of {count} at {at} ms"),
+            FaultKind::StaleReplay { count, client } => match client {
+                ClientSelector::Any => write!(f, "stale-replay of {count} at {at} ms"),
+                ClientSelector::Client(no) => {
+                    write!(f, "stale-replay of {count} from {no} at {at} ms")
+                }
+            },
             FaultKind::ClientCrash { client, .. } => match client {
                 ClientSelector::Any => write!(f, "client-crash of any client at {at} ms"),
                 ClientSelector::Client(no) => write!(f, "client-crash of {no} at {at} ms"),
@@ -242,6 +288,13 @@ struct RawReplay {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawStaleReplay {
+    count: Option<u64>,
+    client: Option<RawClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawClientCrash {
     client: Option<RawClient>,
     restart_after_ms: Option<u64>,
@@ -284,6 +337,9 @@ impl Checker<'_> {
             FaultTag::Replay => self.replay(at, self.fields(at, head.kind, table)?)?,
             FaultTag::ClientCrash => {
                 self.client_crash(at, self.fields(at, head.kind, table)?, shape)?
+            }
+            FaultTag::StaleReplay => {
+                self.stale_replay(at, self.fields(at, head.kind, table)?, shape)?
             }
         };
         Ok(FaultSpec { at_ms, kind })
@@ -339,11 +395,21 @@ impl Checker<'_> {
         let node = self.selector(&at.key("node"), node, shape.nodes)?;
         let when = f.when.unwrap_or(CrashWhen::Now);
         let leader_state = matches!(node, NodeSelector::Leader | NodeSelector::Node(_));
-        if when != CrashWhen::Now && !leader_state {
+        if when.is_leader_moment() && !leader_state {
             return self.fail(
                 &at.key("when"),
                 format!(
                     "\"{}\" is a leader's state; use node = \"leader\" or a node number",
+                    when.name()
+                ),
+            );
+        }
+        let follower_state = matches!(node, NodeSelector::Follower | NodeSelector::Node(_));
+        if when.is_follower_moment() && !follower_state {
+            return self.fail(
+                &at.key("when"),
+                format!(
+                    "\"{}\" is a follower's moment; use node = \"follower\" or a node number",
                     when.name()
                 ),
             );
@@ -430,6 +496,48 @@ impl Checker<'_> {
         Ok(FaultKind::Replay { count })
     }
 
+    fn stale_replay(
+        &self,
+        at: &FieldPath,
+        f: RawStaleReplay,
+        shape: Shape,
+    ) -> Result<FaultKind, ScenarioError> {
+        if shape.clients == 0 {
+            return self.fail(
+                &at.key("kind"),
+                "a stale replay needs clients ([clients] count is 0)",
+            );
+        }
+        let count = match f.count {
+            Some(n) => self.in_range(&at.key("count"), n, 1, MAX_REPLAYED)? as u32,
+            None => 2,
+        };
+        let client = self.client_selector(at, f.client, shape)?;
+        Ok(FaultKind::StaleReplay { count, client })
+    }
+
+    /// `client = "any"` (the default) or a client number that exists.
+    fn client_selector(
+        &self,
+        at: &FieldPath,
+        client: Option<RawClient>,
+        shape: Shape,
+    ) -> Result<ClientSelector, ScenarioError> {
+        match client.unwrap_or(RawClient::Any) {
+            RawClient::Any => Ok(ClientSelector::Any),
+            RawClient::Number(n) if n >= 1 && n <= i64::from(shape.clients) => {
+                Ok(ClientSelector::Client(ClientNo(n as u32)))
+            }
+            RawClient::Number(n) => self.fail(
+                &at.key("client"),
+                format!(
+                    "client {n} does not exist; there are clients 1..={}",
+                    shape.clients
+                ),
+            ),
+        }
+    }
+
     fn client_crash(
         &self,
         at: &FieldPath,
@@ -442,21 +550,7 @@ impl Checker<'_> {
                 "a client crash needs clients ([clients] count is 0)",
             );
         }
-        let client = match f.client.unwrap_or(RawClient::Any) {
-            RawClient::Any => ClientSelector::Any,
-            RawClient::Number(n) if n >= 1 && n <= i64::from(shape.clients) => {
-                ClientSelector::Client(ClientNo(n as u32))
-            }
-            RawClient::Number(n) => {
-                return self.fail(
-                    &at.key("client"),
-                    format!(
-                        "client {n} does not exist; there are clients 1..={}",
-                        shape.clients
-                    ),
-                );
-            }
-        };
+        let client = self.client_selector(at, f.client, shape)?;
         Ok(FaultKind::ClientCrash {
             client,
             restart_after_ms: self.optional_ms(&at.key("restart_after_ms"), f.restart_after_ms)?,
@@ -612,19 +706,27 @@ pub fn write(out: &mut String, f: &FaultSpec) {
         FaultKind::Replay { count } => {
             let _ = writeln!(out, "count = {count}");
         }
+        FaultKind::StaleReplay { count, client } => {
+            let _ = writeln!(out, "count = {count}");
+            let _ = writeln!(out, "client = {}", quoted_client(*client));
+        }
         FaultKind::ClientCrash {
             client,
             restart_after_ms,
         } => {
-            let client = match client {
-                ClientSelector::Any => "\"any\"".to_owned(),
-                ClientSelector::Client(no) => no.0.to_string(),
-            };
-            let _ = writeln!(out, "client = {client}");
+            let _ = writeln!(out, "client = {}", quoted_client(*client));
             if let Some(ms) = restart_after_ms {
                 let _ = writeln!(out, "restart_after_ms = {ms}");
             }
         }
+    }
+}
+
+/// A client selector as a TOML value (`"any"`, `2`).
+fn quoted_client(client: ClientSelector) -> String {
+    match client {
+        ClientSelector::Any => "\"any\"".to_owned(),
+        ClientSelector::Client(no) => no.0.to_string(),
     }
 }
 

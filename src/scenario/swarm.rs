@@ -87,6 +87,8 @@ pub struct SwarmProfile {
     pub client_timeout_ms: u64,
     pub client_crashes: usize,
     pub replays: usize,
+    /// Stale replays aimed at a new leader's unapplied entries.
+    pub stale_replays: usize,
     /// The liveness budget, raised if the drawn delays need it.
     pub liveness_ms: u64,
 }
@@ -134,6 +136,10 @@ impl fmt::Display for SwarmProfile {
         }
         if self.replays > 0 {
             write!(f, " · {}", count(self.replays, "replay", "replays"))?;
+        }
+        if self.stale_replays > 0 {
+            let stale = count(self.stale_replays, "stale replay", "stale replays");
+            write!(f, " · {stale}")?;
         }
         write!(f, " · liveness budget {} ms", self.liveness_ms)
     }
@@ -220,6 +226,24 @@ pub fn instantiate(
     };
     for _ in 0..crashes {
         let when = crash_points[rng.random_range(0..crash_points.len())];
+        if when.is_follower_moment() {
+            // Back within a few milliseconds, in the same term: where a vote or entries not
+            // kept across the crash show.
+            let node = if rng.random_bool(0.8) {
+                NodeSelector::Follower
+            } else {
+                NodeSelector::Node(NodeId(rng.random_range(1..=nodes)))
+            };
+            s.faults.push(FaultSpec {
+                at_ms: rng.random_range(0..phase_ms),
+                kind: FaultKind::Crash {
+                    node,
+                    when,
+                    restart_after_ms: Some(rng.random_range(1..=30)),
+                },
+            });
+            continue;
+        }
         let node = if when != CrashWhen::Now || rng.random_bool(0.6) {
             if rng.random_bool(0.8) {
                 NodeSelector::Leader
@@ -312,6 +336,23 @@ pub fn instantiate(
         });
     }
 
+    // Stale replays aimed at a new leader that has not yet applied a client's latest
+    // requests.
+    let stale_replays = if spec.replays && rng.random_bool(0.5) {
+        rng.random_range(1..=2)
+    } else {
+        0
+    };
+    for _ in 0..stale_replays {
+        s.faults.push(FaultSpec {
+            at_ms: rng.random_range(0..phase_ms),
+            kind: FaultKind::StaleReplay {
+                count: rng.random_range(1..=4),
+                client: ClientSelector::Any,
+            },
+        });
+    }
+
     // Drawn faults follow the file's own, which keep their numbers (`faults[i]` in traces).
     let profile = SwarmProfile {
         crash_pattern,
@@ -330,6 +371,7 @@ pub fn instantiate(
         client_timeout_ms: s.clients.timeout_ms,
         client_crashes,
         replays,
+        stale_replays,
         liveness_ms: s.liveness_ms,
     };
     (s, profile)

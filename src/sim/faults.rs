@@ -13,7 +13,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::network::LinkOverride;
 use crate::client::Client;
-use crate::ids::{NodeId, SimTime, Term};
+use crate::ids::{ClientId, NodeId, Seq, SimTime, Term};
+use crate::kv::Decision;
 use crate::message::{Addr, Envelope, Message};
 use crate::raft::RaftNode;
 use crate::scenario::{ClientSelector, CrashWhen, FaultKind, FaultSpec, NodeSelector, Split};
@@ -49,6 +50,9 @@ pub(super) trait Target {
     fn change_links(&mut self, fault: usize, change: Option<LinkOverride>);
     /// Re-deliver an old request to node `to`, as the network would a stale packet.
     fn replay(&mut self, fault: usize, envelope: Envelope, to: NodeId);
+    /// Re-deliver old requests to node `to` together, in order, after the links' shortest
+    /// delay (packets already queued in the network).
+    fn replay_together(&mut self, fault: usize, envelopes: Vec<Envelope>, to: NodeId);
     /// Fault `fault`'s trigger never came during the fault phase.
     fn skipped(&mut self, fault: usize);
 }
@@ -103,9 +107,12 @@ pub(super) struct Injector {
 impl Injector {
     /// The injector of `faults`, drawing from `rng` (its own stream of the run's seed).
     pub fn new(faults: &[FaultSpec], rng: ChaCha8Rng) -> Injector {
-        let replays = faults
-            .iter()
-            .any(|f| matches!(f.kind, FaultKind::Replay { .. }));
+        let replays = faults.iter().any(|f| {
+            matches!(
+                f.kind,
+                FaultKind::Replay { .. } | FaultKind::StaleReplay { .. }
+            )
+        });
         Injector {
             faults: faults
                 .iter()
@@ -216,6 +223,7 @@ impl Injector {
             FaultKind::Crash { .. }
             | FaultKind::Partition { .. }
             | FaultKind::Replay { .. }
+            | FaultKind::StaleReplay { .. }
             | FaultKind::ClientCrash { .. } => {
                 self.faults[i].armed_term = current_leader(world).map_or(Term(0), RaftNode::term);
                 self.faults[i].status = Status::Armed;
@@ -235,7 +243,10 @@ impl Injector {
         match self.faults[i].spec.kind {
             FaultKind::Partition { .. } => world.heal(i),
             FaultKind::Network { .. } => world.change_links(i, None),
-            FaultKind::Crash { .. } | FaultKind::Replay { .. } | FaultKind::ClientCrash { .. } => {}
+            FaultKind::Crash { .. }
+            | FaultKind::Replay { .. }
+            | FaultKind::StaleReplay { .. }
+            | FaultKind::ClientCrash { .. } => {}
         }
     }
 
@@ -281,6 +292,9 @@ impl Injector {
                 }
             }
             FaultKind::Replay { count } => self.try_replay(i, count, world),
+            FaultKind::StaleReplay { count, client } => {
+                self.try_stale_replay(i, count, client, world)
+            }
             FaultKind::ClientCrash {
                 client,
                 restart_after_ms,
@@ -347,6 +361,9 @@ impl Injector {
                 },
             ));
         }
+        if when.is_follower_moment() {
+            return self.follower_trigger(fault, selector, when, touched, world);
+        }
         // A leader's crash point only changes when that leader handles an event.
         let leader = match selector {
             NodeSelector::Leader => current_leader(world)?.id(),
@@ -369,7 +386,9 @@ impl Injector {
             }
             CrashWhen::AfterCommit => (points.after_commit?, None),
             CrashWhen::AfterReply => (points.after_reply?, None),
-            CrashWhen::Now => unreachable!("fault {fault}: handled above"),
+            CrashWhen::Now | CrashWhen::AfterVote | CrashWhen::AfterAck => {
+                unreachable!("fault {fault}: handled above")
+            }
         };
         Some((
             leader,
@@ -379,6 +398,44 @@ impl Injector {
                 term: node.term(),
                 when,
                 index: Some(index),
+                sent_to,
+            },
+        ))
+    }
+
+    /// Has the follower moment (after-vote, after-ack) of crash fault `fault` come? Only
+    /// right after the node's own step, and only for a node that is not the leader.
+    fn follower_trigger(
+        &mut self,
+        fault: usize,
+        selector: NodeSelector,
+        when: CrashWhen,
+        touched: Option<NodeId>,
+        world: &impl Target,
+    ) -> Option<(NodeId, CrashCause)> {
+        let node = world.node(touched?)?;
+        let fits = match selector {
+            NodeSelector::Follower => !node.is_leader(),
+            NodeSelector::Node(id) => id == node.id(),
+            NodeSelector::Leader | NodeSelector::MostUncommitted => false,
+        };
+        if !fits {
+            return None;
+        }
+        let points = node.crash_points();
+        let (index, sent_to) = match when {
+            CrashWhen::AfterVote => (None, Some(points.after_vote?)),
+            CrashWhen::AfterAck => (Some(points.after_ack?), node.leader_hint()),
+            _ => unreachable!("fault {fault}: {} is not a follower's moment", when.name()),
+        };
+        Some((
+            node.id(),
+            CrashCause {
+                fault,
+                was_leader: false,
+                term: node.term(),
+                when,
+                index,
                 sent_to,
             },
         ))
@@ -414,6 +471,79 @@ impl Injector {
         for envelope in envelopes {
             world.replay(i, envelope, to);
         }
+    }
+
+    /// Stale-replay fault `i`: once a leader of a later term than when it armed exists, pick
+    /// the client (the selected one, or for `any` the one with the most) with remembered
+    /// requests below its newest remembered seq that this leader would still take for new
+    /// (its applied session table does not know them yet), and re-deliver up to `count` of
+    /// the newest of those, in seq order, all at once.
+    fn try_stale_replay(
+        &mut self,
+        i: usize,
+        count: u32,
+        client: ClientSelector,
+        world: &mut impl Target,
+    ) {
+        let Some(leader) = current_leader(world) else {
+            return;
+        };
+        if leader.term() <= self.faults[i].armed_term {
+            return;
+        }
+        let recent = self.recent.as_ref().expect("a replay fault keeps requests");
+        let wanted = match client {
+            ClientSelector::Any => None,
+            ClientSelector::Client(no) => Some(world.client(no.index()).id()),
+        };
+        // Per client id (in order of first appearance): its newest remembered seq.
+        let mut newest: Vec<(ClientId, Seq)> = Vec::new();
+        for envelope in recent {
+            let Message::ClientRequest { request, .. } = &envelope.msg else {
+                continue;
+            };
+            match newest.iter_mut().find(|(c, _)| *c == request.client) {
+                Some((_, seq)) => *seq = (*seq).max(request.seq),
+                None => newest.push((request.client, request.seq)),
+            }
+        }
+        let stale = |client: ClientId, top: Seq| {
+            let mut picks: Vec<&Envelope> = recent
+                .iter()
+                .filter(|e| {
+                    matches!(&e.msg, Message::ClientRequest { request, .. }
+                        if request.client == client
+                            && request.seq < top
+                            && request.op.kind().is_write()
+                            && leader.state_machine().check_on_receive(request) == Decision::Apply)
+                })
+                .collect();
+            picks.sort_by_key(|e| match &e.msg {
+                Message::ClientRequest { request, .. } => request.seq,
+                _ => Seq(0),
+            });
+            picks
+        };
+        let best = newest
+            .iter()
+            .filter(|(c, _)| wanted.is_none_or(|w| w == *c))
+            .map(|&(c, top)| stale(c, top))
+            .max_by_key(|picks| picks.len());
+        let Some(picks) = best.filter(|p| !p.is_empty()) else {
+            return;
+        };
+        let to = leader.id();
+        let skip = picks.len().saturating_sub(count as usize);
+        let envelopes: Vec<Envelope> = picks[skip..]
+            .iter()
+            .map(|&e| {
+                let mut envelope = e.clone();
+                envelope.to = Addr::Node(to);
+                envelope
+            })
+            .collect();
+        self.disarm(i, Status::Done);
+        world.replay_together(i, envelopes, to);
     }
 
     /// Client crash fault `i`: crash the selected client (for `any`, one with an operation in

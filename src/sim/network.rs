@@ -107,6 +107,11 @@ impl Network {
     }
 
     /// A delay drawn as for any message now (for re-deliveries that bypass loss).
+    /// The current links' shortest one-way delay, in microseconds.
+    pub fn shortest_delay_us(&self) -> u64 {
+        self.current.delay_us.0
+    }
+
     pub fn draw_delay(&mut self) -> u64 {
         let p = self.current;
         self.delay(p)

@@ -698,6 +698,29 @@ impl Target for Scheduler<'_> {
         self.io.deliver_later(envelope);
     }
 
+    fn replay_together(&mut self, fault: usize, envelopes: Vec<Envelope>, to: NodeId) {
+        let delay_us = self.io.network.shortest_delay_us();
+        for envelope in envelopes {
+            if let Message::ClientRequest { request, .. } = &envelope.msg {
+                let (client, seq) = (request.client, request.seq);
+                let now = self.io.now;
+                self.io.observer.emit(
+                    now,
+                    &TraceEvent::Replay {
+                        fault,
+                        client,
+                        seq,
+                        to,
+                    },
+                );
+                self.io.client_requests_in_flight += 1;
+            }
+            self.io.in_flight += 1;
+            let at = self.io.now.plus_us(delay_us);
+            self.io.queue.push(at, Event::Deliver(envelope));
+        }
+    }
+
     fn skipped(&mut self, fault: usize) {
         let now = self.io.now;
         self.io

@@ -96,6 +96,7 @@ impl<'s> World<'s> {
                     (k.think_ms.0 * 1000, k.think_ms.1 * 1000),
                     k.on_restart,
                 );
+                config.mutations = scenario.mutations;
                 if scenario.wire_clients {
                     config.suspect_us = config.timeout_us;
                 }

@@ -329,6 +329,17 @@ fn write_cause(l: &mut String, cause: &CrashCause) -> std::fmt::Result {
         (CrashWhen::AfterReply, Some(index)) => {
             write!(l, "; after-reply: index {index} just answered")
         }
+        (CrashWhen::AfterVote, _) => match cause.sent_to {
+            Some(candidate) => write!(l, "; after-vote: just voted for {candidate}"),
+            None => l.write_str("; after-vote"),
+        },
+        (CrashWhen::AfterAck, Some(index)) => {
+            write!(l, "; after-ack: just acknowledged up to index {index}")?;
+            if let Some(leader) = cause.sent_to {
+                write!(l, " to {leader}")?;
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -70,10 +70,13 @@ fn clients(delay_max: u64) -> impl Strategy<Value = ClientsSpec> {
         )
 }
 
-fn node_selector(nodes: u8, leader_state: bool) -> BoxedStrategy<NodeSelector> {
+/// A node selector that fits crash moment `when` (`None`: any fault that picks a node).
+fn node_selector(nodes: u8, when: Option<CrashWhen>) -> BoxedStrategy<NodeSelector> {
     let number = (1..=nodes).prop_map(|n| NodeSelector::Node(NodeId(n)));
-    if leader_state {
+    if when.is_some_and(CrashWhen::is_leader_moment) {
         prop_oneof![3 => Just(NodeSelector::Leader), 1 => number].boxed()
+    } else if when.is_some_and(CrashWhen::is_follower_moment) {
+        prop_oneof![3 => Just(NodeSelector::Follower), 1 => number].boxed()
     } else {
         prop_oneof![
             Just(NodeSelector::Leader),
@@ -93,7 +96,7 @@ fn fault(nodes: u8, clients: u32, duration_ms: u64) -> BoxedStrategy<FaultSpec> 
         restart.clone(),
     )
         .prop_flat_map(move |(when, restart_after_ms)| {
-            node_selector(nodes, when != CrashWhen::Now).prop_map(move |node| FaultKind::Crash {
+            node_selector(nodes, Some(when)).prop_map(move |node| FaultKind::Crash {
                 node,
                 when,
                 restart_after_ms,
@@ -122,11 +125,22 @@ fn fault(nodes: u8, clients: u32, duration_ms: u64) -> BoxedStrategy<FaultSpec> 
                 restart_after_ms,
             }
         });
+    let stale_replay = ((1u32..=4), (1..=clients), prop::bool::ANY).prop_map(|(count, c, any)| {
+        FaultKind::StaleReplay {
+            count,
+            client: if any {
+                ClientSelector::Any
+            } else {
+                ClientSelector::Client(ClientNo(c))
+            },
+        }
+    });
     let mut kinds = vec![
         crash.boxed(),
         network.boxed(),
         replay.boxed(),
         client_crash.boxed(),
+        stale_replay.boxed(),
     ];
     if nodes >= 2 {
         let split =
@@ -150,7 +164,7 @@ fn fault(nodes: u8, clients: u32, duration_ms: u64) -> BoxedStrategy<FaultSpec> 
                 }
                 Split::Groups(groups)
             });
-        let isolate = node_selector(nodes, false).prop_map(Split::Isolate);
+        let isolate = node_selector(nodes, None).prop_map(Split::Isolate);
         let partition = (
             prop_oneof![split, isolate],
             prop::bool::ANY,
