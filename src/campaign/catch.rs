@@ -1,19 +1,26 @@
-//! The catch table: every design, correct and flawed, against every scenario over a seed
-//! range. A checker earns trust by catching each flawed design quickly, and by never firing
-//! on a correct one.
+//! The catch table: every design, correct and flawed, and every deliberate bug (mutation),
+//! against every scenario over a seed range. A checker earns trust by catching each flawed
+//! design and each mutation quickly, and by never firing on a correct design.
+//!
+//! Quickly is measured: on each scenario, for every starting seed of the range, the number of
+//! seeds a sweep from there needs to hit its first failure; a row reports the median and the
+//! maximum of those on the scenario that catches it soonest.
 
 use super::seeds::{SeedRange, Shard};
 use super::sweep::{Plan, RunSummary, Target, sweep};
 use crate::client::OnRestart;
 use crate::kv::Dedup;
+use crate::mutation::{Mutation, Mutations};
 use crate::verdict::{PerRule, Rule};
 
-/// A design under test: a dedup strategy on the servers, and what clients do with their
-/// id when they restart (`None`: what each scenario says, a correct behaviour).
+/// A design under test: a dedup strategy on the servers, what clients do with their id when
+/// they restart (`None`: what each scenario says, a correct behaviour), and a deliberate bug
+/// in the nodes or clients, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Design {
     pub dedup: Dedup,
     pub on_restart: Option<OnRestart>,
+    pub mutation: Option<Mutation>,
 }
 
 impl Design {
@@ -21,6 +28,7 @@ impl Design {
         Design {
             dedup,
             on_restart: None,
+            mutation: None,
         }
     }
 
@@ -28,12 +36,30 @@ impl Design {
         Design {
             dedup,
             on_restart: Some(OnRestart::ReuseId),
+            mutation: None,
         }
     }
 
-    /// Every design: the correct ones first, then each flawed one. A client that reuses its
-    /// id is run against both correct tables, which catch it differently.
-    pub const ALL: [Design; 9] = [
+    /// `sessions` with one deliberate bug.
+    const fn mutated(mutation: Mutation) -> Design {
+        Design {
+            dedup: Dedup::Sessions,
+            on_restart: None,
+            mutation: Some(mutation),
+        }
+    }
+
+    /// Every design: the correct ones first, then each flawed one, then every mutation.
+    pub fn all() -> Vec<Design> {
+        Design::DEDUP
+            .into_iter()
+            .chain(Mutation::ALL.into_iter().map(Design::mutated))
+            .collect()
+    }
+
+    /// The dedup designs: the correct ones first, then each flawed one. A client that reuses
+    /// its id is run against both correct tables, which catch it differently.
+    pub const DEDUP: [Design; 9] = [
         Design::servers(Dedup::Sessions),
         Design::servers(Dedup::LastSeq),
         Design::servers(Dedup::Off),
@@ -45,17 +71,20 @@ impl Design {
         Design::reuse_id(Dedup::LastSeq),
     ];
 
-    /// `off`, or `reuse-id + last-seq`.
+    /// `off`, `reuse-id + last-seq`, or `mutation vote-not-kept`.
     pub fn name(self) -> String {
-        match self.on_restart {
-            None => self.dedup.name().to_owned(),
-            Some(other) => format!("{} + {}", other.name(), self.dedup.name()),
+        match (self.mutation, self.on_restart) {
+            (Some(m), _) => format!("mutation {m}"),
+            (None, None) => self.dedup.name().to_owned(),
+            (None, Some(other)) => format!("{} + {}", other.name(), self.dedup.name()),
         }
     }
 
     /// Correct designs must never fail; the others must be caught.
     pub fn is_correct(self) -> bool {
-        self.dedup.is_correct() && self.on_restart != Some(OnRestart::ReuseId)
+        self.mutation.is_none()
+            && self.dedup.is_correct()
+            && self.on_restart != Some(OnRestart::ReuseId)
     }
 
     /// Apply the design to a scenario.
@@ -64,7 +93,73 @@ impl Design {
         if let Some(on_restart) = self.on_restart {
             scenario.clients.on_restart = on_restart;
         }
+        scenario.mutations = self.mutation.map_or(Mutations::NONE, Mutations::of);
     }
+}
+
+/// How soon a design is caught on one scenario, over the seed range: for each starting seed,
+/// the seeds a sweep from there runs until its first failure (the failing one included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Detection {
+    /// The scenario (index into the targets).
+    pub target: usize,
+    /// The median over every starting seed of the range.
+    pub median: u64,
+    /// The maximum; with `past_range`, a sweep from the last starting seeds ran out of range
+    /// after this many seeds without a failure, so the true maximum is larger.
+    pub max: u64,
+    pub past_range: bool,
+}
+
+impl Detection {
+    /// The mark the catch table puts on a slow row.
+    pub const SLOW_MEDIAN: u64 = 5;
+
+    /// `median` seeds and `max` (or `>max`), as the table prints them.
+    pub fn max_text(self) -> String {
+        if self.past_range {
+            format!(">{}", self.max)
+        } else {
+            self.max.to_string()
+        }
+    }
+}
+
+/// Seeds to detection on one scenario from `fails` (one flag per seed of the range, in
+/// order); `None` when fewer than half of the starting seeds reach a failure in range.
+fn detection(target: usize, fails: &[bool]) -> Option<Detection> {
+    let n = fails.len();
+    let mut to_detection: Vec<u64> = Vec::with_capacity(n);
+    let mut next: Option<usize> = None;
+    for i in (0..n).rev() {
+        if fails[i] {
+            next = Some(i);
+        }
+        to_detection.push(next.map_or(u64::MAX, |j| (j - i + 1) as u64));
+    }
+    to_detection.sort_unstable();
+    let median = *to_detection.get(n.checked_sub(1)? / 2)?;
+    if median == u64::MAX {
+        return None;
+    }
+    let last_fail = fails.iter().rposition(|&f| f)?;
+    let tail = (n - 1 - last_fail) as u64;
+    let max = *to_detection.last()?;
+    Some(if max == u64::MAX {
+        Detection {
+            target,
+            median,
+            max: tail,
+            past_range: true,
+        }
+    } else {
+        Detection {
+            target,
+            median,
+            max,
+            past_range: false,
+        }
+    })
 }
 
 /// One design's row.
@@ -79,10 +174,9 @@ pub struct CatchRow {
     pub first: Option<(usize, u64)>,
     /// Seeds a sweep from the range's start needs to catch it on that scenario.
     pub seeds_needed: Option<u64>,
-    /// Median seeds to detection from a random starting seed, on the scenarios that catch it
-    /// at all: the median of the geometric distribution with their failure rate p,
-    /// ⌈ln ½ / ln(1 − p)⌉.
-    pub median_seeds: Option<u64>,
+    /// Seeds to detection on the scenario that catches it soonest (lowest median, then
+    /// lowest maximum); `None` if no scenario catches it from half its starting seeds.
+    pub detection: Option<Detection>,
 }
 
 impl CatchRow {
@@ -96,44 +190,37 @@ impl CatchRow {
     }
 }
 
-/// Median of a geometric distribution with success probability `p` (0 < p <= 1).
-fn geometric_median(p: f64) -> u64 {
-    if p >= 1.0 {
-        return 1;
-    }
-    ((0.5f64).ln() / (1.0 - p).ln()).ceil().max(1.0) as u64
-}
-
-/// A design's row, gathered run by run: memory does not grow with the number of seeds.
+/// A design's row, gathered run by run: one bit of memory per run, nothing more.
 struct Tally {
     runs: u64,
     failed: u64,
     rules: PerRule<u64>,
     /// (seed, target) of the earliest failure.
     first: Option<(u64, usize)>,
-    /// (runs, failures) per target.
-    per_target: Vec<(u64, u64)>,
+    /// Per target, per seed of the range: did that run fail?
+    fails: Vec<Vec<bool>>,
+    start: u64,
 }
 
 impl Tally {
-    fn new(targets: usize) -> Tally {
+    fn new(targets: usize, seeds: SeedRange) -> Tally {
         Tally {
             runs: 0,
             failed: 0,
             rules: PerRule::default(),
             first: None,
-            per_target: vec![(0, 0); targets],
+            fails: vec![vec![false; seeds.len() as usize]; targets],
+            start: seeds.start,
         }
     }
 
     fn add(&mut self, run: &RunSummary) {
         self.runs += 1;
-        self.per_target[run.target].0 += 1;
         if run.passed() {
             return;
         }
         self.failed += 1;
-        self.per_target[run.target].1 += 1;
+        self.fails[run.target][(run.seed - self.start) as usize] = true;
         for rule in run.rules() {
             self.rules[rule] += 1;
         }
@@ -150,11 +237,12 @@ impl Tally {
             .filter(|&(_, n)| n > 0)
             .collect();
         rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let (runs, failed) = self
-            .per_target
+        let detection = self
+            .fails
             .iter()
-            .filter(|&&(_, failed)| failed > 0)
-            .fold((0, 0), |(r, f), &(tr, tf)| (r + tr, f + tf));
+            .enumerate()
+            .filter_map(|(t, fails)| detection(t, fails))
+            .min_by_key(|d| (d.median, d.past_range, d.max, d.target));
         let first = self.first.map(|(seed, target)| (target, seed));
         CatchRow {
             design,
@@ -163,7 +251,7 @@ impl Tally {
             rules,
             first,
             seeds_needed: first.map(|(_, seed)| seed - seeds.start + 1),
-            median_seeds: (failed > 0).then(|| geometric_median(failed as f64 / runs as f64)),
+            detection,
         }
     }
 }
@@ -176,8 +264,9 @@ pub fn catch_table(
     jobs: usize,
     progress: impl Fn() + Sync,
 ) -> Result<Vec<CatchRow>, rayon::ThreadPoolBuildError> {
-    let mut rows = Vec::with_capacity(Design::ALL.len());
-    for design in Design::ALL {
+    let designs = Design::all();
+    let mut rows = Vec::with_capacity(designs.len());
+    for design in designs {
         let designed: Vec<Target> = targets
             .iter()
             .map(|t| {
@@ -192,7 +281,7 @@ pub fn catch_table(
             shard: Shard::ALL,
             jobs,
         };
-        let mut tally = Tally::new(targets.len());
+        let mut tally = Tally::new(targets.len(), seeds);
         sweep(
             &plan,
             |run| {
@@ -210,13 +299,21 @@ pub fn catch_table(
 mod tests {
     use super::*;
 
-    /// The median of a geometric distribution: 1 when every seed catches it, more as the
-    /// rate falls (rate ½ → 1, rate 0.1 → 7).
+    fn flags(text: &str) -> Vec<bool> {
+        text.chars().map(|c| c == 'x').collect()
+    }
+
+    /// Seeds to detection from every start: a failure at every seed is 1 everywhere; one
+    /// every third seed has median 2 and maximum 3; a clean tail after the last failure makes
+    /// the maximum a lower bound; mostly clean ranges have no median.
     #[test]
-    fn geometric_medians() {
-        let cases = [(1.0, 1), (0.5, 1), (0.1, 7), (0.01, 69)];
-        for (i, (p, want)) in cases.into_iter().enumerate() {
-            assert_eq!(geometric_median(p), want, "case {i}: p = {p}");
-        }
+    fn seeds_to_detection_from_every_start() {
+        let d = |t: &str| detection(0, &flags(t)).map(|d| (d.median, d.max_text()));
+        assert_eq!(d("xxxx"), Some((1, "1".to_owned())));
+        assert_eq!(d("..x..x..x"), Some((2, "3".to_owned())));
+        assert_eq!(d("x...x.."), Some((3, ">2".to_owned())));
+        assert_eq!(d("x......"), None);
+        assert_eq!(d("......."), None);
+        assert_eq!(d(""), None);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::summary::thousands;
 use super::{CatchTableArgs, Format, progress, targets};
 use crate::campaign::Target;
-use crate::campaign::catch::{CatchRow, Design, catch_table as compute};
+use crate::campaign::catch::{CatchRow, Design, Detection, catch_table as compute};
 
 pub fn catch_table(args: &CatchTableArgs) -> u8 {
     let paths = if args.scenarios.is_empty() {
@@ -22,7 +22,7 @@ pub fn catch_table(args: &CatchTableArgs) -> u8 {
         Err(code) => return code,
     };
     let jobs = super::jobs(args.jobs);
-    let total = args.seeds.len() * targets.len() as u64 * Design::ALL.len() as u64;
+    let total = args.seeds.len() * targets.len() as u64 * Design::all().len() as u64;
     let bar = progress::bar(total, "catch-table");
     let started = Instant::now();
     progress::quiet_run_panics();
@@ -76,6 +76,24 @@ fn or_dash(v: Option<u64>) -> String {
     v.map_or_else(|| "—".to_owned(), |v| v.to_string())
 }
 
+/// `1 / 3 on vote-crashes`, with `!` after a median above [`Detection::SLOW_MEDIAN`].
+fn detection(row: &CatchRow, targets: &[Target]) -> String {
+    match row.detection {
+        None => "—".to_owned(),
+        Some(d) => format!(
+            "{}{} / {} on {}",
+            d.median,
+            if d.median > Detection::SLOW_MEDIAN {
+                " !"
+            } else {
+                ""
+            },
+            d.max_text(),
+            targets[d.target].scenario.name
+        ),
+    }
+}
+
 fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: f64) -> String {
     let runs: u64 = rows.iter().map(|r| r.runs).sum();
     let mut lines = vec![[
@@ -84,7 +102,7 @@ fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: 
         "rules broken (runs)".to_owned(),
         "caught first by".to_owned(),
         "seeds needed".to_owned(),
-        "median seeds".to_owned(),
+        "seeds to detection: median / max".to_owned(),
         "failed runs".to_owned(),
     ]];
     for row in rows {
@@ -100,7 +118,7 @@ fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: 
             rules(row),
             caught_by(row, targets),
             or_dash(row.seeds_needed),
-            or_dash(row.median_seeds),
+            detection(row, targets),
             format!("{} / {}", thousands(row.failed), thousands(row.runs)),
         ]);
     }
@@ -126,13 +144,15 @@ fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: 
     out.push_str(&format!(
         "\n{} × seeds {} × {} designs = {} runs in {wall_s:.1} s.\nSeeds needed: a sweep from \
          seed {} catches it after this many seeds on the scenario that catches it first.\n\
-         Median seeds: half the time a sweep from a random seed catches it within this many, \
-         on the scenarios that catch it.\n",
+         Seeds to detection: over every starting seed of the range, the seeds a sweep from \
+         there runs until its first failure, on the scenario where that is fewest (median, \
+         then maximum; >N: the range ran out after N). ! marks a median above {}.\n",
         super::summary::plural(targets.len() as u64, "scenario", "scenarios"),
         args.seeds,
         rows.len(),
         thousands(runs),
-        args.seeds.start
+        args.seeds.start,
+        Detection::SLOW_MEDIAN
     ));
     out
 }
@@ -156,7 +176,11 @@ fn json_row(row: &CatchRow, targets: &[Target]) -> String {
             "seed": seed,
         })),
         "seeds_needed": row.seeds_needed,
-        "median_seeds": row.median_seeds,
+        "median_seeds": row.detection.map(|d| d.median),
+        "max_seeds": row.detection.map(|d| d.max),
+        "max_past_range": row.detection.map(|d| d.past_range),
+        "detected_on": row.detection.map(|d| targets[d.target].scenario.name.clone()),
+        "slow": row.detection.is_none_or(|d| d.median > Detection::SLOW_MEDIAN),
     })
     .to_string()
 }

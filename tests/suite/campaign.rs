@@ -33,14 +33,15 @@ fn collect(plan: &Plan<'_>) -> Vec<RunSummary> {
     runs
 }
 
-/// Every flawed design is caught within 50 seeds, by some shipped scenario within 20, and
-/// the correct strategies never fail.
+/// Every flawed design and every mutation is caught within 50 seeds, by some shipped
+/// scenario within 20 and from at least half its starting seeds, and the correct strategies
+/// never fail.
 #[test]
 fn the_catch_table_catches_every_flawed_design_and_clears_the_correct_ones() {
     let targets = shipped();
     let seeds = SeedRange { start: 0, end: 50 };
     let rows = catch_table(&targets, seeds, 2, || {}).unwrap();
-    assert_eq!(rows.len(), Design::ALL.len());
+    assert_eq!(rows.len(), Design::all().len());
     for row in &rows {
         let name = row.design.name();
         if row.design.is_correct() {
@@ -56,6 +57,10 @@ fn the_catch_table_catches_every_flawed_design_and_clears_the_correct_ones() {
                 needed <= 20,
                 "{name}: the best scenario needs {needed} seeds (more than 20)"
             );
+            let d = row.detection.unwrap_or_else(|| {
+                panic!("{name}: no scenario catches it from half its starting seeds")
+            });
+            assert!(d.median <= d.max, "{name}: {d:?}");
         }
     }
     let off = rows.iter().find(|r| r.design.dedup == Dedup::Off).unwrap();

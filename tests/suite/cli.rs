@@ -362,6 +362,8 @@ fn catch_table_lists_every_design() {
         "trust-seq ",
         "reuse-id + sessions",
         "reuse-id + last-seq",
+        "mutation vote-not-kept",
+        "mutation rebuild-on-retry",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(design)),
@@ -369,5 +371,5 @@ fn catch_table_lists_every_design() {
         );
     }
     assert_eq!(out.matches("never fails").count(), 2, "{out}");
-    assert_eq!(out.matches("  caught  ").count(), 7, "{out}");
+    assert_eq!(out.matches("  caught  ").count(), 17, "{out}");
 }
