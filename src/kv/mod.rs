@@ -13,6 +13,8 @@ pub use op::{Op, OpKind, OpResult, OpValue, Origin, Request};
 pub use session::{Decision, Dedup, SessionTable};
 pub use store::{ERR_NOT_AN_INTEGER, KvStore};
 
+use std::sync::Arc;
+
 use crate::ids::Seq;
 use crate::mutation::{Mutation, Mutations};
 
@@ -74,7 +76,7 @@ impl StateMachine {
 
     /// Apply one committed client entry; `as_leader` says this replica applies it as the
     /// leader (only the flawed `leader-only` strategy cares). Reads are never deduplicated.
-    pub fn apply(&mut self, request: &Request, as_leader: bool) -> (Outcome, OpResult) {
+    pub fn apply(&mut self, request: &Arc<Request>, as_leader: bool) -> (Outcome, OpResult) {
         if !request.op.kind().is_write() {
             let result = self.store.apply(&request.op);
             self.sessions.settle(request, None, as_leader);

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::op::{Op, OpResult, Request};
+use std::sync::Arc;
+
+use super::op::{OpResult, Request};
 use crate::digest::{Digest, hash_of};
 use crate::ids::{ClientId, Seq};
 
@@ -103,7 +105,8 @@ pub enum Decision {
 #[derive(Clone, Debug)]
 struct Cached {
     seq: Seq,
-    op: Op,
+    /// The request that took effect (shared, so caching it costs a reference count).
+    request: Arc<Request>,
     result: OpResult,
     hash: u64,
 }
@@ -111,8 +114,9 @@ struct Cached {
 impl Cached {
     /// What a request for this cached seq gets: the cached result if it carries the same
     /// operation (or `trust_seq` says not to look), else a conflict.
-    fn answer(&self, op: &Op, last_seq: Seq, trust_seq: bool) -> Decision {
-        if trust_seq || self.op == *op {
+    fn answer(&self, request: &Request, last_seq: Seq, trust_seq: bool) -> Decision {
+        let same = std::ptr::eq(&*self.request, request) || self.request.op == request.op;
+        if trust_seq || same {
             Decision::Duplicate {
                 last_seq,
                 cached: Some(self.result.clone()),
@@ -212,13 +216,13 @@ impl SessionTable {
                     };
                 }
                 match session.find(seq) {
-                    Ok(i) => session.results[i].answer(&request.op, session.last_seq, trust_seq),
+                    Ok(i) => session.results[i].answer(request, session.last_seq, trust_seq),
                     Err(_) => Decision::Apply,
                 }
             }
             Table::LastSeq(entries) => match entries.get(&client) {
                 // Only the last seq's operation is known; an older seq gets its result.
-                Some(entry) if seq == entry.seq => entry.answer(&request.op, entry.seq, false),
+                Some(entry) if seq == entry.seq => entry.answer(request, entry.seq, false),
                 Some(entry) if seq < entry.seq => Decision::Duplicate {
                     last_seq: entry.seq,
                     cached: Some(entry.result.clone()),
@@ -235,7 +239,12 @@ impl SessionTable {
     /// acknowledged and forget them.
     ///
     /// [`decide_at_apply`]: SessionTable::decide_at_apply
-    pub fn settle(&mut self, request: &Request, took_effect: Option<&OpResult>, as_leader: bool) {
+    pub fn settle(
+        &mut self,
+        request: &Arc<Request>,
+        took_effect: Option<&OpResult>,
+        as_leader: bool,
+    ) {
         if self.dedup == Dedup::LeaderOnly && !as_leader {
             return; // followers never build the leader's table
         }
@@ -267,7 +276,7 @@ impl SessionTable {
                     digest.add_hash(hash);
                     let cached = Cached {
                         seq: request.seq,
-                        op: request.op.clone(),
+                        request: Arc::clone(request),
                         result: result.clone(),
                         hash,
                     };
@@ -300,7 +309,7 @@ impl SessionTable {
                 digest.add_hash(hash);
                 let cached = Cached {
                     seq: request.seq,
-                    op: request.op.clone(),
+                    request: Arc::clone(request),
                     result: result.clone(),
                     hash,
                 };

@@ -7,8 +7,8 @@ use crate::ids::ClientId;
 
 const CLIENT: ClientId = ClientId(42);
 
-fn incr(seq: u64, lowest_unacked: u64, amount: i64) -> Request {
-    Request {
+fn incr(seq: u64, lowest_unacked: u64, amount: i64) -> Arc<Request> {
+    Arc::new(Request {
         client: CLIENT,
         seq: Seq(seq),
         lowest_unacked: Seq(lowest_unacked),
@@ -17,11 +17,11 @@ fn incr(seq: u64, lowest_unacked: u64, amount: i64) -> Request {
             amount,
         },
         origin: Origin::default(),
-    }
+    })
 }
 
-fn get(seq: u64) -> Request {
-    Request {
+fn get(seq: u64) -> Arc<Request> {
+    Arc::new(Request {
         client: CLIENT,
         seq: Seq(seq),
         lowest_unacked: Seq(seq),
@@ -29,7 +29,7 @@ fn get(seq: u64) -> Request {
             key: Arc::from("n"),
         },
         origin: Origin::default(),
-    }
+    })
 }
 
 fn value(sm: &StateMachine) -> Option<&str> {
@@ -222,10 +222,10 @@ fn check_on_receive_never_dedups_at_apply() {
 fn cache_latest_answers_with_the_current_value() {
     let mut sm = StateMachine::new(Dedup::CacheLatest);
     sm.apply(&incr(1, 1, 5), true); // "5"
-    let other = Request {
+    let other = Arc::new(Request {
         client: ClientId(7),
-        ..incr(1, 1, 3)
-    };
+        ..(*incr(1, 1, 3)).clone()
+    });
     sm.apply(&other, true); // another client: "8"
     let (outcome, result) = sm.apply(&incr(1, 1, 5), true);
     assert!(matches!(outcome, Outcome::Duplicate { .. }));

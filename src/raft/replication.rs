@@ -133,16 +133,12 @@ impl RaftNode {
             }
         }
         let match_index = index;
-        let mutations = self.config.mutations;
-        if mutations.has(Mutation::AckBeforePersist) && self.unsynced_from.is_none() {
-            self.unsynced_from = first_written;
-        }
         // Only what this append verified (its last entry) may be committed: the log may hold
         // a stale suffix past it.
-        let verified = if mutations.has(Mutation::CommitPastVerified) {
-            log.last_index()
-        } else {
+        let verified = if self.config.mutations.is_empty() {
             match_index
+        } else {
+            self.mutated_append(match_index, first_written)
         };
         let new_commit = leader_commit.min(verified);
         if new_commit > self.commit_index {
@@ -153,6 +149,26 @@ impl RaftNode {
             self.fresh_ack = Some(match_index);
         }
         self.reply_append(leader, true, match_index, LogIndex(0));
+    }
+
+    /// The deliberate bugs of an append (kept off the path of an unmutated node): an
+    /// acknowledgement before the entries written from `first_written` are durable, and a
+    /// commit index taken past `match_index`. Returns the index the follower may commit to.
+    #[cold]
+    fn mutated_append(
+        &mut self,
+        match_index: LogIndex,
+        first_written: Option<LogIndex>,
+    ) -> LogIndex {
+        let mutations = self.config.mutations;
+        if mutations.has(Mutation::AckBeforePersist) && self.unsynced_from.is_none() {
+            self.unsynced_from = first_written;
+        }
+        if mutations.has(Mutation::CommitPastVerified) {
+            self.durable.log.last_index()
+        } else {
+            match_index
+        }
     }
 
     fn reply_append(
@@ -202,11 +218,10 @@ impl RaftNode {
             if match_index <= progress.match_index {
                 return; // stale or duplicated reply: nothing new
             }
-            progress.match_index = if self.config.mutations.has(Mutation::MatchIndexToLogEnd) {
-                last
-            } else {
-                match_index
-            };
+            progress.match_index = match_index;
+            if self.config.mutations.has(Mutation::MatchIndexToLogEnd) {
+                progress.match_index = last;
+            }
             progress.next_index = progress.next_index.max(match_index.next());
             let behind = progress.next_index <= last;
             self.advance_commit(now);

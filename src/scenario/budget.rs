@@ -21,15 +21,17 @@ pub struct BudgetSpec {
     pub in_flight: Option<u64>,
 }
 
-/// The bounds a run is held to. A run that passes one stops at once with a `budget`
-/// violation naming it.
+/// The bounds a run is held to. A run that passes one stops with a `budget` violation
+/// naming it: at once for events; for a log or the queue, at the next check (every 1,024
+/// events), so a bound is never passed by more than what 1,024 events can add.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     /// Events processed (deliveries, timer firings, faults).
     pub events: u64,
     /// Entries in any one node's log.
     pub log_entries: u64,
-    /// Messages queued for delivery at once (copies included).
+    /// Events queued at once: messages in flight (copies included), plus a timer or two
+    /// per process.
     pub in_flight: u64,
 }
 

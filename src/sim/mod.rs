@@ -146,8 +146,6 @@ fn run_drawn(
     let stopped = match panicked {
         Some(message) => Some((Rule::Invariant, message)),
         None => world
-            .sched
-            .io
             .over_budget
             .take()
             .map(|message| (Rule::Budget, message)),

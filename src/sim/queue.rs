@@ -55,6 +55,15 @@ impl<E> EventQueue<E> {
         }
     }
 
+    /// Events queued.
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// Schedule `event` at `at`; among events at the same time, earlier pushes pop first.
     #[inline]
     pub fn push(&mut self, at: SimTime, event: E) {

@@ -20,6 +20,10 @@ use crate::process::Process;
 use crate::raft::{CrashedNode, RaftNode};
 use crate::scenario::Budget;
 use crate::trace::{CrashCause, MessageStep, Prob, TraceEvent, Traced};
+use crate::verdict::thousands;
+
+/// Events between two checks of the log and queue budgets.
+pub(super) const BUDGET_CHECK_EVERY: u64 = 1024;
 
 /// Most timeouts one process may handle back to back without simulated time moving; more
 /// means a timer that never moves forward, a bug worth stopping for.
@@ -81,12 +85,11 @@ pub(super) struct Io<'s> {
     /// Client requests queued for delivery (copies included). The run may not end while one
     /// is on its way: a late duplicate could still take effect a second time.
     client_requests_in_flight: u64,
-    /// Messages queued for delivery (copies included).
-    in_flight: u64,
     /// The run's bounds.
     pub budget: Budget,
-    /// The bound the run passed, as the verdict names it; the run stops when this is set.
-    pub over_budget: Option<String>,
+    /// When `events` reaches this, check the budgets (every [`BUDGET_CHECK_EVERY`] events,
+    /// and exactly at the events budget): one comparison per event when nothing runs away.
+    pub next_budget_check: u64,
     /// Trace every message's fate (`--messages`).
     messages: bool,
     /// The process whose handler is running, to name it if it panics.
@@ -111,10 +114,7 @@ impl Io<'_> {
                 if matches!(envelope.msg, Message::ClientRequest { .. }) {
                     self.client_requests_in_flight += copies;
                 }
-                self.in_flight += copies;
-                if self.in_flight > self.budget.in_flight {
-                    self.passed_in_flight();
-                }
+
                 if let Some(copy_us) = copy_delay_us {
                     self.queue
                         .push(self.now.plus_us(copy_us), Event::Deliver(envelope.clone()));
@@ -122,31 +122,6 @@ impl Io<'_> {
                 self.queue
                     .push(self.now.plus_us(delay_us), Event::Deliver(envelope));
             }
-        }
-    }
-
-    /// The messages in flight passed their budget.
-    #[cold]
-    fn passed_in_flight(&mut self) {
-        if self.over_budget.is_none() {
-            self.over_budget = Some(format!(
-                "messages in flight passed {} at t={} (budget in_flight; something resends \
-                 without end)",
-                crate::verdict::thousands(self.budget.in_flight),
-                self.now
-            ));
-        }
-    }
-
-    /// Node `node`'s log passed its budget.
-    #[cold]
-    fn passed_log(&mut self, node: NodeId) {
-        if self.over_budget.is_none() {
-            self.over_budget = Some(format!(
-                "log of {node} passed {} entries at t={} (budget log_entries)",
-                crate::verdict::thousands(self.budget.log_entries),
-                self.now
-            ));
         }
     }
 
@@ -184,7 +159,6 @@ impl Io<'_> {
         if matches!(envelope.msg, Message::ClientRequest { .. }) {
             self.client_requests_in_flight += 1;
         }
-        self.in_flight += 1;
         let delay_us = self.network.draw_delay();
         self.queue
             .push(self.now.plus_us(delay_us), Event::Deliver(envelope));
@@ -283,9 +257,8 @@ impl<'s> Scheduler<'s> {
                 observer,
                 events: 0,
                 client_requests_in_flight: 0,
-                in_flight: 0,
+                next_budget_check: BUDGET_CHECK_EVERY.min(budget.events + 1),
                 budget,
-                over_budget: None,
                 messages,
                 handling: None,
             },
@@ -319,7 +292,6 @@ impl<'s> Scheduler<'s> {
         if matches!(envelope.msg, Message::ClientRequest { .. }) {
             self.io.client_requests_in_flight -= 1;
         }
-        self.io.in_flight -= 1;
         match envelope.to {
             Addr::Node(id) => {
                 if self.io.network.is_blocked(envelope.from, envelope.to) {
@@ -394,10 +366,7 @@ impl<'s> Scheduler<'s> {
                 return;
             };
             self.io.drain(node);
-            if node.log().last_index().0 > self.io.budget.log_entries {
-                self.io.passed_log(id);
-                return;
-            }
+
             if stepped && faults.waiting() {
                 faults.after_step(id, self);
             }
@@ -512,6 +481,44 @@ impl<'s> Scheduler<'s> {
                 self.restart_client(c);
             }
         }
+    }
+
+    /// Check the run's bounds (called when `io.events` reaches `io.next_budget_check`): the
+    /// bound passed, as the verdict names it, or `None` and the next check scheduled. A log
+    /// or queue that runs away is caught within [`BUDGET_CHECK_EVERY`] events of passing its
+    /// bound; the events bound exactly.
+    #[cold]
+    pub fn check_budget(&mut self) -> Option<String> {
+        let (budget, now, events) = (self.io.budget, self.io.now, self.io.events);
+        let n = thousands;
+        if events > budget.events {
+            return Some(format!(
+                "events passed {} at t={now} (budget events)",
+                n(budget.events)
+            ));
+        }
+        for slot in &self.nodes {
+            if let NodeState::Up(node) = &slot.state {
+                if node.log().last_index().0 > budget.log_entries {
+                    return Some(format!(
+                        "log of {} passed {} entries at t={now} (budget log_entries)",
+                        node.id(),
+                        n(budget.log_entries)
+                    ));
+                }
+            }
+        }
+        let queued = self.io.queue.len() as u64;
+        if queued > budget.in_flight {
+            return Some(format!(
+                "messages in flight passed {} at t={now} (budget in_flight: {} events queued; \
+                 something resends without end)",
+                n(budget.in_flight),
+                n(queued)
+            ));
+        }
+        self.io.next_budget_check = (events + BUDGET_CHECK_EVERY).min(budget.events + 1);
+        None
     }
 
     /// Every client finished its operations and no client request is on its way.
@@ -715,7 +722,6 @@ impl Target for Scheduler<'_> {
                 );
                 self.io.client_requests_in_flight += 1;
             }
-            self.io.in_flight += 1;
             let at = self.io.now.plus_us(delay_us);
             self.io.queue.push(at, Event::Deliver(envelope));
         }

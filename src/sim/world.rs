@@ -51,6 +51,8 @@ pub(super) struct World<'s> {
     phase: Phase,
     /// End of the liveness budget: the run stops here whatever happens.
     deadline: SimTime,
+    /// The bound the run passed, as the verdict names it; the run stopped there.
+    pub over_budget: Option<String>,
 }
 
 impl<'s> World<'s> {
@@ -133,24 +135,20 @@ impl<'s> World<'s> {
             faults,
             phase: Phase::Faults,
             deadline: fault_phase_end.plus_ms(scenario.liveness_ms),
+            over_budget: None,
         }
     }
 
     /// Run until the liveness phase settles or its time runs out, or until the run passes
-    /// one of its bounds (then `sched.io.over_budget` says which); returns the end time.
+    /// one of its bounds (then `over_budget` says which); returns the end time.
     pub fn run(&mut self) -> SimTime {
         let World { sched, faults, .. } = self;
         while let Some((at, event)) = sched.io.queue.pop() {
-            if sched.io.over_budget.is_some() {
-                return sched.io.now;
-            }
-            if sched.io.events > sched.io.budget.events {
-                sched.io.over_budget = Some(format!(
-                    "events passed {} at t={} (budget events)",
-                    crate::verdict::thousands(sched.io.budget.events),
-                    sched.io.now
-                ));
-                return sched.io.now;
+            if sched.io.events >= sched.io.next_budget_check {
+                self.over_budget = sched.check_budget();
+                if self.over_budget.is_some() {
+                    return sched.io.now;
+                }
             }
             if at > self.deadline {
                 sched.io.now = self.deadline;
