@@ -31,26 +31,29 @@ impl RaftNode {
         if attempt > 1 && self.config.mutations.has(Mutation::LeaderDropsRetries) {
             return;
         }
-        let (reply, last_seq, cached) = match self.state.check_on_receive(&request) {
-            Decision::Apply => (None, crate::ids::Seq(0), None),
+        let answer = match self.state.check_on_receive(&request) {
+            Decision::Apply => None,
             Decision::Duplicate {
                 last_seq,
                 cached: Some(result),
-            } => {
-                let reply = Reply::Done {
-                    result: result.clone(),
+            } => Some((
+                last_seq,
+                Reply::Done {
+                    result,
                     cached: true,
-                };
-                (Some(reply), last_seq, Some(result))
-            }
+                },
+            )),
             Decision::Duplicate {
                 last_seq,
                 cached: None,
-            } => (Some(Reply::Forgotten { last_seq }), last_seq, None),
-            Decision::Conflict { last_seq } => (Some(Reply::Conflict { last_seq }), last_seq, None),
+            } => Some((last_seq, Reply::Forgotten { last_seq })),
+            Decision::Conflict { last_seq } => Some((last_seq, Reply::Conflict { last_seq })),
         };
-        if let Some(reply) = reply {
-            let conflict = matches!(reply, Reply::Conflict { .. });
+        if let Some((last_seq, reply)) = answer {
+            let (cached, conflict) = match &reply {
+                Reply::Done { result, .. } => (Some(result.clone()), false),
+                other => (None, matches!(other, Reply::Conflict { .. })),
+            };
             self.reply(client, &request, attempt, reply);
             self.events.push_back(NodeEvent::DuplicateOnReceive {
                 request,

@@ -110,11 +110,9 @@ impl Io<'_> {
                 delay_us,
                 copy_delay_us,
             } => {
-                let copies = 1 + u64::from(copy_delay_us.is_some());
                 if matches!(envelope.msg, Message::ClientRequest { .. }) {
-                    self.client_requests_in_flight += copies;
+                    self.client_requests_in_flight += 1 + u64::from(copy_delay_us.is_some());
                 }
-
                 if let Some(copy_us) = copy_delay_us {
                     self.queue
                         .push(self.now.plus_us(copy_us), Event::Deliver(envelope.clone()));
@@ -153,13 +151,12 @@ impl Io<'_> {
         self.observer.emit(self.now, &event);
     }
 
-    /// Deliver `envelope` after a network delay, as the network re-delivering an old packet:
+    /// Deliver `envelope` after `delay_us`, as the network re-delivering an old packet:
     /// not subject to loss, duplication or partitions when sent (only when it arrives).
-    fn deliver_later(&mut self, envelope: Envelope) {
+    fn deliver_after(&mut self, envelope: Envelope, delay_us: u64) {
         if matches!(envelope.msg, Message::ClientRequest { .. }) {
             self.client_requests_in_flight += 1;
         }
-        let delay_us = self.network.draw_delay();
         self.queue
             .push(self.now.plus_us(delay_us), Event::Deliver(envelope));
     }
@@ -521,6 +518,23 @@ impl<'s> Scheduler<'s> {
         None
     }
 
+    /// Trace fault `fault` re-delivering `envelope` (an old client request) to `to`.
+    fn trace_replay(&mut self, fault: usize, envelope: &Envelope, to: NodeId) {
+        if let Message::ClientRequest { request, .. } = &envelope.msg {
+            let (client, seq) = (request.client, request.seq);
+            let now = self.io.now;
+            self.io.observer.emit(
+                now,
+                &TraceEvent::Replay {
+                    fault,
+                    client,
+                    seq,
+                    to,
+                },
+            );
+        }
+    }
+
     /// Every client finished its operations and no client request is on its way.
     pub fn clients_finished(&self) -> bool {
         self.clients_done == self.clients.len() && self.io.client_requests_in_flight == 0
@@ -689,41 +703,16 @@ impl Target for Scheduler<'_> {
     }
 
     fn replay(&mut self, fault: usize, envelope: Envelope, to: NodeId) {
-        if let Message::ClientRequest { request, .. } = &envelope.msg {
-            let (client, seq) = (request.client, request.seq);
-            let now = self.io.now;
-            self.io.observer.emit(
-                now,
-                &TraceEvent::Replay {
-                    fault,
-                    client,
-                    seq,
-                    to,
-                },
-            );
-        }
-        self.io.deliver_later(envelope);
+        self.trace_replay(fault, &envelope, to);
+        let delay_us = self.io.network.draw_delay();
+        self.io.deliver_after(envelope, delay_us);
     }
 
     fn replay_together(&mut self, fault: usize, envelopes: Vec<Envelope>, to: NodeId) {
         let delay_us = self.io.network.shortest_delay_us();
         for envelope in envelopes {
-            if let Message::ClientRequest { request, .. } = &envelope.msg {
-                let (client, seq) = (request.client, request.seq);
-                let now = self.io.now;
-                self.io.observer.emit(
-                    now,
-                    &TraceEvent::Replay {
-                        fault,
-                        client,
-                        seq,
-                        to,
-                    },
-                );
-                self.io.client_requests_in_flight += 1;
-            }
-            let at = self.io.now.plus_us(delay_us);
-            self.io.queue.push(at, Event::Deliver(envelope));
+            self.trace_replay(fault, &envelope, to);
+            self.io.deliver_after(envelope, delay_us);
         }
     }
 
