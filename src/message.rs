@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, Term};
-use crate::kv::{OpResult, Request};
+use crate::kv::{OpResult, Origin, Request};
 
 /// A process address: a Raft node or a client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,6 +80,30 @@ pub enum Message {
         incarnation: u32,
         reply: Reply,
     },
+    /// A client asks to open a session (`[clients] register = true`); `attempt` counts its
+    /// sends, 1 for the first. `incarnation` is the sending process's, echoed in the answer.
+    Register {
+        attempt: u32,
+        #[serde(skip)]
+        incarnation: u32,
+    },
+    /// The answer to `Register`.
+    RegisterReply {
+        attempt: u32,
+        #[serde(skip)]
+        incarnation: u32,
+        reply: RegisterAnswer,
+    },
+}
+
+/// What a node answers a `Register` with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegisterAnswer {
+    /// The session is open; its client id is the index of its `register` entry.
+    Registered { client: ClientId },
+    /// This node is not the leader; `hint` is the leader it knows of, if any.
+    NotLeader { hint: Option<NodeId> },
 }
 
 impl Message {
@@ -92,6 +116,8 @@ impl Message {
             Message::AppendReply { .. } => "append_reply",
             Message::ClientRequest { .. } => "client_request",
             Message::ClientReply { .. } => "client_reply",
+            Message::Register { .. } => "register",
+            Message::RegisterReply { .. } => "register_reply",
         }
     }
 
@@ -138,6 +164,10 @@ pub enum Reply {
     /// kept its id and seq) gets this when the old operation had taken effect. `last_seq` is
     /// the highest seq of this client that took effect.
     Conflict { last_seq: Seq },
+    /// The request's session is not live: it expired, was evicted, or was never opened. The
+    /// request did not take effect now; an earlier copy of it may have (before the session
+    /// ended), so its outcome is unknown. The client opens a new session.
+    SessionExpired,
 }
 
 /// Why a node refused a client's operation (it ends without a result).
@@ -147,6 +177,8 @@ pub enum Refusal {
     Forgotten,
     /// [`Reply::Conflict`]: the seq already took effect as a different operation.
     Conflict,
+    /// [`Reply::SessionExpired`]: the session ended; the operation's outcome is unknown.
+    SessionExpired,
 }
 
 impl Refusal {
@@ -155,6 +187,7 @@ impl Refusal {
         match self {
             Refusal::Forgotten => "forgotten",
             Refusal::Conflict => "conflict",
+            Refusal::SessionExpired => "session-expired",
         }
     }
 }
@@ -168,13 +201,19 @@ pub enum Payload {
     Noop,
     /// A client operation.
     Client(Arc<Request>),
+    /// A client opens a session (`[clients] register`): its id is this entry's index.
+    /// `origin` names the client process for traces and checkers; servers never read it.
+    Register {
+        #[serde(skip)]
+        origin: Origin,
+    },
 }
 
 impl Payload {
     /// The client request carried, if any.
     pub fn request(&self) -> Option<&Request> {
         match self {
-            Payload::Noop => None,
+            Payload::Noop | Payload::Register { .. } => None,
             Payload::Client(request) => Some(request),
         }
     }
@@ -185,6 +224,10 @@ impl Payload {
 pub struct Entry {
     pub term: Term,
     pub payload: Payload,
+    /// The leader's clock when it appended the entry (microseconds), never below the stamp
+    /// of the entry before it: the log time sessions expire by.
+    #[serde(default)]
+    pub stamp_us: u64,
 }
 
 impl Entry {

@@ -46,11 +46,18 @@ pub enum Mutation {
     /// without telling anyone. Exactly-once must catch the operation that took effect in
     /// place of the one submitted.
     RebuildOnRetry,
+    /// The session table never forgets a cached result, even below the client's lowest
+    /// unacknowledged seq. The table-size rule must catch a client's results outgrowing its
+    /// window.
+    KeepAcknowledged,
+    /// Eviction runs one session late: the table holds `max_sessions + 1`. The table-size
+    /// rule must catch the bound passed (aimed at by `max_sessions`).
+    EvictLate,
 }
 
 impl Mutation {
     /// Every mutation.
-    pub const ALL: [Mutation; 10] = [
+    pub const ALL: [Mutation; 12] = [
         Mutation::VoteIgnoresLog,
         Mutation::SkipConsistencyCheck,
         Mutation::LeaderDropsRetries,
@@ -61,6 +68,8 @@ impl Mutation {
         Mutation::AckBeforePersist,
         Mutation::KeepConflictingSuffix,
         Mutation::RebuildOnRetry,
+        Mutation::KeepAcknowledged,
+        Mutation::EvictLate,
     ];
 
     /// The name on the command line and in the catch table.
@@ -76,6 +85,8 @@ impl Mutation {
             Mutation::AckBeforePersist => "ack-before-persist",
             Mutation::KeepConflictingSuffix => "keep-conflicting-suffix",
             Mutation::RebuildOnRetry => "rebuild-on-retry",
+            Mutation::KeepAcknowledged => "keep-acknowledged",
+            Mutation::EvictLate => "evict-late",
         }
     }
 }

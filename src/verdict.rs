@@ -13,6 +13,9 @@ pub enum Rule {
     ExactlyOnce,
     RaftSafety,
     Convergence,
+    /// A replica's session table passed its bounds (`max_sessions`, or more cached results
+    /// for a client than its window).
+    TableSize,
     Liveness,
     /// A process's own assertion failed (it panicked): the run stops there.
     Invariant,
@@ -23,13 +26,14 @@ pub enum Rule {
 
 impl Rule {
     /// Number of rules.
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
 
     /// Every rule, in report order.
     pub const ALL: [Rule; Rule::COUNT] = [
         Rule::ExactlyOnce,
         Rule::RaftSafety,
         Rule::Convergence,
+        Rule::TableSize,
         Rule::Liveness,
         Rule::Invariant,
         Rule::Budget,
@@ -40,6 +44,7 @@ impl Rule {
             Rule::ExactlyOnce => "exactly-once",
             Rule::RaftSafety => "raft-safety",
             Rule::Convergence => "convergence",
+            Rule::TableSize => "table-size",
             Rule::Liveness => "liveness",
             Rule::Invariant => "invariant",
             Rule::Budget => "budget",

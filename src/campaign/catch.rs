@@ -14,12 +14,15 @@ use crate::mutation::{Mutation, Mutations};
 use crate::verdict::{PerRule, Rule};
 
 /// A design under test: a dedup strategy on the servers, what clients do with their id when
-/// they restart (`None`: what each scenario says, a correct behaviour), and a deliberate bug
-/// in the nodes or clients, if any.
+/// they restart (`None`: what each scenario says, a correct behaviour), how many requests
+/// each client pipelines (`None`: what each scenario says, except that `last-seq`, whose
+/// contract is one request in flight, gets 1), and a deliberate bug in the nodes or clients,
+/// if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Design {
     pub dedup: Dedup,
     pub on_restart: Option<OnRestart>,
+    pub window: Option<u32>,
     pub mutation: Option<Mutation>,
 }
 
@@ -28,6 +31,7 @@ impl Design {
         Design {
             dedup,
             on_restart: None,
+            window: None,
             mutation: None,
         }
     }
@@ -36,6 +40,17 @@ impl Design {
         Design {
             dedup,
             on_restart: Some(OnRestart::ReuseId),
+            window: None,
+            mutation: None,
+        }
+    }
+
+    /// Clients that pipeline `window` requests, against `dedup`.
+    const fn pipelined(dedup: Dedup, window: u32) -> Design {
+        Design {
+            dedup,
+            on_restart: None,
+            window: Some(window),
             mutation: None,
         }
     }
@@ -45,6 +60,7 @@ impl Design {
         Design {
             dedup: Dedup::Sessions,
             on_restart: None,
+            window: None,
             mutation: Some(mutation),
         }
     }
@@ -58,8 +74,9 @@ impl Design {
     }
 
     /// The dedup designs: the correct ones first, then each flawed one. A client that reuses
-    /// its id is run against both correct tables, which catch it differently.
-    pub const DEDUP: [Design; 9] = [
+    /// its id is run against both correct tables, which catch it differently; `last-seq` is
+    /// flawed as soon as clients pipeline.
+    pub const DEDUP: [Design; 13] = [
         Design::servers(Dedup::Sessions),
         Design::servers(Dedup::LastSeq),
         Design::servers(Dedup::Off),
@@ -67,23 +84,28 @@ impl Design {
         Design::servers(Dedup::CheckOnReceive),
         Design::servers(Dedup::CacheLatest),
         Design::servers(Dedup::TrustSeq),
+        Design::servers(Dedup::ExpireLocalClock),
+        Design::servers(Dedup::TtlResetOnLeaderChange),
+        Design::servers(Dedup::EvictSilently),
         Design::reuse_id(Dedup::Sessions),
         Design::reuse_id(Dedup::LastSeq),
+        Design::pipelined(Dedup::LastSeq, 4),
     ];
 
-    /// `off`, `reuse-id + last-seq`, or `mutation vote-not-kept`.
+    /// `off`, `reuse-id + last-seq`, `last-seq + window 4`, or `mutation vote-not-kept`.
     pub fn name(self) -> String {
-        match (self.mutation, self.on_restart) {
-            (Some(m), _) => format!("mutation {m}"),
-            (None, None) => self.dedup.name().to_owned(),
-            (None, Some(other)) => format!("{} + {}", other.name(), self.dedup.name()),
+        match (self.mutation, self.on_restart, self.window) {
+            (Some(m), _, _) => format!("mutation {m}"),
+            (None, None, None) => self.dedup.name().to_owned(),
+            (None, Some(other), _) => format!("{} + {}", other.name(), self.dedup.name()),
+            (None, None, Some(window)) => format!("{} + window {window}", self.dedup.name()),
         }
     }
 
     /// Correct designs must never fail; the others must be caught.
     pub fn is_correct(self) -> bool {
         self.mutation.is_none()
-            && self.dedup.is_correct()
+            && self.dedup.is_correct_for(self.window.unwrap_or(1))
             && self.on_restart != Some(OnRestart::ReuseId)
     }
 
@@ -92,6 +114,12 @@ impl Design {
         scenario.dedup = self.dedup;
         if let Some(on_restart) = self.on_restart {
             scenario.clients.on_restart = on_restart;
+        }
+        match self.window {
+            Some(window) => scenario.clients.window = window,
+            // `last-seq` promises exactly-once only to clients with one request in flight.
+            None if self.dedup == Dedup::LastSeq => scenario.clients.window = 1,
+            None => {}
         }
         scenario.mutations = self.mutation.map_or(Mutations::NONE, Mutations::of);
     }

@@ -218,7 +218,9 @@ impl Shrinker {
                 FaultKind::Partition { heal_after_ms, .. } => {
                     *heal_after_ms = shorter(*heal_after_ms)
                 }
-                FaultKind::Network { for_ms, .. } => *for_ms = (*for_ms / 2).max(1),
+                FaultKind::Network { for_ms, .. } | FaultKind::Clock { for_ms, .. } => {
+                    *for_ms = (*for_ms / 2).max(1)
+                }
                 FaultKind::Replay { count } | FaultKind::StaleReplay { count, .. } => {
                     *count = (*count / 2).max(1)
                 }
@@ -278,7 +280,7 @@ fn fit_faults(s: &mut Scenario) -> bool {
     let nodes = s.cluster.nodes;
     let exists = |sel: &NodeSelector| !matches!(sel, NodeSelector::Node(id) if id.0 > nodes);
     s.faults.iter().all(|f| match &f.kind {
-        FaultKind::Crash { node, .. } => exists(node),
+        FaultKind::Crash { node, .. } | FaultKind::Clock { node, .. } => exists(node),
         FaultKind::Partition { split, .. } => match split {
             Split::Isolate(sel) => nodes >= 2 && exists(sel),
             Split::Groups(_) => false,

@@ -7,8 +7,10 @@ mod convergence;
 mod exactly_once;
 mod liveness;
 mod raft_safety;
+mod table_size;
 
 pub use liveness::PendingOp;
+pub use table_size::TableBounds;
 
 use crate::ids::SimTime;
 use crate::trace::TraceEvent;
@@ -19,15 +21,22 @@ pub struct Checks {
     exactly_once: exactly_once::ExactlyOnce,
     raft_safety: raft_safety::RaftSafety,
     convergence: convergence::Convergence,
+    table_size: table_size::TableSize,
     found: Violations,
 }
 
 impl Checks {
     pub fn new(nodes: u8) -> Checks {
+        Checks::bounded(nodes, TableBounds::default())
+    }
+
+    /// The checkers of a run whose session tables are bounded by `bounds`.
+    pub fn bounded(nodes: u8, bounds: TableBounds) -> Checks {
         Checks {
             exactly_once: exactly_once::ExactlyOnce::default(),
             raft_safety: raft_safety::RaftSafety::new(nodes),
             convergence: convergence::Convergence::default(),
+            table_size: table_size::TableSize::new(bounds),
             found: Violations::default(),
         }
     }
@@ -43,6 +52,7 @@ impl Checks {
                 self.exactly_once.observe(t, event, &mut self.found);
                 self.raft_safety.observe(event, &mut self.found);
                 self.convergence.observe(event, &mut self.found);
+                self.table_size.observe(event, &mut self.found);
             }
             TraceEvent::Leader { .. } | TraceEvent::Restart { .. } | TraceEvent::Crash { .. } => {
                 self.raft_safety.observe(event, &mut self.found);

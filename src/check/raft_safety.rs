@@ -82,6 +82,7 @@ impl RaftSafety {
                     term,
                     client: match payload {
                         Payload::Noop => None,
+                        Payload::Register { .. } => Some((ClientId(index.0), Seq(0))),
                         Payload::Client(r) => Some((r.client, r.seq)),
                     },
                     node,

@@ -61,6 +61,7 @@ fn apply(
             outcome,
             result: r,
             digest: d,
+            table: crate::trace::TableView(Default::default()),
         },
     );
 }
@@ -285,6 +286,7 @@ fn raft_safety_catches_an_incomplete_leader() {
     log.push(Entry {
         term: Term(1),
         payload: Payload::Noop,
+        stamp_us: 0,
     });
     fn leader(node: u8, term: u64, log: &Log) -> TraceEvent<'_> {
         TraceEvent::Leader {

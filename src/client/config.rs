@@ -32,6 +32,10 @@ pub struct ClientConfig {
     /// The seq of the first operation.
     pub first_seq: Seq,
     pub on_restart: OnRestart,
+    /// Most requests in flight at once (pipelining), at least 1.
+    pub window: u32,
+    /// Open a session through the log before the first operation, and use the id it gives.
+    pub register: bool,
     /// Deliberate bugs; only [`crate::mutation::Mutation::RebuildOnRetry`] lives in a client.
     pub mutations: Mutations,
 }
@@ -60,6 +64,8 @@ impl ClientConfig {
             id: None,
             first_seq: Seq(1),
             on_restart,
+            window: 1,
+            register: false,
             mutations: Mutations::NONE,
         }
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::ids::{NodeId, Seq};
+use crate::ids::{ClientId, NodeId, Seq};
 use crate::kv::{OpResult, Request};
 use crate::message::Refusal;
 
@@ -58,4 +58,10 @@ pub enum ClientEvent {
     },
     /// It used its last attempt without an answer and gave the operation up.
     GaveUp { seq: Seq, attempts: u32 },
+    /// The cluster opened its session: its client id is `client` (the index of the
+    /// `register` entry), as `from` answered.
+    Registered { client: ClientId, from: NodeId },
+    /// `from` answered that session `client` has ended; every request in flight has been
+    /// reported [`ClientEvent::Refused`] (indefinite) and a new session is being opened.
+    SessionExpired { client: ClientId, from: NodeId },
 }

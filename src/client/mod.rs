@@ -1,23 +1,32 @@
-//! The client state machine: one request in flight, retries of the SAME `(client_id, seq)`.
-//! The simulator runs it, and `idemsim client` drives the very same logic over TCP
-//! ([`crate::net::client`]).
+//! The client state machine: up to `window` requests in flight, each retried under the SAME
+//! `(client_id, seq)`. The simulator runs it, and `idemsim client` drives the very same logic
+//! over TCP ([`crate::net::client`]).
 //!
 //! A client numbers its operations from its first seq and sends each to the node it
-//! believes leads. Without an answer within `timeout_us` it re-sends the same request to the
-//! leader hint (if that is not the node that failed) or to the next node; a "not leader"
-//! answer sends it on at once to the hinted leader, or, with no hint, to the next node after
-//! a short back-off. A node that failed is suspected for `suspect_us` and passed over while
-//! another node is left (the real network, where a dead node refuses at once, needs this;
-//! simulated clients suspect no one). A node that answers is trusted again.
+//! believes leads; every request carries the client's lowest unacknowledged seq, below which
+//! servers may forget results. Without an answer within `timeout_us` it re-sends the same
+//! request to the leader hint (if that is not the node that failed) or to the next node; a
+//! "not leader" answer sends it on at once to the hinted leader, or, with no hint, to the
+//! next node after a short back-off. A node that failed is suspected for `suspect_us` and
+//! passed over while another node is left (the real network, where a dead node refuses at
+//! once, needs this; simulated clients suspect no one). A node that answers is trusted again.
+//! Each request in flight retries on its own; replies may come back in any order.
 //!
-//! An operation ends when a result is accepted, when a node refuses it as an acknowledged and
-//! forgotten seq, or (with `max_attempts`) when the attempts run out.
+//! With `register`, a client first opens a session through the log and uses the id the
+//! cluster gives it. An answer `session-expired` ends every request in flight as indefinite
+//! (each may have taken effect once, never twice) and the client opens a new session, going
+//! on with the operations left (seqs keep counting up).
 //!
-//! A client process can crash: its operation in flight is abandoned (it may still take effect,
-//! at most once, but nobody waits for it) and it restarts as a new incarnation that carries on
-//! with the operations left, numbering from seq 1 under a fresh `client_id` — or, with the
-//! flawed [`OnRestart::ReuseId`], under its old one; or, with [`OnRestart::Resume`], under its
-//! old id from the seq it had reached, with a new operation in the abandoned one's seq.
+//! An operation ends when a result is accepted, when a node refuses it (an acknowledged and
+//! forgotten seq, a seq taken by another operation, an expired session), or (with
+//! `max_attempts`) when the attempts run out.
+//!
+//! A client process can crash: its operations in flight are abandoned (each may still take
+//! effect, at most once, but nobody waits for it) and it restarts as a new incarnation that
+//! carries on with the operations left, numbering from seq 1 under a fresh `client_id` (a new
+//! registration when it registers) — or, with the flawed [`OnRestart::ReuseId`], under its old
+//! one; or, with [`OnRestart::Resume`], under its old id from the lowest seq it had not had
+//! acknowledged, with new operations in the abandoned ones' seqs.
 
 mod config;
 mod event;
@@ -38,36 +47,37 @@ pub use workload::{Mix, Workload};
 
 use crate::ids::{ClientId, ClientNo, NodeId, Seq, SimTime};
 use crate::kv::{Origin, Request};
-use crate::message::{Addr, Envelope, Message, Refusal, Reply};
+use crate::message::{Addr, Envelope, Message, Refusal, RegisterAnswer, Reply};
 use crate::mutation::Mutation;
 use crate::process::Process;
 
-/// The operation a client waits on.
+/// An operation in flight.
 #[derive(Clone, Debug)]
 struct InFlight {
     request: Arc<Request>,
     attempt: u32,
     target: NodeId,
     submitted_at: SimTime,
+    /// When its timer fires: a timeout, or the end of a back-off.
+    due: SimTime,
+    /// Told "not leader" with no hint, or every node failed: on `due`, try the next node.
+    backing_off: bool,
 }
 
-/// What the client does when its timer fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// Thinking; submit the next operation.
-    Thinking,
-    /// Waiting for an answer; on the timer, time out and retry.
-    Waiting,
-    /// Told "not leader" with no hint, or every node failed; on the timer, try the next node.
-    BackingOff,
-    /// Every operation ended.
-    Done,
-    /// Crashed; waiting to be restarted.
-    Down,
+/// A session being opened.
+#[derive(Clone, Copy, Debug)]
+struct Registration {
+    attempt: u32,
+    target: NodeId,
+    due: SimTime,
+    backing_off: bool,
 }
 
 /// Most nodes a cluster has.
 const MAX_NODES: usize = 9;
+
+/// The id a registering client shows before the cluster gave it one.
+const UNREGISTERED: ClientId = ClientId(0);
 
 /// A client.
 #[derive(Debug)]
@@ -82,10 +92,15 @@ pub struct Client {
     completed: u64,
     abandoned: u64,
     refused: u64,
+    expired: u64,
     given_up: u64,
-    phase: Phase,
-    timer: Option<SimTime>,
-    in_flight: Option<InFlight>,
+    down: bool,
+    /// When to submit the next operation (thinking), if there is room and a session.
+    think_at: Option<SimTime>,
+    /// Requests in flight, in seq order, all within `window` seqs of the first.
+    flights: Vec<InFlight>,
+    /// The session being opened, if any.
+    registering: Option<Registration>,
     leader_hint: Option<NodeId>,
     /// Per node: suspected of being down until this time.
     suspected_until: [SimTime; MAX_NODES],
@@ -95,7 +110,8 @@ pub struct Client {
 
 impl Client {
     /// A client whose `client_id` is `config.id`, or else the first draw of `rng` (its own
-    /// seeded stream). It thinks, then submits its first operation.
+    /// seeded stream), or (with `register`) the one the cluster gives it. It thinks, then
+    /// submits its first operation (registering first, if it registers).
     pub fn new(
         config: ClientConfig,
         mut rng: ChaCha8Rng,
@@ -108,7 +124,12 @@ impl Client {
             config.no,
             config.cluster_size
         );
-        let id = config.id.unwrap_or_else(|| ClientId(rng.next_u64()));
+        assert!(config.window >= 1, "{}: window 0", config.no);
+        let id = match (config.id, config.register) {
+            (Some(id), _) => id,
+            (None, true) => UNREGISTERED,
+            (None, false) => ClientId(rng.next_u64()),
+        };
         let mut client = Client {
             config,
             id,
@@ -120,17 +141,28 @@ impl Client {
             completed: 0,
             abandoned: 0,
             refused: 0,
+            expired: 0,
             given_up: 0,
-            phase: Phase::Thinking,
-            timer: None,
-            in_flight: None,
+            down: false,
+            think_at: None,
+            flights: Vec::new(),
+            registering: None,
             leader_hint: None,
             suspected_until: [SimTime::ZERO; MAX_NODES],
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         };
-        client.think(now);
+        client.begin(now);
         client
+    }
+
+    /// Open a session first if this client registers and has none, else think.
+    fn begin(&mut self, now: SimTime) {
+        if self.config.register && self.id == UNREGISTERED && self.unsubmitted() > 0 {
+            self.register(now);
+        } else {
+            self.think(now);
+        }
     }
 
     pub fn id(&self) -> ClientId {
@@ -139,6 +171,11 @@ impl Client {
 
     pub fn no(&self) -> ClientNo {
         self.config.no
+    }
+
+    /// This client opens its sessions through the log (its id is not its own to choose).
+    pub fn registers(&self) -> bool {
+        self.config.register
     }
 
     /// This process and incarnation: what the checkers key operations by.
@@ -150,19 +187,21 @@ impl Client {
     }
 
     pub fn is_down(&self) -> bool {
-        self.phase == Phase::Down
+        self.down
     }
 
-    /// Crash: lose everything volatile. The operation in flight is abandoned: it may still
-    /// take effect (at most once), but no one will ever accept its result.
+    /// Crash: lose everything volatile. The operations in flight are abandoned: each may
+    /// still take effect (at most once), but no one will ever accept its result.
     pub fn crash(&mut self) {
-        if let Some(flight) = self.in_flight.take() {
-            self.abandoned += 1;
-            // The seq was not acknowledged: a client that resumes reuses it.
-            self.next_seq = flight.request.seq;
+        if let Some(lowest) = self.flights.first() {
+            // Not acknowledged: a client that resumes reuses these seqs.
+            self.next_seq = lowest.request.seq;
         }
-        self.phase = Phase::Down;
-        self.timer = None;
+        self.abandoned += self.flights.len() as u64;
+        self.flights.clear();
+        self.registering = None;
+        self.down = true;
+        self.think_at = None;
         self.leader_hint = None;
         self.suspected_until = [SimTime::ZERO; MAX_NODES];
         self.outbox.clear();
@@ -170,9 +209,9 @@ impl Client {
     }
 
     /// Restart as a new incarnation that carries on with the operations left: from seq 1
-    /// under a fresh `client_id` or (flawed) the old one, or ([`OnRestart::Resume`]) under the
-    /// old id from the first seq not acknowledged. A configured `id` and `first_seq` name the
-    /// first incarnation only.
+    /// under a fresh `client_id` (a new session, when it registers) or (flawed) the old one,
+    /// or ([`OnRestart::Resume`]) under the old id from the first seq not acknowledged. A
+    /// configured `id` and `first_seq` name the first incarnation only.
     pub fn restart(&mut self, now: SimTime) {
         assert!(
             self.is_down(),
@@ -180,15 +219,20 @@ impl Client {
             self.config.no
         );
         self.incarnation += 1;
+        self.down = false;
         match self.config.on_restart {
             OnRestart::FreshId => {
-                self.redraw_id();
+                if self.config.register {
+                    self.id = UNREGISTERED;
+                } else {
+                    self.redraw_id();
+                }
                 self.next_seq = Seq(1);
             }
             OnRestart::ReuseId => self.next_seq = Seq(1),
             OnRestart::Resume => {}
         }
-        self.think(now);
+        self.begin(now);
     }
 
     /// Operations abandoned by crashes.
@@ -197,9 +241,14 @@ impl Client {
     }
 
     /// Operations a node refused (as acknowledged and forgotten, or as a seq that took effect
-    /// as a different operation).
+    /// as a different operation), and those ended by an expired session.
     pub fn refused(&self) -> u64 {
         self.refused
+    }
+
+    /// Operations ended by an expired session (indefinite), a part of [`Client::refused`].
+    pub fn expired(&self) -> u64 {
+        self.expired
     }
 
     /// Operations given up after `max_attempts`.
@@ -214,7 +263,10 @@ impl Client {
 
     /// Every operation ended.
     pub fn is_done(&self) -> bool {
-        self.phase == Phase::Done
+        !self.down
+            && self.issued >= self.workload.ops
+            && self.flights.is_empty()
+            && self.registering.is_none()
     }
 
     /// Operations whose result was accepted.
@@ -227,39 +279,67 @@ impl Client {
         self.workload.ops - self.issued
     }
 
-    /// The operation waiting for an answer, with when it was submitted.
+    /// The oldest operation waiting for an answer, with when it was submitted.
     pub fn pending(&self) -> Option<(&Request, SimTime)> {
-        self.in_flight
-            .as_ref()
-            .map(|f| (&*f.request, f.submitted_at))
+        self.flights.first().map(|f| (&*f.request, f.submitted_at))
     }
 
-    /// The node the current attempt went to, if an attempt is waiting for an answer.
+    /// Every operation waiting for an answer, oldest first, with when it was submitted.
+    pub fn all_pending(&self) -> impl Iterator<Item = (&Request, SimTime)> {
+        self.flights.iter().map(|f| (&*f.request, f.submitted_at))
+    }
+
+    /// The node the oldest waiting attempt went to, if one is waiting for an answer.
     pub fn awaiting(&self) -> Option<NodeId> {
-        match (self.phase, &self.in_flight) {
-            (Phase::Waiting, Some(flight)) => Some(flight.target),
-            _ => None,
-        }
+        self.flights
+            .iter()
+            .find(|f| !f.backing_off)
+            .map(|f| f.target)
+            .or_else(|| {
+                self.registering
+                    .filter(|r| !r.backing_off)
+                    .map(|r| r.target)
+            })
     }
 
     /// A real network found `node` unreachable: the connection was refused or dropped, or the
-    /// node said it is overloaded. If the current attempt went there, it has failed: retry
-    /// elsewhere now rather than wait out the timeout. Anything else is ignored.
+    /// node said it is overloaded. Every attempt waiting there has failed: retry elsewhere now
+    /// rather than wait out the timeout. Anything else is ignored.
     pub fn handle_unreachable(&mut self, now: SimTime, node: NodeId) {
-        if self.awaiting() == Some(node) {
-            self.retry_after_failure(now, Failure::Unreachable);
+        if self
+            .registering
+            .is_some_and(|r| !r.backing_off && r.target == node)
+        {
+            self.register_failed(now, node);
+        }
+        let mut i = 0;
+        while i < self.flights.len() {
+            let f = &self.flights[i];
+            if !f.backing_off && f.target == node {
+                self.retry_after_failure(now, i, Failure::Unreachable);
+            }
+            i += 1;
         }
     }
 
+    /// Think before the next operation, if one is left, there is room in the window and a
+    /// session to send it in, and no think is already on. The window slides over seqs, as
+    /// TCP's does over bytes: the next seq must fall within `window` of the lowest one not
+    /// yet answered, so the servers never hold more than `window` results for this client
+    /// (they keep every result from that lowest seq on).
     fn think(&mut self, now: SimTime) {
-        if self.issued >= self.workload.ops {
-            self.phase = Phase::Done;
-            self.timer = None;
+        let room = self.flights.first().is_none_or(|lowest| {
+            self.next_seq.0 < lowest.request.seq.0 + u64::from(self.config.window)
+        });
+        if self.think_at.is_some()
+            || self.issued >= self.workload.ops
+            || !room
+            || self.registering.is_some()
+        {
             return;
         }
         let (min_us, max_us) = self.config.think_us;
-        self.phase = Phase::Thinking;
-        self.timer = Some(now.plus_us(self.rng.random_range(min_us..=max_us)));
+        self.think_at = Some(now.plus_us(self.rng.random_range(min_us..=max_us)));
     }
 
     fn submit(&mut self, now: SimTime) {
@@ -267,11 +347,12 @@ impl Client {
         let seq = self.next_seq;
         self.next_seq = Seq(seq.0 + 1);
         self.issued += 1;
-        // One request in flight: every lower seq has been acknowledged.
+        // Every seq below the oldest in flight has been acknowledged.
+        let lowest_unacked = self.flights.first().map_or(seq, |f| f.request.seq);
         let request = Arc::new(Request {
             client: self.id,
             seq,
-            lowest_unacked: seq,
+            lowest_unacked,
             op,
             origin: self.origin(),
         });
@@ -279,27 +360,30 @@ impl Client {
             request: Arc::clone(&request),
         });
         let target = self.leader_hint.unwrap_or(self.config.first_node);
-        self.in_flight = Some(InFlight {
+        self.flights.push(InFlight {
             request,
             attempt: 0,
             target,
             submitted_at: now,
+            due: now,
+            backing_off: false,
         });
-        self.send_current(now, target);
+        let i = self.flights.len() - 1;
+        self.send_flight(now, i, target);
+        self.think(now);
     }
 
-    /// The deliberate bug [`Mutation::RebuildOnRetry`]: replace the request in flight with a
+    /// The deliberate bug [`Mutation::RebuildOnRetry`]: replace request `i` in flight with a
     /// new operation under the same seq, telling no one.
-    fn rebuild_request(&mut self) {
+    fn rebuild_request(&mut self, i: usize) {
         let op = self
             .workload
             .next_op(&mut self.rng, self.issued.saturating_sub(1));
-        if let Some(flight) = &mut self.in_flight {
-            flight.request = Arc::new(Request {
-                op,
-                ..(*flight.request).clone()
-            });
-        }
+        let flight = &mut self.flights[i];
+        flight.request = Arc::new(Request {
+            op,
+            ..(*flight.request).clone()
+        });
     }
 
     fn next_node_after(&self, node: NodeId) -> NodeId {
@@ -318,27 +402,26 @@ impl Client {
             .find(|&candidate| !self.is_suspected(candidate, now))
     }
 
-    /// Send (again) the in-flight request to `to`, and wait; or, past `max_attempts`, give
-    /// the operation up.
-    fn send_current(&mut self, now: SimTime, to: NodeId) {
-        let flight = self
-            .in_flight
-            .as_mut()
-            .expect("send_current with a request in flight");
+    /// Send (again) request `i` in flight to `to`, and wait; or, past `max_attempts`, give
+    /// the operation up. False if it was given up (and removed).
+    fn send_flight(&mut self, now: SimTime, i: usize, to: NodeId) -> bool {
+        let flight = &mut self.flights[i];
         if self
             .config
             .max_attempts
             .is_some_and(|max| flight.attempt >= max)
         {
             let (seq, attempts) = (flight.request.seq, flight.attempt);
-            self.in_flight = None;
+            self.flights.remove(i);
             self.given_up += 1;
             self.events.push_back(ClientEvent::GaveUp { seq, attempts });
             self.think(now);
-            return;
+            return false;
         }
         flight.attempt += 1;
         flight.target = to;
+        flight.backing_off = false;
+        flight.due = now.plus_us(self.config.timeout_us);
         let attempt = flight.attempt;
         let request = Arc::clone(&flight.request);
         self.events.push_back(ClientEvent::Sent {
@@ -351,16 +434,13 @@ impl Client {
             to: Addr::Node(to),
             msg: Message::ClientRequest { request, attempt },
         });
-        self.phase = Phase::Waiting;
-        self.timer = Some(now.plus_us(self.config.timeout_us));
+        true
     }
 
-    /// The current attempt failed: suspect its node, then retry at the leader hint if that is
-    /// another node still trusted, else at the next trusted node; when every node is
-    /// suspected, forget the suspicions (nodes restart) and back off before the next round.
-    fn retry_after_failure(&mut self, now: SimTime, failure: Failure) {
-        let flight = self.in_flight.as_ref().expect("a failed attempt");
-        let (seq, attempt, failed) = (flight.request.seq, flight.attempt, flight.target);
+    /// Suspect `failed`; then where to retry: the leader hint if that is another node still
+    /// trusted, else the next trusted node; `None` when every node is suspected (then the
+    /// suspicions are forgotten, since nodes restart, and the caller backs off).
+    fn retry_target(&mut self, now: SimTime, failed: NodeId) -> Option<NodeId> {
         if self.config.suspect_us > 0 {
             self.suspected_until[failed.index()] = now.plus_us(self.config.suspect_us);
         }
@@ -368,6 +448,17 @@ impl Client {
             Some(leader) if leader != failed && !self.is_suspected(leader, now) => Some(leader),
             _ => self.next_trusted_after(failed, now),
         };
+        if retry_to.is_none() {
+            self.suspected_until = [SimTime::ZERO; MAX_NODES];
+        }
+        retry_to
+    }
+
+    /// Attempt `i` failed: retry it elsewhere, or back off when every node has failed.
+    fn retry_after_failure(&mut self, now: SimTime, i: usize, failure: Failure) {
+        let flight = &self.flights[i];
+        let (seq, attempt, failed) = (flight.request.seq, flight.attempt, flight.target);
+        let retry_to = self.retry_target(now, failed);
         self.events.push_back(ClientEvent::Failed {
             seq,
             attempt,
@@ -376,38 +467,141 @@ impl Client {
             retry_to: retry_to.unwrap_or_else(|| self.next_node_after(failed)),
         });
         match retry_to {
-            Some(to) => self.send_current(now, to),
-            None => {
-                self.suspected_until = [SimTime::ZERO; MAX_NODES];
-                self.back_off(now);
+            Some(to) => {
+                self.send_flight(now, i, to);
             }
+            None => self.back_off(now, i),
         }
     }
 
-    /// Wait `backoff_us`, then try the node after the current target.
-    fn back_off(&mut self, now: SimTime) {
-        self.phase = Phase::BackingOff;
-        self.timer = Some(now.plus_us(self.config.backoff_us));
+    /// Wait `backoff_us`, then try the node after request `i`'s current target.
+    fn back_off(&mut self, now: SimTime, i: usize) {
+        let flight = &mut self.flights[i];
+        flight.backing_off = true;
+        flight.due = now.plus_us(self.config.backoff_us);
     }
 
-    /// End the current operation and think about the next one.
-    fn finish_op(&mut self, now: SimTime, from: NodeId, event: ClientEvent) {
-        self.in_flight = None;
+    /// End request `i` in flight and think about the next operation.
+    fn finish_op(&mut self, now: SimTime, i: usize, from: NodeId, event: ClientEvent) {
+        self.flights.remove(i);
         self.leader_hint = Some(from);
         self.events.push_back(event);
         self.think(now);
     }
 
-    /// A result for the current seq is accepted whichever attempt it answers (any copy's
+    /// The session ended: every request in flight ends indefinite, and a new session opens.
+    fn session_expired(&mut self, now: SimTime, from: NodeId) {
+        let client = self.id;
+        for flight in std::mem::take(&mut self.flights) {
+            self.expired += 1;
+            self.refused += 1;
+            self.events.push_back(ClientEvent::Refused {
+                seq: flight.request.seq,
+                from,
+                last_seq: Seq(0),
+                reason: Refusal::SessionExpired,
+            });
+        }
+        self.events
+            .push_back(ClientEvent::SessionExpired { client, from });
+        self.leader_hint = Some(from);
+        self.think_at = None;
+        // The old id stays until the new session opens: the events above name it.
+        self.register(now);
+    }
+
+    /// Open a session: ask the leader hint (or the first node) to register.
+    fn register(&mut self, now: SimTime) {
+        let target = self.leader_hint.unwrap_or(self.config.first_node);
+        self.registering = Some(Registration {
+            attempt: 0,
+            target,
+            due: now,
+            backing_off: false,
+        });
+        self.send_register(now, target);
+    }
+
+    fn send_register(&mut self, now: SimTime, to: NodeId) {
+        let Some(r) = &mut self.registering else {
+            return;
+        };
+        r.attempt += 1;
+        r.target = to;
+        r.backing_off = false;
+        r.due = now.plus_us(self.config.timeout_us);
+        let attempt = r.attempt;
+        self.outbox.push_back(Envelope {
+            from: Addr::Client(self.config.no),
+            to: Addr::Node(to),
+            msg: Message::Register {
+                attempt,
+                incarnation: self.incarnation,
+            },
+        });
+    }
+
+    /// The register attempt at `failed` got no answer: retry elsewhere, or back off.
+    fn register_failed(&mut self, now: SimTime, failed: NodeId) {
+        match self.retry_target(now, failed) {
+            Some(to) => self.send_register(now, to),
+            None => {
+                if let Some(r) = &mut self.registering {
+                    r.backing_off = true;
+                    r.due = now.plus_us(self.config.backoff_us);
+                }
+            }
+        }
+    }
+
+    fn handle_register_reply(
+        &mut self,
+        now: SimTime,
+        from: NodeId,
+        attempt: u32,
+        answer: RegisterAnswer,
+    ) {
+        let Some(r) = self.registering else {
+            return; // already registered: a later session the cluster opened goes unused
+        };
+        self.suspected_until[from.index()] = SimTime::ZERO;
+        match answer {
+            RegisterAnswer::Registered { client } => {
+                self.registering = None;
+                self.id = client;
+                self.leader_hint = Some(from);
+                self.events
+                    .push_back(ClientEvent::Registered { client, from });
+                self.think(now);
+            }
+            RegisterAnswer::NotLeader { hint } => {
+                if attempt != r.attempt || r.backing_off {
+                    return;
+                }
+                match hint.filter(|&h| h != from && !self.is_suspected(h, now)) {
+                    Some(leader) => {
+                        self.leader_hint = Some(leader);
+                        self.send_register(now, leader);
+                    }
+                    None => {
+                        self.leader_hint = None;
+                        if let Some(r) = &mut self.registering {
+                            r.backing_off = true;
+                            r.due = now.plus_us(self.config.backoff_us);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A result for a seq in flight is accepted whichever attempt it answers (any copy's
     /// result is the one application's), and so is a refusal; a "not leader" counts only for
     /// the current attempt.
     fn handle_reply(&mut self, now: SimTime, from: NodeId, seq: Seq, attempt: u32, reply: Reply) {
-        let Some(flight) = &self.in_flight else {
-            return;
-        };
-        if flight.request.seq != seq {
+        let Some(i) = self.flights.iter().position(|f| f.request.seq == seq) else {
             return; // an answer to an older seq, or a duplicate of one already accepted
-        }
+        };
         self.suspected_until[from.index()] = SimTime::ZERO;
         match reply {
             Reply::Done { result, cached } => {
@@ -418,7 +612,7 @@ impl Client {
                     result,
                     cached,
                 };
-                self.finish_op(now, from, accepted);
+                self.finish_op(now, i, from, accepted);
             }
             Reply::Forgotten { last_seq } | Reply::Conflict { last_seq } => {
                 self.refused += 1;
@@ -432,10 +626,12 @@ impl Client {
                     last_seq,
                     reason,
                 };
-                self.finish_op(now, from, refused);
+                self.finish_op(now, i, from, refused);
             }
+            Reply::SessionExpired => self.session_expired(now, from),
             Reply::NotLeader { hint } => {
-                if attempt != flight.attempt || self.phase != Phase::Waiting {
+                let flight = &self.flights[i];
+                if attempt != flight.attempt || flight.backing_off {
                     return; // a late redirect about an attempt we already moved on from
                 }
                 self.events
@@ -444,11 +640,11 @@ impl Client {
                 match trusted {
                     Some(leader) => {
                         self.leader_hint = Some(leader);
-                        self.send_current(now, leader);
+                        self.send_flight(now, i, leader);
                     }
                     None => {
                         self.leader_hint = None;
-                        self.back_off(now);
+                        self.back_off(now, i);
                     }
                 }
             }
@@ -460,50 +656,78 @@ impl Process for Client {
     type Event = ClientEvent;
 
     fn handle_message(&mut self, now: SimTime, envelope: Envelope) {
-        let (
-            Addr::Node(from),
+        if self.is_down() {
+            return;
+        }
+        let Addr::Node(from) = envelope.from else {
+            return;
+        };
+        match envelope.msg {
             Message::ClientReply {
                 client,
                 seq,
                 attempt,
                 incarnation,
                 reply,
-            },
-        ) = (envelope.from, envelope.msg)
-        else {
-            return;
-        };
-        if client != self.id || incarnation != self.incarnation || self.is_down() {
-            return;
+            } => {
+                if client != self.id || incarnation != self.incarnation {
+                    return;
+                }
+                self.handle_reply(now, from, seq, attempt, reply);
+            }
+            Message::RegisterReply {
+                attempt,
+                incarnation,
+                reply,
+            } if incarnation == self.incarnation => {
+                self.handle_register_reply(now, from, attempt, reply);
+            }
+            _ => {}
         }
-        self.handle_reply(now, from, seq, attempt, reply);
     }
 
     fn handle_timeout(&mut self, now: SimTime) {
-        if self.timer.is_none_or(|t| t > now) {
+        if self.down {
             return;
         }
-        self.timer = None;
-        match self.phase {
-            Phase::Thinking => self.submit(now),
-            Phase::Waiting => {
-                if self.config.mutations.has(Mutation::RebuildOnRetry) {
-                    self.rebuild_request();
-                }
-                self.retry_after_failure(now, Failure::TimedOut)
+        if let Some(r) = self.registering.filter(|r| r.due <= now) {
+            if r.backing_off {
+                let next = self
+                    .next_trusted_after(r.target, now)
+                    .unwrap_or_else(|| self.next_node_after(r.target));
+                self.send_register(now, next);
+            } else {
+                self.register_failed(now, r.target);
             }
-            Phase::BackingOff => {
-                let target = self
-                    .in_flight
-                    .as_ref()
-                    .expect("backing off with a request")
-                    .target;
+        }
+        let mut i = 0;
+        while i < self.flights.len() {
+            let flight = &self.flights[i];
+            if flight.due > now {
+                i += 1;
+                continue;
+            }
+            let seq = flight.request.seq;
+            if flight.backing_off {
+                let target = flight.target;
                 let next = self
                     .next_trusted_after(target, now)
                     .unwrap_or_else(|| self.next_node_after(target));
-                self.send_current(now, next);
+                self.send_flight(now, i, next);
+            } else {
+                if self.config.mutations.has(Mutation::RebuildOnRetry) {
+                    self.rebuild_request(i);
+                }
+                self.retry_after_failure(now, i, Failure::TimedOut);
             }
-            Phase::Done | Phase::Down => {}
+            // Given up (removed) or re-armed: move past it either way.
+            if self.flights.get(i).is_some_and(|f| f.request.seq == seq) {
+                i += 1;
+            }
+        }
+        if self.think_at.is_some_and(|t| t <= now) {
+            self.think_at = None;
+            self.submit(now);
         }
     }
 
@@ -512,7 +736,15 @@ impl Process for Client {
     }
 
     fn poll_timeout(&self) -> Option<SimTime> {
-        self.timer
+        if self.down {
+            return None;
+        }
+        let flights = self.flights.iter().map(|f| f.due).min();
+        let register = self.registering.map(|r| r.due);
+        [self.think_at, flights, register]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn poll_event(&mut self) -> Option<ClientEvent> {

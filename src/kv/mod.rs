@@ -4,18 +4,21 @@
 //! committed log entry in index order on every replica, so every replica makes the same
 //! decision for the same entry.
 
+mod lifetime;
 mod op;
 mod session;
 mod store;
 
 pub use crate::digest::Digest;
+pub use lifetime::{EndReason, Lifetimes, SessionLimits};
 pub use op::{Op, OpKind, OpResult, OpValue, Origin, Request};
 pub use session::{Decision, Dedup, SessionTable};
 pub use store::{ERR_NOT_AN_INTEGER, KvStore};
 
 use std::sync::Arc;
 
-use crate::ids::Seq;
+use crate::ids::{ClientId, LogIndex, Seq};
+use crate::message::{Entry, Payload};
 use crate::mutation::{Mutation, Mutations};
 
 /// What applying one client entry did.
@@ -30,6 +33,9 @@ pub enum Outcome {
     /// The session table said this `(client, seq)` already took effect as a different
     /// operation; nothing changed, and the request is refused.
     Conflict { last_seq: Seq },
+    /// The request's session is not live (it expired, was evicted, or never registered):
+    /// nothing changed, and the request is refused as `session-expired`.
+    SessionExpired,
 }
 
 impl Outcome {
@@ -39,6 +45,7 @@ impl Outcome {
         match self {
             Outcome::Applied => "applied",
             Outcome::Duplicate { .. } | Outcome::Conflict { .. } => "duplicate",
+            Outcome::SessionExpired => "session-expired",
         }
     }
 }
@@ -50,28 +57,139 @@ pub struct StateDigest {
     pub sessions: Digest,
 }
 
+/// How big one replica's dedup state is after an apply: what the table-size rule bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableSize {
+    /// Live sessions (clients with an entry when sessions are not registered).
+    pub sessions: u32,
+    /// Results cached for the client of the entry just applied.
+    pub results: u32,
+}
+
 /// One replica's state machine.
 #[derive(Clone, Debug)]
 pub struct StateMachine {
     store: KvStore,
     sessions: SessionTable,
+    lifetimes: Lifetimes,
     /// [`crate::mutation::Mutation::DuplicateMovesWatermark`]: a duplicate sets its client's
     /// watermark, even backwards.
     watermark_from_duplicates: bool,
+    /// Sessions ended by recent applies, for the owner's `expire` events.
+    ended: Vec<(ClientId, EndReason)>,
 }
 
 impl StateMachine {
     pub fn new(dedup: Dedup) -> StateMachine {
-        StateMachine::mutated(dedup, Mutations::NONE)
+        StateMachine::mutated(dedup, Mutations::NONE, SessionLimits::default())
     }
 
-    /// A state machine with the deliberate bugs of `mutations` that live here.
-    pub fn mutated(dedup: Dedup, mutations: Mutations) -> StateMachine {
+    /// A state machine whose sessions end as `limits` say, with the deliberate bugs of
+    /// `mutations` that live here.
+    pub fn mutated(dedup: Dedup, mutations: Mutations, limits: SessionLimits) -> StateMachine {
+        let mut sessions = SessionTable::new(dedup);
+        if mutations.has(Mutation::KeepAcknowledged) {
+            sessions = sessions.keep_acknowledged();
+        }
         StateMachine {
             store: KvStore::new(),
-            sessions: SessionTable::new(dedup),
+            sessions,
+            lifetimes: Lifetimes::new(limits, mutations.has(Mutation::EvictLate)),
             watermark_from_duplicates: mutations.has(Mutation::DuplicateMovesWatermark),
+            ended: Vec::new(),
         }
+    }
+
+    /// Apply the committed entry at `index`. With registration on, the log time first moves
+    /// to the entry's stamp (under the flawed `expire-local-clock`, to `local_now_us`, this
+    /// replica's own clock) and idle sessions expire; a `register` entry opens session
+    /// `index`; a client entry from a session that is not live is refused. Every replica
+    /// that applies the same log decides the same.
+    pub fn apply_entry(
+        &mut self,
+        index: LogIndex,
+        entry: &Entry,
+        as_leader: bool,
+        local_now_us: u64,
+    ) -> (Outcome, OpResult) {
+        if self.lifetimes.enabled() {
+            let now_us = match self.sessions.dedup() {
+                Dedup::ExpireLocalClock => local_now_us,
+                _ => entry.stamp_us,
+            };
+            self.lifetimes.advance(now_us);
+            self.forget_ended();
+        }
+        match &entry.payload {
+            Payload::Noop => (Outcome::Applied, None),
+            Payload::Register { .. } => {
+                if self.lifetimes.enabled() {
+                    self.lifetimes.open(ClientId(index.0));
+                    self.forget_ended();
+                }
+                (Outcome::Applied, None)
+            }
+            Payload::Client(request) => {
+                if self.lifetimes.enabled() && !self.lifetimes.touch(request.client) {
+                    if self.sessions.dedup() != Dedup::EvictSilently {
+                        return (Outcome::SessionExpired, None);
+                    }
+                    // The flaw: a session the table no longer has opens again, silently.
+                    self.lifetimes.open(request.client);
+                    self.forget_ended();
+                }
+                self.apply(request, as_leader)
+            }
+        }
+    }
+
+    /// Drop the dedup state of every session that just ended (they stay listed for the
+    /// owner's `expire` events until [`StateMachine::take_ended`]).
+    fn forget_ended(&mut self) {
+        if !self.lifetimes.has_ended() {
+            return;
+        }
+        let ended: Vec<(ClientId, EndReason)> = self.lifetimes.take_ended().collect();
+        for &(client, _) in &ended {
+            self.sessions.forget(client);
+        }
+        self.ended.extend(ended);
+    }
+
+    /// Sessions that ended in the applies since the last call, in order.
+    pub fn take_ended(&mut self) -> impl Iterator<Item = (ClientId, EndReason)> + '_ {
+        self.ended.drain(..)
+    }
+
+    /// A replica learnt of a new leader: only the flawed `ttl-reset-on-leader-change` does
+    /// anything (every session counts as active again).
+    pub fn leader_changed(&mut self) {
+        if self.sessions.dedup() == Dedup::TtlResetOnLeaderChange {
+            self.lifetimes.reset_all();
+        }
+    }
+
+    /// The size of the dedup state, with `client`'s cached results.
+    pub fn table_size(&self, client: Option<ClientId>) -> TableSize {
+        let sessions = if self.lifetimes.enabled() {
+            self.lifetimes.len()
+        } else {
+            self.sessions.clients()
+        };
+        TableSize {
+            sessions: sessions as u32,
+            results: client.map_or(0, |c| self.sessions.results_of(c)) as u32,
+        }
+    }
+
+    /// Is `client`'s session live? Always, when sessions are not registered.
+    pub fn is_live(&self, client: ClientId) -> bool {
+        !self.lifetimes.enabled() || self.lifetimes.is_live(client)
+    }
+
+    /// The session bounds.
+    pub fn limits(&self) -> SessionLimits {
+        self.lifetimes.limits()
     }
 
     /// Apply one committed client entry; `as_leader` says this replica applies it as the
@@ -130,9 +248,11 @@ impl StateMachine {
     }
 
     pub fn digest(&self) -> StateDigest {
+        let mut sessions = self.sessions.digest();
+        sessions.add_hash(self.lifetimes.digest().0);
         StateDigest {
             kv: self.store.digest(),
-            sessions: self.sessions.digest(),
+            sessions,
         }
     }
 

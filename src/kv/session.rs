@@ -49,11 +49,24 @@ pub enum Dedup {
     /// did. The correct tables compare the operation too and refuse a mismatch
     /// ([`Decision::Conflict`]).
     TrustSeq,
+    /// Flawed on purpose: `sessions`, but each replica expires sessions by its own clock
+    /// when it applies an entry instead of by the entry's leader stamp, so replicas whose
+    /// clocks differ expire a session at different indexes and disagree on whether its next
+    /// request takes effect. Convergence (and often exactly-once) must catch it.
+    ExpireLocalClock,
+    /// Flawed on purpose: `sessions`, but a replica that learns of a new leader counts every
+    /// session as active again (the idle timers restart), each replica at whatever index it
+    /// has applied when it hears: replicas expire differently.
+    TtlResetOnLeaderChange,
+    /// Flawed on purpose: `sessions`, but a request from a session the table no longer has
+    /// (expired or evicted) opens it again silently instead of being refused as
+    /// `session-expired`, so a retry of a write that already took effect applies again.
+    EvictSilently,
 }
 
 impl Dedup {
     /// The name used in scenario files, on the command line and in summaries.
-    pub const ALL: [Dedup; 7] = [
+    pub const ALL: [Dedup; 10] = [
         Dedup::Sessions,
         Dedup::LastSeq,
         Dedup::Off,
@@ -61,6 +74,9 @@ impl Dedup {
         Dedup::CheckOnReceive,
         Dedup::CacheLatest,
         Dedup::TrustSeq,
+        Dedup::ExpireLocalClock,
+        Dedup::TtlResetOnLeaderChange,
+        Dedup::EvictSilently,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,13 +88,26 @@ impl Dedup {
             Dedup::CheckOnReceive => "check-on-receive",
             Dedup::CacheLatest => "cache-latest",
             Dedup::TrustSeq => "trust-seq",
+            Dedup::ExpireLocalClock => "expire-local-clock",
+            Dedup::TtlResetOnLeaderChange => "ttl-reset-on-leader-change",
+            Dedup::EvictSilently => "evict-silently",
         }
     }
 
     /// Correct strategies must pass every scenario on every seed; the others are flawed
-    /// designs the checkers must catch.
+    /// designs the checkers must catch. `last-seq` is correct only while each client has one
+    /// request in flight: see [`Dedup::is_correct_for`].
     pub fn is_correct(self) -> bool {
         matches!(self, Dedup::Sessions | Dedup::LastSeq)
+    }
+
+    /// Correct for clients with `window` requests in flight: `last-seq` is not once clients
+    /// pipeline (`window > 1`), since seq N+1 may apply before seq N.
+    pub fn is_correct_for(self, window: u32) -> bool {
+        match self {
+            Dedup::LastSeq => window <= 1,
+            other => other.is_correct(),
+        }
     }
 }
 
@@ -162,12 +191,18 @@ pub struct SessionTable {
     dedup: Dedup,
     table: Table,
     digest: Digest,
+    /// [`crate::mutation::Mutation::KeepAcknowledged`]: never forget a result.
+    keep_acknowledged: bool,
 }
 
 impl SessionTable {
     pub fn new(dedup: Dedup) -> SessionTable {
         let table = match dedup {
-            Dedup::Sessions | Dedup::TrustSeq => Table::Sessions(BTreeMap::new()),
+            Dedup::Sessions
+            | Dedup::TrustSeq
+            | Dedup::ExpireLocalClock
+            | Dedup::TtlResetOnLeaderChange
+            | Dedup::EvictSilently => Table::Sessions(BTreeMap::new()),
             Dedup::LastSeq | Dedup::LeaderOnly | Dedup::CheckOnReceive | Dedup::CacheLatest => {
                 Table::LastSeq(BTreeMap::new())
             }
@@ -177,6 +212,43 @@ impl SessionTable {
             dedup,
             table,
             digest: Digest::default(),
+            keep_acknowledged: false,
+        }
+    }
+
+    /// The deliberate bug [`crate::mutation::Mutation::KeepAcknowledged`]: results are
+    /// never forgotten, so a client's cached results outgrow its window.
+    pub fn keep_acknowledged(mut self) -> SessionTable {
+        self.keep_acknowledged = true;
+        self
+    }
+
+    /// Forget everything about `client` (its session ended).
+    pub fn forget(&mut self, client: ClientId) {
+        match &mut self.table {
+            Table::Sessions(sessions) => {
+                if let Some(session) = sessions.remove(&client) {
+                    self.digest.remove_hash(session.header_hash);
+                    for cached in &session.results {
+                        self.digest.remove_hash(cached.hash);
+                    }
+                }
+            }
+            Table::LastSeq(entries) => {
+                if let Some(old) = entries.remove(&client) {
+                    self.digest.remove_hash(old.hash);
+                }
+            }
+            Table::Off => {}
+        }
+    }
+
+    /// Results cached for `client` (what the table-size rule bounds by the window).
+    pub fn results_of(&self, client: ClientId) -> usize {
+        match &self.table {
+            Table::Sessions(sessions) => sessions.get(&client).map_or(0, |s| s.results.len()),
+            Table::LastSeq(entries) => usize::from(entries.contains_key(&client)),
+            Table::Off => 0,
         }
     }
 
@@ -284,10 +356,11 @@ impl SessionTable {
                     session.last_seq = session.last_seq.max(request.seq);
                 }
                 session.lowest_unacked = session.lowest_unacked.max(request.lowest_unacked);
-                while session
-                    .results
-                    .front()
-                    .is_some_and(|c| c.seq < session.lowest_unacked)
+                while !self.keep_acknowledged
+                    && session
+                        .results
+                        .front()
+                        .is_some_and(|c| c.seq < session.lowest_unacked)
                 {
                     let forgotten = session.results.pop_front().expect("checked non-empty");
                     digest.remove_hash(forgotten.hash);

@@ -119,6 +119,8 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
         id: Some(options.client),
         first_seq: options.seq,
         on_restart: OnRestart::FreshId,
+        window: 1,
+        register: false,
         mutations: crate::mutation::Mutations::NONE,
     };
     let workload = Arc::new(Workload::given(vec![options.op.clone()]));
@@ -326,6 +328,14 @@ impl Driver {
                          not applied. Use a new seq for a new operation",
                         options.client, options.seq
                     ),
+                    Refusal::SessionExpired => format!(
+                        "session-expired: the session of client {} is not live on the cluster \
+                         (it expired, was evicted, or was never registered); seq {} was not \
+                         applied now, but an earlier attempt may have taken effect once: its \
+                         outcome is unknown. Register a new session (--register) for new \
+                         operations",
+                        options.client, options.seq
+                    ),
                 },
             })),
             ClientEvent::GaveUp { attempts, .. } => Some(Err(CallError::NoAnswer {
@@ -357,6 +367,7 @@ impl Driver {
             }
             ClientEvent::Submitted { .. } | ClientEvent::Sent { .. } => None,
             ClientEvent::Failed { .. } => None,
+            ClientEvent::Registered { .. } | ClientEvent::SessionExpired { .. } => None,
         }
     }
 
@@ -439,6 +450,7 @@ impl Driver {
                         },
                         WireReply::Forgotten { last_seq } => Reply::Forgotten { last_seq },
                         WireReply::Conflict { last_seq } => Reply::Conflict { last_seq },
+                        WireReply::SessionExpired => Reply::SessionExpired,
                     };
                     return Received::Reply(Envelope {
                         from: Addr::Node(node),

@@ -122,9 +122,10 @@ pub fn check_peer_message(
             }
             Ok(())
         }
-        Message::ClientRequest { .. } | Message::ClientReply { .. } => {
-            Err("client traffic inside a peer frame".to_owned())
-        }
+        Message::ClientRequest { .. }
+        | Message::ClientReply { .. }
+        | Message::Register { .. }
+        | Message::RegisterReply { .. } => Err("client traffic inside a peer frame".to_owned()),
     }
 }
 
@@ -151,6 +152,7 @@ mod tests {
             election_timeout_us: (1000, 2000),
             heartbeat_us: 100,
             dedup: Dedup::Sessions,
+            limits: crate::kv::SessionLimits::default(),
             mutations: Mutations::default(),
         };
         let crashed = CrashedNode {
@@ -199,6 +201,7 @@ mod tests {
         let entry = |t: u64| Entry {
             term: Term(t),
             payload: Payload::Noop,
+            stamp_us: 0,
         };
         let refused: Vec<(&str, NodeId, Message)> = vec![
             (

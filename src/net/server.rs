@@ -157,6 +157,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         ),
         heartbeat_us: options.heartbeat_ms * 1000,
         dedup: options.dedup,
+        limits: crate::kv::SessionLimits::default(),
         mutations: Mutations::default(),
     };
     let restored = durable.is_some();
@@ -476,6 +477,7 @@ impl NodeLoop {
                     },
                     Reply::Forgotten { last_seq } => WireReply::Forgotten { last_seq },
                     Reply::Conflict { last_seq } => WireReply::Conflict { last_seq },
+                    Reply::SessionExpired => WireReply::SessionExpired,
                 };
                 let frame = Frame::Reply {
                     node: self.raft.id(),

@@ -150,6 +150,9 @@ pub enum WireReply {
     /// This `(client, seq)` already took effect as a different operation: this one was not
     /// applied (`last_seq`: the client's highest seq that took effect).
     Conflict { last_seq: Seq },
+    /// The session of this client id is not live (expired, evicted, or never opened): this
+    /// request was not applied now; an earlier copy may have been. Register a new session.
+    SessionExpired,
 }
 
 /// Why a frame could not be read.
@@ -290,6 +293,7 @@ mod tests {
                     entries: vec![crate::message::Entry {
                         term: Term(2),
                         payload: crate::message::Payload::Client(Arc::new(request())),
+                        stamp_us: 0,
                     }],
                     leader_commit: LogIndex(3),
                 }),
@@ -352,6 +356,7 @@ mod tests {
                 },
                 origin: Origin::default(),
             })),
+            stamp_us: u64::MAX,
         };
         let batch = crate::raft::MAX_ENTRIES_PER_APPEND as usize;
         let frame = Frame::Peer {

@@ -100,6 +100,10 @@ impl RaftNode {
         self.leader_hint = Some(me);
         self.votes = 0;
         self.waiting.clear();
+        self.registering.clear();
+        self.stamp_base_us = self.durable.log.last_stamp_us();
+        self.elected_at = now;
+        self.state.leader_changed();
         self.disarm(Timer::Election);
         self.arm(Timer::Heartbeat, now.plus_us(self.config.heartbeat_us));
         let next_index = self.durable.log.last_index().next();
@@ -111,9 +115,11 @@ impl RaftNode {
             };
         }
         self.events.push_back(NodeEvent::BecameLeader { term });
+        let stamp_us = self.stamp_us(now);
         self.durable.log.push(Entry {
             term,
             payload: Payload::Noop,
+            stamp_us,
         });
         self.broadcast_append();
         self.advance_commit(now);

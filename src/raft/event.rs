@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::ids::{LogIndex, Seq, Term};
-use crate::kv::{OpResult, Outcome, Request, StateDigest};
+use crate::ids::{ClientId, LogIndex, Seq, Term};
+use crate::kv::{EndReason, OpResult, Outcome, Request, StateDigest, TableSize};
 use crate::message::Payload;
 
 /// Something a node did.
@@ -27,6 +27,15 @@ pub enum NodeEvent {
         outcome: Outcome,
         result: OpResult,
         digest: StateDigest,
+        /// The dedup state's size after it (for the table-size rule).
+        table: TableSize,
+    },
+    /// Applying the entry at `index` ended `client`'s session (before the entry itself
+    /// was applied).
+    Expired {
+        index: LogIndex,
+        client: ClientId,
+        reason: EndReason,
     },
     /// A leader found an arriving request already applied and answered it from the session
     /// table without appending it (`cached` is `None` when the result was already forgotten,

@@ -32,6 +32,12 @@ impl Log {
         self.entries.last().map_or(Term(0), |e| e.term)
     }
 
+    /// Stamp of the last entry, 0 when empty.
+    #[inline]
+    pub fn last_stamp_us(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.stamp_us)
+    }
+
     /// Term of the entry at `index`; `Some(Term(0))` for index 0, `None` past the end.
     #[inline]
     pub fn term_at(&self, index: LogIndex) -> Option<Term> {

@@ -25,8 +25,8 @@ pub use event::NodeEvent;
 pub use log::Log;
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
-use crate::kv::{Dedup, StateMachine};
-use crate::message::{Addr, Entry, Envelope, Message, Reply};
+use crate::kv::{Dedup, SessionLimits, StateMachine};
+use crate::message::{Addr, Entry, Envelope, Message, RegisterAnswer, Reply};
 pub use crate::mutation::{Mutation, Mutations};
 use crate::process::Process;
 
@@ -44,6 +44,8 @@ pub struct NodeConfig {
     /// A leader sends `AppendEntries` to every follower at least this often.
     pub heartbeat_us: u64,
     pub dedup: Dedup,
+    /// How sessions begin and end.
+    pub limits: SessionLimits,
     /// Deliberate bugs, all off unless a checker test turns one on.
     pub mutations: Mutations,
 }
@@ -100,10 +102,17 @@ struct Progress {
 /// A client request the leader appended and must answer when it applies.
 #[derive(Clone, Copy, Debug)]
 struct Waiter {
-    seq: Seq,
     attempt: u32,
     client_no: ClientNo,
     /// The sending process's incarnation, echoed in the answer.
+    incarnation: u32,
+}
+
+/// A register request the leader appended and must answer when it applies.
+#[derive(Clone, Copy, Debug)]
+struct RegisterWaiter {
+    attempt: u32,
+    client_no: ClientNo,
     incarnation: u32,
 }
 
@@ -162,8 +171,15 @@ pub struct RaftNode {
     votes: u16,
     /// Leader: progress of each node, indexed by `NodeId::index()` (own slot unused).
     progress: Vec<Progress>,
-    /// Leader: requests to answer when applied, one per client (clients have one in flight).
-    waiting: BTreeMap<ClientId, Waiter>,
+    /// Leader: requests to answer when applied, by `(client, seq)` (a client may have
+    /// several in flight).
+    waiting: BTreeMap<(ClientId, Seq), Waiter>,
+    /// Leader: register requests to answer when applied, by the index of their entry.
+    registering: BTreeMap<LogIndex, RegisterWaiter>,
+    /// Leader: the stamp of the last entry in its log when it was elected, and its clock
+    /// then; it stamps entries `base + (now - elected_at)`, never below the last stamp.
+    stamp_base_us: u64,
+    elected_at: SimTime,
     timers: [Option<SimTime>; TIMERS],
     /// The client write this leader answered in the step now being handled (the after-reply
     /// crash point); cleared when the next step begins.
@@ -214,10 +230,13 @@ impl RaftNode {
             leader_hint: None,
             commit_index: LogIndex(0),
             last_applied: LogIndex(0),
-            state: StateMachine::mutated(config.dedup, config.mutations),
+            state: StateMachine::mutated(config.dedup, config.mutations, config.limits),
             votes: 0,
             progress: vec![Progress::default(); usize::from(config.cluster_size)],
             waiting: BTreeMap::new(),
+            registering: BTreeMap::new(),
+            stamp_base_us: 0,
+            elected_at: SimTime::ZERO,
             timers: [None; TIMERS],
             fresh_reply: None,
             fresh_vote: None,
@@ -367,8 +386,8 @@ impl RaftNode {
         }
         let mut index = self.last_applied.next();
         while index <= self.commit_index {
-            let owed = own_write(index)
-                .is_some_and(|r| self.waiting.get(&r.client).is_some_and(|w| w.seq == r.seq));
+            let owed =
+                own_write(index).is_some_and(|r| self.waiting.contains_key(&(r.client, r.seq)));
             if owed {
                 points.after_commit = Some(index);
                 break;
@@ -385,6 +404,17 @@ impl RaftNode {
             .peers()
             .filter(|p| self.progress[p.index()].match_index >= index)
             .count()
+    }
+
+    /// The stamp of an entry this leader appends now: the log time goes on from the last
+    /// stamp it inherited at the pace of its own clock, and never backwards (its clock may
+    /// jump back, and a new leader's clock may be behind the old one's).
+    fn stamp_us(&self, now: SimTime) -> u64 {
+        let elapsed_us = now.0.saturating_sub(self.elected_at.0);
+        self.durable
+            .log
+            .last_stamp_us()
+            .max(self.stamp_base_us.saturating_add(elapsed_us))
     }
 
     fn send(&mut self, to: Addr, msg: Message) {
@@ -419,6 +449,7 @@ impl RaftNode {
         self.durable.current_term = term;
         self.durable.voted_for = None;
         self.leader_hint = leader;
+        self.state.leader_changed();
         if self.role != Role::Follower {
             self.become_follower(now);
         }
@@ -438,15 +469,25 @@ impl RaftNode {
         if was_leader {
             let waiting = std::mem::take(&mut self.waiting);
             let hint = self.leader_hint.filter(|&l| l != self.config.id);
-            for (client, waiter) in waiting {
+            for ((client, seq), waiter) in waiting {
                 self.send(
                     Addr::Client(waiter.client_no),
                     Message::ClientReply {
                         client,
-                        seq: waiter.seq,
+                        seq,
                         attempt: waiter.attempt,
                         incarnation: waiter.incarnation,
                         reply: Reply::NotLeader { hint },
+                    },
+                );
+            }
+            for (_, waiter) in std::mem::take(&mut self.registering) {
+                self.send(
+                    Addr::Client(waiter.client_no),
+                    Message::RegisterReply {
+                        attempt: waiter.attempt,
+                        incarnation: waiter.incarnation,
+                        reply: RegisterAnswer::NotLeader { hint },
                     },
                 );
             }
@@ -460,10 +501,17 @@ impl Process for RaftNode {
     fn handle_message(&mut self, now: SimTime, envelope: Envelope) {
         self.begin_step();
         let Addr::Node(from) = envelope.from else {
-            if let (Addr::Client(client_no), Message::ClientRequest { request, attempt }) =
-                (envelope.from, envelope.msg)
-            {
-                self.handle_client_request(now, client_no, request, attempt);
+            if let Addr::Client(client_no) = envelope.from {
+                match envelope.msg {
+                    Message::ClientRequest { request, attempt } => {
+                        self.handle_client_request(now, client_no, request, attempt)
+                    }
+                    Message::Register {
+                        attempt,
+                        incarnation,
+                    } => self.handle_register(now, client_no, attempt, incarnation),
+                    _ => {}
+                }
             }
             return;
         };
@@ -498,7 +546,10 @@ impl Process for RaftNode {
                 hint,
             } => self.handle_append_reply(now, from, term, success, match_index, hint),
             // Nodes never send client traffic to each other.
-            Message::ClientRequest { .. } | Message::ClientReply { .. } => {}
+            Message::ClientRequest { .. }
+            | Message::ClientReply { .. }
+            | Message::Register { .. }
+            | Message::RegisterReply { .. } => {}
         }
     }
 
@@ -507,7 +558,7 @@ impl Process for RaftNode {
         let due = |t: Option<SimTime>| t.is_some_and(|t| t <= now);
         if due(self.timers[Timer::Apply as usize]) {
             self.disarm(Timer::Apply);
-            self.apply_committed();
+            self.apply_committed(now);
         }
         if due(self.timers[Timer::Replicate as usize]) {
             self.disarm(Timer::Replicate);

@@ -3,10 +3,10 @@
 use std::sync::Arc;
 
 use super::NodeEvent;
-use super::{Mutation, RaftNode, Role, Timer, Waiter};
-use crate::ids::{ClientNo, SimTime};
-use crate::kv::{Decision, Outcome, Request};
-use crate::message::{Addr, Message, Reply};
+use super::{Mutation, RaftNode, RegisterWaiter, Role, Timer, Waiter};
+use crate::ids::{ClientId, ClientNo, Seq, SimTime};
+use crate::kv::{Decision, Origin, Outcome, Request};
+use crate::message::{Addr, Message, RegisterAnswer, Reply};
 use crate::message::{Entry, Payload};
 
 impl RaftNode {
@@ -64,18 +64,26 @@ impl RaftNode {
             return;
         }
         let term = self.durable.current_term;
+        // The client has had every seq below its lowest unacknowledged one answered: no one
+        // waits for those any more.
+        let client_id = request.client;
+        let acked = (client_id, Seq(0))..(client_id, request.lowest_unacked);
+        while let Some(&key) = self.waiting.range(acked.clone()).next().map(|(k, _)| k) {
+            self.waiting.remove(&key);
+        }
         self.waiting.insert(
-            request.client,
+            (request.client, request.seq),
             Waiter {
-                seq: request.seq,
                 attempt,
                 client_no,
                 incarnation: request.origin.incarnation,
             },
         );
+        let stamp_us = self.stamp_us(now);
         let index = self.durable.log.push(Entry {
             term,
             payload: Payload::Client(Arc::clone(&request)),
+            stamp_us,
         });
         self.events.push_back(NodeEvent::Appended {
             index,
@@ -83,6 +91,53 @@ impl RaftNode {
             request,
             attempt,
         });
+        if self.config.cluster_size > 1 {
+            self.arm(Timer::Replicate, now);
+        }
+        self.advance_commit(now);
+    }
+
+    /// A client asks to open a session: a non-leader redirects it; a leader appends a
+    /// `register` entry and answers with its index when it applies. A retry appends another
+    /// (the first session, if it opened, is never used and ends like any idle session).
+    pub(super) fn handle_register(
+        &mut self,
+        now: SimTime,
+        client_no: ClientNo,
+        attempt: u32,
+        incarnation: u32,
+    ) {
+        if self.role != Role::Leader {
+            let hint = self.leader_hint.filter(|&l| l != self.config.id);
+            self.send(
+                Addr::Client(client_no),
+                Message::RegisterReply {
+                    attempt,
+                    incarnation,
+                    reply: RegisterAnswer::NotLeader { hint },
+                },
+            );
+            return;
+        }
+        let term = self.durable.current_term;
+        let stamp_us = self.stamp_us(now);
+        let origin = Origin {
+            client_no,
+            incarnation,
+        };
+        let index = self.durable.log.push(Entry {
+            term,
+            payload: Payload::Register { origin },
+            stamp_us,
+        });
+        self.registering.insert(
+            index,
+            RegisterWaiter {
+                attempt,
+                client_no,
+                incarnation,
+            },
+        );
         if self.config.cluster_size > 1 {
             self.arm(Timer::Replicate, now);
         }
@@ -103,8 +158,9 @@ impl RaftNode {
     }
 
     /// The apply timer fired: apply every committed entry in index order, answering the
-    /// clients this leader is waiting on.
-    pub(super) fn apply_committed(&mut self) {
+    /// clients this leader is waiting on. `now` is this node's clock (only the flawed
+    /// `expire-local-clock` reads it).
+    pub(super) fn apply_committed(&mut self, now: SimTime) {
         while self.last_applied < self.commit_index {
             let index = self.last_applied.next();
             let entry = self
@@ -114,13 +170,24 @@ impl RaftNode {
                 .cloned()
                 .expect("committed entries are in the log");
             self.last_applied = index;
-            let (outcome, result) = match &entry.payload {
-                Payload::Noop => (Outcome::Applied, None),
+            let as_leader = self.role == Role::Leader;
+            let (outcome, result) = self.state.apply_entry(index, &entry, as_leader, now.0);
+            for (client, reason) in self.state.take_ended() {
+                self.events.push_back(NodeEvent::Expired {
+                    index,
+                    client,
+                    reason,
+                });
+            }
+            let client = match &entry.payload {
+                Payload::Noop => None,
+                Payload::Register { .. } => {
+                    self.answer_registration(index);
+                    Some(ClientId(index.0))
+                }
                 Payload::Client(request) => {
-                    let as_leader = self.role == Role::Leader;
-                    let (outcome, result) = self.state.apply(request, as_leader);
                     self.answer_waiter(request, outcome, &result);
-                    (outcome, result)
+                    Some(request.client)
                 }
             };
             self.events.push_back(NodeEvent::Applied {
@@ -130,8 +197,30 @@ impl RaftNode {
                 outcome,
                 result,
                 digest: self.state.digest(),
+                table: self.state.table_size(client),
             });
         }
+    }
+
+    /// If this leader appended the register entry at `index` and its client still waits,
+    /// answer with the new session's id.
+    fn answer_registration(&mut self, index: crate::ids::LogIndex) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let Some(waiter) = self.registering.remove(&index) else {
+            return;
+        };
+        self.send(
+            Addr::Client(waiter.client_no),
+            Message::RegisterReply {
+                attempt: waiter.attempt,
+                incarnation: waiter.incarnation,
+                reply: RegisterAnswer::Registered {
+                    client: ClientId(index.0),
+                },
+            },
+        );
     }
 
     /// If this leader appended `request` and the client still waits for it, answer now: with
@@ -141,14 +230,11 @@ impl RaftNode {
         if self.role != Role::Leader {
             return;
         }
-        let Some(waiter) = self.waiting.get(&request.client).copied() else {
+        let Some(waiter) = self.waiting.remove(&(request.client, request.seq)) else {
             return;
         };
-        if waiter.seq != request.seq {
-            return;
-        }
-        self.waiting.remove(&request.client);
         let reply = match outcome {
+            Outcome::SessionExpired => Reply::SessionExpired,
             Outcome::Duplicate {
                 last_seq,
                 expired: true,

@@ -21,6 +21,7 @@ fn config(id: u8, nodes: u8) -> NodeConfig {
         election_timeout_us: (150_000, 300_000),
         heartbeat_us: 50_000,
         dedup: Dedup::Sessions,
+        limits: crate::kv::SessionLimits::default(),
         mutations: Mutations::default(),
     }
 }
@@ -33,6 +34,7 @@ fn node_with(id: u8, nodes: u8, term: u64, voted_for: Option<u8>, log_terms: &[u
         log.push(Entry {
             term: Term(t),
             payload: Payload::Noop,
+            stamp_us: 0,
         });
     }
     RaftNode::recover(
@@ -99,6 +101,7 @@ fn append(term: u64, prev: (u64, u64), entry_terms: &[u64], commit: u64) -> Mess
             .map(|&t| Entry {
                 term: Term(t),
                 payload: Payload::Noop,
+                stamp_us: 0,
             })
             .collect(),
         leader_commit: LogIndex(commit),

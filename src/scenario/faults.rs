@@ -19,6 +19,12 @@ use super::error::{FieldPath, ScenarioError};
 use super::validate::{Checker, MAX_PHASE_MS};
 use crate::ids::{ClientNo, NodeId};
 
+/// Largest clock jump a clock fault may make, either way.
+const MAX_CLOCK_OFFSET_MS: u64 = 3_600_000;
+
+/// Largest clock rate error: half as fast or half again as fast as true time.
+const MAX_DRIFT_PPM: u64 = 500_000;
+
 /// Most old requests one replay fault re-delivers.
 const MAX_REPLAYED: u64 = 100;
 
@@ -32,10 +38,11 @@ pub enum FaultTag {
     Replay,
     ClientCrash,
     StaleReplay,
+    Clock,
 }
 
 impl FaultTag {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     pub const ALL: [FaultTag; FaultTag::COUNT] = [
         FaultTag::Crash,
         FaultTag::Partition,
@@ -43,6 +50,7 @@ impl FaultTag {
         FaultTag::Replay,
         FaultTag::ClientCrash,
         FaultTag::StaleReplay,
+        FaultTag::Clock,
     ];
 
     /// The name a file writes as `kind`.
@@ -54,6 +62,7 @@ impl FaultTag {
             FaultTag::Replay => "replay",
             FaultTag::ClientCrash => "client-crash",
             FaultTag::StaleReplay => "stale-replay",
+            FaultTag::Clock => "clock",
         }
     }
 }
@@ -187,6 +196,16 @@ pub enum FaultKind {
         client: ClientSelector,
         restart_after_ms: Option<u64>,
     },
+    /// One node's clock (never the simulation's) reads `offset_ms` off, and runs `drift_ppm`
+    /// fast (negative: slow), for `for_ms`; then it reads true time again. Everything the
+    /// node does by its clock follows: election and heartbeat timers, and the stamps it puts
+    /// on entries as leader.
+    Clock {
+        node: NodeSelector,
+        offset_ms: i64,
+        drift_ppm: i64,
+        for_ms: u64,
+    },
     /// Change link behaviour for a window; `None` fields keep the scenario's values.
     Network {
         for_ms: u64,
@@ -205,6 +224,7 @@ impl FaultKind {
             FaultKind::ClientCrash { .. } => FaultTag::ClientCrash,
             FaultKind::StaleReplay { .. } => FaultTag::StaleReplay,
             FaultKind::Network { .. } => FaultTag::Network,
+            FaultKind::Clock { .. } => FaultTag::Clock,
         }
     }
 }
@@ -241,6 +261,16 @@ impl fmt::Display for FaultSpec {
                 ClientSelector::Client(no) => write!(f, "client-crash of {no} at {at} ms"),
             },
             FaultKind::Network { .. } => write!(f, "network window at {at} ms"),
+            FaultKind::Clock {
+                node,
+                offset_ms,
+                drift_ppm,
+                ..
+            } => write!(
+                f,
+                "clock of {} off by {offset_ms} ms, drift {drift_ppm} ppm, at {at} ms",
+                selector(*node)
+            ),
         }
     }
 }
@@ -278,6 +308,15 @@ struct RawNetwork {
     drop: Option<f64>,
     duplicate: Option<f64>,
     delay_ms: Option<Vec<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClock {
+    node: Option<RawNode>,
+    offset_ms: Option<i64>,
+    drift_ppm: Option<i64>,
+    for_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -341,6 +380,7 @@ impl Checker<'_> {
             FaultTag::StaleReplay => {
                 self.stale_replay(at, self.fields(at, head.kind, table)?, shape)?
             }
+            FaultTag::Clock => self.clock(at, self.fields(at, head.kind, table)?, shape)?,
         };
         Ok(FaultSpec { at_ms, kind })
     }
@@ -485,6 +525,46 @@ impl Checker<'_> {
             drop,
             duplicate,
             delay_ms,
+        })
+    }
+
+    fn clock(&self, at: &FieldPath, f: RawClock, shape: Shape) -> Result<FaultKind, ScenarioError> {
+        let Some(node) = f.node else {
+            return self.fail(
+                &at.key("node"),
+                r#"missing: a clock fault needs node = "leader", "follower" or a node number"#,
+            );
+        };
+        let node = self.selector(&at.key("node"), node, shape.nodes)?;
+        let Some(for_ms) = f.for_ms else {
+            return self.fail(&at.key("for_ms"), "missing: a clock fault needs for_ms");
+        };
+        let for_ms = self.in_range(&at.key("for_ms"), for_ms, 1, MAX_PHASE_MS)?;
+        let offset_ms = f.offset_ms.unwrap_or(0);
+        if offset_ms.unsigned_abs() > MAX_CLOCK_OFFSET_MS {
+            return self.fail(
+                &at.key("offset_ms"),
+                format!("must be within ±{MAX_CLOCK_OFFSET_MS} ms, got {offset_ms}"),
+            );
+        }
+        let drift_ppm = f.drift_ppm.unwrap_or(0);
+        if drift_ppm.unsigned_abs() > MAX_DRIFT_PPM {
+            return self.fail(
+                &at.key("drift_ppm"),
+                format!("must be within ±{MAX_DRIFT_PPM} ppm, got {drift_ppm}"),
+            );
+        }
+        if offset_ms == 0 && drift_ppm == 0 {
+            return self.fail(
+                &at.key("for_ms"),
+                "a clock fault changes nothing without offset_ms or drift_ppm",
+            );
+        }
+        Ok(FaultKind::Clock {
+            node,
+            offset_ms,
+            drift_ppm,
+            for_ms,
         })
     }
 
@@ -705,6 +785,17 @@ pub fn write(out: &mut String, f: &FaultSpec) {
         }
         FaultKind::Replay { count } => {
             let _ = writeln!(out, "count = {count}");
+        }
+        FaultKind::Clock {
+            node,
+            offset_ms,
+            drift_ppm,
+            for_ms,
+        } => {
+            let _ = writeln!(out, "node = {}", quoted_selector(*node));
+            let _ = writeln!(out, "offset_ms = {offset_ms}");
+            let _ = writeln!(out, "drift_ppm = {drift_ppm}");
+            let _ = writeln!(out, "for_ms = {for_ms}");
         }
         FaultKind::StaleReplay { count, client } => {
             let _ = writeln!(out, "count = {count}");

@@ -44,6 +44,7 @@ pub struct Scenario {
     pub cluster: ClusterSpec,
     pub network: NetworkSpec,
     pub dedup: Dedup,
+    pub server: ServerSpec,
     pub clients: ClientsSpec,
     pub faults: Vec<FaultSpec>,
     /// `[budget]`: the bounds the file set itself; the rest are derived ([`Scenario::budget`]).
@@ -113,6 +114,23 @@ pub struct ClientsSpec {
     pub mix: Mix,
     /// What a crashed client does about its identity when it restarts.
     pub on_restart: OnRestart,
+    /// Requests in flight per client (pipelining), 1..=[`MAX_WINDOW`].
+    pub window: u32,
+    /// Clients open their sessions through the log (a `register` entry), and their id is
+    /// that entry's index; false: each client draws a random id (v1).
+    pub register: bool,
+}
+
+/// Most requests one client may have in flight.
+pub const MAX_WINDOW: u64 = 64;
+
+/// `[server]` beyond the dedup design: how sessions end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerSpec {
+    /// A session idle (by the leader-stamped log time) past this expires; 0: never.
+    pub session_timeout_ms: u64,
+    /// Most live sessions; past it the least recently active one is evicted; 0: unbounded.
+    pub max_sessions: u32,
 }
 
 /// Parse and validate scenario `text`; `file` names it in errors.

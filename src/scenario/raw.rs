@@ -59,6 +59,8 @@ pub struct RawNetwork {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub dedup: Option<Dedup>,
+    pub session_timeout_ms: Option<u64>,
+    pub max_sessions: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +73,8 @@ pub struct RawClients {
     pub think_ms: Option<Vec<u64>>,
     pub mix: Option<RawMix>,
     pub on_restart: Option<OnRestart>,
+    pub window: Option<u64>,
+    pub register: Option<bool>,
 }
 
 /// Op weights; a weight left out of a written `mix` is 0.

@@ -5,7 +5,7 @@ use toml::de::DeTable;
 use super::error::{FieldPath, Located, ScenarioError};
 use super::faults::Shape;
 use super::raw::RawScenario;
-use super::{BudgetSpec, ClientsSpec, ClusterSpec, NetworkSpec, Scenario, SwarmSpec};
+use super::{BudgetSpec, ClientsSpec, ClusterSpec, NetworkSpec, Scenario, ServerSpec, SwarmSpec};
 use crate::client::Mix;
 use crate::kv::Dedup;
 
@@ -18,6 +18,7 @@ const MAX_OPS_PER_CLIENT: u64 = 1_000_000;
 const MAX_TOTAL_OPS: u64 = 10_000_000;
 const MAX_KEYS: u64 = 1_000_000;
 const MAX_FAULTS: usize = 10_000;
+const MAX_SESSION_TIMEOUT_MS: u64 = 24 * 3_600_000;
 
 const DEFAULT_DURATION_MS: u64 = 5_000;
 
@@ -172,8 +173,10 @@ impl Checker<'_> {
             },
         };
 
-        let dedup = raw.server.and_then(|s| s.dedup).unwrap_or(Dedup::Sessions);
+        let raw_server = raw.server.unwrap_or_default();
+        let dedup = raw_server.dedup.unwrap_or(Dedup::Sessions);
         let clients = self.clients(raw.clients.unwrap_or_default())?;
+        let server = self.server(&raw_server, &clients)?;
 
         if raw.faults.len() > MAX_FAULTS {
             return self.fail(
@@ -205,6 +208,7 @@ impl Checker<'_> {
             cluster,
             network,
             dedup,
+            server,
             clients,
             faults,
             swarm: raw.swarm.map(|w| {
@@ -291,6 +295,46 @@ impl Checker<'_> {
             think_ms,
             mix,
             on_restart: c.on_restart.unwrap_or_default(),
+            window: match c.window {
+                Some(v) => self.in_range(&at("window"), v, 1, super::MAX_WINDOW)? as u32,
+                None => 1,
+            },
+            register: c.register.unwrap_or(false),
+        })
+    }
+
+    /// `[server]` session bounds. Expiry and eviction need registration: a server that
+    /// forgot a session cannot tell its retry from a new client's first request unless every
+    /// session is opened through the log.
+    fn server(
+        &self,
+        s: &super::raw::RawServer,
+        clients: &ClientsSpec,
+    ) -> Result<ServerSpec, ScenarioError> {
+        let at = |k: &str| path(&["server", k]);
+        let session_timeout_ms = match s.session_timeout_ms {
+            Some(v) => self.in_range(&at("session_timeout_ms"), v, 0, MAX_SESSION_TIMEOUT_MS)?,
+            None => 0,
+        };
+        let max_sessions = match s.max_sessions {
+            Some(v) => self.in_range(&at("max_sessions"), v, 0, MAX_CLIENTS)? as u32,
+            None => 0,
+        };
+        for (key, set) in [
+            ("session_timeout_ms", session_timeout_ms > 0),
+            ("max_sessions", max_sessions > 0),
+        ] {
+            if set && !clients.register {
+                return self.fail(
+                    &at(key),
+                    "needs [clients] register = true: without registration a server that \
+                     forgot a session would take its retries for a new client's requests",
+                );
+            }
+        }
+        Ok(ServerSpec {
+            session_timeout_ms,
+            max_sessions,
         })
     }
 }

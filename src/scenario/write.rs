@@ -37,6 +37,12 @@ pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
 
     let _ = writeln!(out, "\n[server]");
     let _ = writeln!(out, "dedup = {}", quote(s.dedup.name()));
+    if s.server.session_timeout_ms > 0 {
+        let _ = writeln!(out, "session_timeout_ms = {}", s.server.session_timeout_ms);
+    }
+    if s.server.max_sessions > 0 {
+        let _ = writeln!(out, "max_sessions = {}", s.server.max_sessions);
+    }
 
     let k = &s.clients;
     let _ = writeln!(out, "\n[clients]");
@@ -51,6 +57,12 @@ pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
         "mix = {{ put = {put}, append = {append}, incr = {incr}, delete = {delete}, get = {get} }}"
     );
     let _ = writeln!(out, "on_restart = {}", quote(k.on_restart.name()));
+    if k.window != 1 {
+        let _ = writeln!(out, "window = {}", k.window);
+    }
+    if k.register {
+        let _ = writeln!(out, "register = true");
+    }
 
     for f in &s.faults {
         super::faults::write(&mut out, f);

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::clock::Clock;
 use super::network::LinkOverride;
 use crate::client::Client;
 use crate::ids::{ClientId, NodeId, Seq, SimTime, Term};
@@ -53,6 +54,8 @@ pub(super) trait Target {
     /// Re-deliver old requests to node `to` together, in order, after the links' shortest
     /// delay (packets already queued in the network).
     fn replay_together(&mut self, fault: usize, envelopes: Vec<Envelope>, to: NodeId);
+    /// Set (`Some`) or clear (`None`) node `id`'s clock for fault `fault`.
+    fn set_clock(&mut self, fault: usize, id: NodeId, clock: Option<Clock>);
     /// Fault `fault`'s trigger never came during the fault phase.
     fn skipped(&mut self, fault: usize);
 }
@@ -84,7 +87,8 @@ enum Status {
 struct FaultState {
     spec: FaultSpec,
     status: Status,
-    /// For a partition: the groups it cut, as resolved when it fired.
+    /// For a partition: the groups it cut, as resolved when it fired. For a clock fault:
+    /// the node whose clock it set, alone.
     groups: Vec<Vec<NodeId>>,
     /// For a replay: the term of the leader when it armed (0 if there was none); it fires
     /// once a leader of a later term exists (a leader change).
@@ -183,6 +187,13 @@ impl Injector {
             }
             if fault.status == Status::Active {
                 fault.status = Status::Done;
+                // The liveness phase runs on true clocks (the network heals elsewhere).
+                if let (FaultKind::Clock { .. }, Some(&node)) = (
+                    &fault.spec.kind,
+                    fault.groups.first().and_then(|g| g.first()),
+                ) {
+                    world.set_clock(i, node, None);
+                }
             }
         }
     }
@@ -224,6 +235,7 @@ impl Injector {
             | FaultKind::Partition { .. }
             | FaultKind::Replay { .. }
             | FaultKind::StaleReplay { .. }
+            | FaultKind::Clock { .. }
             | FaultKind::ClientCrash { .. } => {
                 self.faults[i].armed_term = current_leader(world).map_or(Term(0), RaftNode::term);
                 self.faults[i].status = Status::Armed;
@@ -243,6 +255,11 @@ impl Injector {
         match self.faults[i].spec.kind {
             FaultKind::Partition { .. } => world.heal(i),
             FaultKind::Network { .. } => world.change_links(i, None),
+            FaultKind::Clock { .. } => {
+                if let Some(&node) = self.faults[i].groups.first().and_then(|g| g.first()) {
+                    world.set_clock(i, node, None);
+                }
+            }
             FaultKind::Crash { .. }
             | FaultKind::Replay { .. }
             | FaultKind::StaleReplay { .. }
@@ -290,6 +307,25 @@ impl Injector {
                 if let Some(ms) = heal_after_ms {
                     world.schedule(world.now().plus_ms(ms), Timer::End(i));
                 }
+            }
+            FaultKind::Clock {
+                node,
+                offset_ms,
+                drift_ppm,
+                for_ms,
+            } => {
+                let Some(target) = self.select(node, world) else {
+                    return;
+                };
+                self.disarm(i, Status::Active);
+                self.faults[i].groups = vec![vec![target]];
+                let clock = Clock {
+                    since: world.now(),
+                    offset_us: offset_ms.saturating_mul(1000),
+                    drift_ppm,
+                };
+                world.set_clock(i, target, Some(clock));
+                world.schedule(world.now().plus_ms(for_ms), Timer::End(i));
             }
             FaultKind::Replay { count } => self.try_replay(i, count, world),
             FaultKind::StaleReplay { count, client } => {

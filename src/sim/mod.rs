@@ -8,6 +8,7 @@
 //! assert!(report.passed());
 //! ```
 
+mod clock;
 pub mod determinism;
 mod faults;
 mod network;

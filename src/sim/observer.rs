@@ -2,7 +2,7 @@
 //! trace sink when one is attached (and only then is anything formatted).
 
 use super::stats::Stats;
-use crate::check::Checks;
+use crate::check::{Checks, TableBounds};
 use crate::ids::SimTime;
 use crate::trace::{TraceDigest, TraceEvent, TraceSink};
 
@@ -14,9 +14,13 @@ pub(super) struct Observer<'s> {
 }
 
 impl<'s> Observer<'s> {
-    pub fn new(nodes: u8, sink: Option<&'s mut dyn TraceSink>) -> Observer<'s> {
+    pub fn new(
+        nodes: u8,
+        bounds: TableBounds,
+        sink: Option<&'s mut dyn TraceSink>,
+    ) -> Observer<'s> {
         Observer {
-            checks: Checks::new(nodes),
+            checks: Checks::bounded(nodes, bounds),
             digest: TraceDigest::default(),
             stats: Stats::default(),
             sink,

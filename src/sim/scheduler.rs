@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use super::clock::Clock;
 use super::faults::{Injector, Target, Timer};
 use super::network::{LinkOverride, Network, Route};
 use super::observer::Observer;
@@ -63,6 +64,19 @@ struct NodeSlot {
     timer: Option<SimTime>,
     /// Bumped at every crash, so a scheduled restart only revives the incarnation it meant.
     incarnation: u32,
+    /// A clock fault in effect: the node reads this clock instead of simulated time.
+    clock: Option<Clock>,
+}
+
+impl NodeSlot {
+    /// What the node's clock reads now.
+    #[inline]
+    fn local(&self, now: SimTime) -> SimTime {
+        match &self.clock {
+            None => now,
+            Some(clock) => clock.local(now),
+        }
+    }
 }
 
 /// One client's place in the world.
@@ -187,22 +201,29 @@ impl Io<'_> {
     }
 
     /// Run `process`'s timeout if it is already due at this instant (true), or queue its next
-    /// wake-up (false).
+    /// wake-up (false). A process under a clock fault reads `clock`, and its deadlines are on
+    /// that clock.
     #[inline]
     fn run_due<P: Process>(
         &mut self,
         process: &mut P,
         timer: &mut Option<SimTime>,
         addr: Addr,
+        clock: Option<Clock>,
     ) -> bool {
+        let local_now = clock.map_or(self.now, |c| c.local(self.now));
         match process.poll_timeout() {
-            Some(due) if due <= self.now => {
+            Some(due) if due <= local_now => {
                 self.events += 1;
                 self.handling = Some(addr);
-                process.handle_timeout(self.now);
+                process.handle_timeout(local_now);
                 true
             }
             next => {
+                let next = match (next, clock) {
+                    (Some(due), Some(c)) => Some(c.sim_time_of(due, self.now)),
+                    _ => next,
+                };
                 self.arm(timer, next, addr);
                 false
             }
@@ -235,7 +256,7 @@ impl<'s> Scheduler<'s> {
         let clients = clients
             .into_iter()
             .map(|mut client| {
-                while used_ids.contains(&client.id()) {
+                while !client.registers() && used_ids.contains(&client.id()) {
                     client.redraw_id();
                 }
                 used_ids.insert(client.id());
@@ -265,6 +286,7 @@ impl<'s> Scheduler<'s> {
                     state: NodeState::Up(node),
                     timer: None,
                     incarnation: 0,
+                    clock: None,
                 })
                 .collect(),
             clients,
@@ -297,7 +319,9 @@ impl<'s> Scheduler<'s> {
                     }
                     return;
                 }
-                let NodeState::Up(node) = &mut self.nodes[id.index()].state else {
+                let slot = &mut self.nodes[id.index()];
+                let local_now = slot.local(self.io.now);
+                let NodeState::Up(node) = &mut slot.state else {
                     if self.io.messages {
                         self.io.trace_message(MessageStep::Down, &envelope);
                     }
@@ -309,7 +333,7 @@ impl<'s> Scheduler<'s> {
                 }
                 self.io.events += 1;
                 self.io.handling = Some(envelope.to);
-                node.handle_message(self.io.now, envelope);
+                node.handle_message(local_now, envelope);
                 self.after_node(id, true, faults);
             }
             Addr::Client(no) => {
@@ -371,7 +395,7 @@ impl<'s> Scheduler<'s> {
             let NodeState::Up(node) = &mut slot.state else {
                 return; // a trigger crashed it
             };
-            if !self.io.run_due(node, &mut slot.timer, addr) {
+            if !self.io.run_due(node, &mut slot.timer, addr, slot.clock) {
                 return;
             }
             stepped = true;
@@ -392,7 +416,10 @@ impl<'s> Scheduler<'s> {
                 slot.finished = true;
                 self.clients_done += 1;
             }
-            if !self.io.run_due(&mut slot.client, &mut slot.timer, addr) {
+            if !self
+                .io
+                .run_due(&mut slot.client, &mut slot.timer, addr, None)
+            {
                 return;
             }
         }
@@ -422,7 +449,7 @@ impl<'s> Scheduler<'s> {
             }
         };
         let now = self.io.now;
-        slot.state = NodeState::Up(RaftNode::recover(crashed, now));
+        slot.state = NodeState::Up(RaftNode::recover(crashed, slot.local(now)));
         self.io.events += 1;
         self.io
             .observer
@@ -444,7 +471,7 @@ impl<'s> Scheduler<'s> {
         let client = &mut self.clients[c].client;
         let old = client.id();
         client.restart(now);
-        if client.id() != old {
+        if client.id() != old && !client.registers() {
             while self.used_ids.contains(&client.id()) {
                 client.redraw_id();
             }
@@ -714,6 +741,30 @@ impl Target for Scheduler<'_> {
             self.trace_replay(fault, &envelope, to);
             self.io.deliver_after(envelope, delay_us);
         }
+    }
+
+    fn set_clock(&mut self, fault: usize, id: NodeId, clock: Option<Clock>) {
+        let now = self.io.now;
+        let slot = &mut self.nodes[id.index()];
+        slot.clock = clock;
+        // Its deadlines are on its clock: queue its wake-up again by the new reading.
+        slot.timer = None;
+        if let NodeState::Up(node) = &slot.state {
+            let next = node
+                .poll_timeout()
+                .map(|due| clock.map_or(due, |c| c.sim_time_of(due, now)));
+            self.io.arm(&mut slot.timer, next, Addr::Node(id));
+        }
+        let (offset_us, drift_ppm) = clock.map_or((0, 0), |c| (c.offset_us, c.drift_ppm));
+        self.io.observer.emit(
+            now,
+            &TraceEvent::Clock {
+                fault,
+                node: id,
+                offset_us,
+                drift_ppm,
+            },
+        );
     }
 
     fn skipped(&mut self, fault: usize) {

@@ -14,6 +14,7 @@ use super::observer::Observer;
 use super::scheduler::{Event, Scheduler};
 use crate::client::{Client, ClientConfig, Workload};
 use crate::ids::{ClientNo, NodeId, SimTime};
+use crate::kv::SessionLimits;
 use crate::raft::{NodeConfig, RaftNode};
 use crate::scenario::Scenario;
 use crate::trace::{TraceEvent, TraceSink};
@@ -79,6 +80,11 @@ impl<'s> World<'s> {
                     ),
                     heartbeat_us: c.heartbeat_ms * 1000,
                     dedup: scenario.dedup,
+                    limits: SessionLimits {
+                        register: scenario.clients.register,
+                        timeout_us: scenario.server.session_timeout_ms * 1000,
+                        max_sessions: scenario.server.max_sessions,
+                    },
                     mutations: scenario.mutations,
                 };
                 let rng = stream_rng(seed, stream::NODE_BASE + u64::from(id.0));
@@ -99,6 +105,8 @@ impl<'s> World<'s> {
                     k.on_restart,
                 );
                 config.mutations = scenario.mutations;
+                config.window = k.window;
+                config.register = k.register;
                 if scenario.wire_clients {
                     config.suspect_us = config.timeout_us;
                 }
@@ -116,7 +124,11 @@ impl<'s> World<'s> {
                 duplicate: n.duplicate,
             },
         );
-        let observer = Observer::new(c.nodes, sink);
+        let bounds = crate::check::TableBounds {
+            max_sessions: scenario.server.max_sessions,
+            window: k.window,
+        };
+        let observer = Observer::new(c.nodes, bounds, sink);
         let budget = scenario.budget();
         let mut sched = Scheduler::new(nodes, clients, network, observer, budget, messages);
         let mut faults = Injector::new(&scenario.faults, stream_rng(seed, stream::FAULTS));

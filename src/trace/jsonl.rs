@@ -208,6 +208,12 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                         .raw("seq", request.seq)
                         .op(Some(request));
                 }
+                Payload::Register { .. } => {
+                    o.raw("client", index.0)
+                        .raw("seq", "null")
+                        .str("op", "register")
+                        .op(None);
+                }
             }
             o.str("outcome", outcome.name()).result("result", result);
             match outcome {
@@ -220,7 +226,50 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                         .raw("expired", false)
                         .raw("conflict", true);
                 }
+                Outcome::SessionExpired => {}
             }
+        }
+        TraceEvent::Expire {
+            node,
+            client,
+            index,
+            reason,
+        } => {
+            o.raw("node", node.0)
+                .raw("client", client)
+                .raw("index", index)
+                .str("reason", reason.name());
+        }
+        TraceEvent::Register {
+            client_no,
+            client,
+            node,
+            index,
+        } => {
+            o.raw("client", client)
+                .raw("node", node.0)
+                .raw("index", index)
+                .raw("client_no", client_no.0);
+        }
+        TraceEvent::SessionExpired {
+            client_no,
+            client,
+            node,
+        } => {
+            o.raw("client", client)
+                .raw("node", node.0)
+                .raw("client_no", client_no.0);
+        }
+        TraceEvent::Clock {
+            fault,
+            node,
+            offset_us,
+            drift_ppm,
+        } => {
+            o.raw("fault", fault)
+                .raw("node", node.0)
+                .raw("offset_us", offset_us)
+                .raw("drift_ppm", drift_ppm);
         }
         TraceEvent::Dedup {
             node,
@@ -408,6 +457,10 @@ pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
         TraceEvent::GaveUp { .. } => "gave_up",
         TraceEvent::Append { .. } => "append",
         TraceEvent::Apply { .. } => "apply",
+        TraceEvent::Expire { .. } => "expire",
+        TraceEvent::Register { .. } => "register",
+        TraceEvent::SessionExpired { .. } => "session_expired",
+        TraceEvent::Clock { .. } => "clock",
         TraceEvent::Dedup { .. } => "dedup",
         TraceEvent::Leader { .. } => "leader",
         TraceEvent::Crash { .. } => "crash",

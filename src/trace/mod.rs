@@ -22,7 +22,7 @@ pub use tracing_sink::TracingSink;
 
 use crate::digest::DigestHasher;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
-use crate::kv::{OpResult, Origin, Outcome, Request, StateDigest};
+use crate::kv::{EndReason, OpResult, Origin, Outcome, Request, StateDigest, TableSize};
 use crate::message::{Addr, Payload, Refusal};
 use crate::raft::Log;
 use crate::scenario::CrashWhen;
@@ -80,6 +80,15 @@ impl std::fmt::Debug for LogView<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "LogView(last index {})", self.0.last_index())
     }
+}
+
+/// The dedup state's size after an apply, as an event carries it: seen by the table-size
+/// rule, never printed or hashed (it follows from the applies already hashed).
+#[derive(Clone, Copy, Debug)]
+pub struct TableView(pub TableSize);
+
+impl Hash for TableView {
+    fn hash<H: Hasher>(&self, _: &mut H) {}
 }
 
 /// Why and in which state a node crashed.
@@ -217,6 +226,37 @@ pub enum TraceEvent<'a> {
         outcome: Outcome,
         result: &'a OpResult,
         digest: StateDigest,
+        table: TableView,
+    },
+    /// Applying the entry at `index` ended `client`'s session first (idle past the timeout,
+    /// or evicted past the table's bound).
+    Expire {
+        node: NodeId,
+        client: ClientId,
+        index: LogIndex,
+        reason: EndReason,
+    },
+    /// A client's session opened: `node` answered that its id is `client`, the index of its
+    /// `register` entry.
+    Register {
+        client_no: ClientNo,
+        client: ClientId,
+        node: NodeId,
+        index: LogIndex,
+    },
+    /// `node` answered that `client`'s session has ended; the client's operations in flight
+    /// end indefinite (each is traced as a `session-expired` reply) and it registers again.
+    SessionExpired {
+        client_no: ClientNo,
+        client: ClientId,
+        node: NodeId,
+    },
+    /// A clock fault set (`offset_us`, `drift_ppm`) or cleared (both 0) a node's clock.
+    Clock {
+        fault: usize,
+        node: NodeId,
+        offset_us: i64,
+        drift_ppm: i64,
     },
     /// A duplicate was detected.
     Dedup {

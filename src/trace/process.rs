@@ -2,7 +2,7 @@
 //! what checkers observe and traces print. The simulator and the real-network node both
 //! turn events into trace events through [`Traced`].
 
-use super::{DedupAnswer, DedupSite, LogView, TraceEvent};
+use super::{DedupAnswer, DedupSite, LogView, TableView, TraceEvent};
 use crate::client::{Client, ClientEvent, Failure};
 use crate::kv::Outcome;
 use crate::process::Process;
@@ -47,6 +47,7 @@ impl Traced for RaftNode {
                 outcome,
                 result,
                 digest,
+                table,
             } => {
                 emit(&TraceEvent::Apply {
                     node,
@@ -56,9 +57,10 @@ impl Traced for RaftNode {
                     outcome: *outcome,
                     result,
                     digest: *digest,
+                    table: TableView(*table),
                 });
                 let dedup = match *outcome {
-                    Outcome::Applied => None,
+                    Outcome::Applied | Outcome::SessionExpired => None,
                     Outcome::Duplicate {
                         last_seq,
                         expired: false,
@@ -81,6 +83,16 @@ impl Traced for RaftNode {
                     });
                 }
             }
+            &NodeEvent::Expired {
+                index,
+                client,
+                reason,
+            } => emit(&TraceEvent::Expire {
+                node,
+                client,
+                index,
+                reason,
+            }),
             NodeEvent::DuplicateOnReceive {
                 request,
                 last_seq,
@@ -180,6 +192,17 @@ impl Traced for Client {
                 client,
                 seq,
                 attempts,
+            },
+            &ClientEvent::Registered { client, from } => TraceEvent::Register {
+                client_no,
+                client,
+                node: from,
+                index: crate::ids::LogIndex(client.0),
+            },
+            &ClientEvent::SessionExpired { client, from } => TraceEvent::SessionExpired {
+                client_no,
+                client,
+                node: from,
             },
         };
         emit(&trace);

@@ -26,6 +26,9 @@ enum About {
     Op(ClientId, Seq),
     /// A fault or leadership change: context for every operation open at the time.
     World,
+    /// A session's life (it opened, expired, or was found expired): context for that
+    /// client's operations open at the time.
+    Session(ClientId),
     /// The verdict.
     Verdict,
 }
@@ -53,11 +56,13 @@ struct OpFacts {
     first: Option<SimTime>,
     /// When its client accepted a reply (the end of its story).
     replied: Option<SimTime>,
+    /// It ended `session-expired` (indefinite).
+    expired: bool,
 }
 
 impl OpFacts {
     fn interesting(&self) -> bool {
-        self.dedups > 0 || self.applied_at.len() > 1
+        self.dedups > 0 || self.applied_at.len() > 1 || self.expired
     }
 }
 
@@ -141,7 +146,9 @@ impl<W: Write> StorySink<W> {
             }
             let steps = self.lines.iter().filter(|line| {
                 let ours = line.about == About::Op(client, seq);
-                let context = line.about == About::World && line.t >= start && line.t <= end;
+                let context = (line.about == About::World || line.about == About::Session(client))
+                    && line.t >= start
+                    && line.t <= end;
                 ours || context
             });
             let mut shown = 0;
@@ -193,12 +200,26 @@ impl<W: Write> TraceSink for StorySink<W> {
                 self.op(client, seq, t);
                 About::Op(client, seq)
             }
+            TraceEvent::Refused {
+                client,
+                seq,
+                reason: crate::message::Refusal::SessionExpired,
+                ..
+            } => {
+                let facts = self.op(client, seq, t);
+                facts.replied = Some(t);
+                facts.expired = true;
+                About::Op(client, seq)
+            }
             TraceEvent::Reply { client, seq, .. }
             | TraceEvent::Refused { client, seq, .. }
             | TraceEvent::GaveUp { client, seq, .. } => {
                 self.op(client, seq, t).replied = Some(t);
                 About::Op(client, seq)
             }
+            TraceEvent::Expire { client, .. }
+            | TraceEvent::Register { client, .. }
+            | TraceEvent::SessionExpired { client, .. } => About::Session(client),
             TraceEvent::Append { request, .. } => About::Op(request.client, request.seq),
             TraceEvent::Apply {
                 node,
@@ -220,7 +241,7 @@ impl<W: Write> TraceSink for StorySink<W> {
                 }
                 About::Op(client, seq)
             }
-            TraceEvent::Apply { .. } => return, // the leader's no-op
+            TraceEvent::Apply { .. } => return, // a no-op or a register entry
             TraceEvent::Dedup {
                 client,
                 seq,
@@ -246,6 +267,7 @@ impl<W: Write> TraceSink for StorySink<W> {
             | TraceEvent::Partition { .. }
             | TraceEvent::Heal { .. }
             | TraceEvent::Network { .. }
+            | TraceEvent::Clock { .. }
             | TraceEvent::Liveness => About::World,
             TraceEvent::Swarm { .. }
             | TraceEvent::FaultSkipped { .. }

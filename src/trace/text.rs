@@ -101,7 +101,50 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
                 "{client_no} <- {node} refused seq={seq}: it already took effect as a different \
                  operation (last_seq {last_seq})"
             ),
+            Refusal::SessionExpired => write!(
+                l,
+                "{client_no} <- {node} session-expired seq={seq}: outcome unknown (indefinite)"
+            ),
         },
+        TraceEvent::Expire {
+            node,
+            client,
+            index,
+            reason,
+        } => write!(
+            l,
+            "{node} [session] client {client} expired at index={index} ({})",
+            reason.name()
+        ),
+        TraceEvent::Register {
+            client_no,
+            client,
+            node,
+            ..
+        } => write!(l, "{client_no} <- {node} registered as client {client}"),
+        TraceEvent::SessionExpired {
+            client_no,
+            client,
+            node,
+        } => write!(
+            l,
+            "{client_no} <- {node} session of client {client} expired; registering again"
+        ),
+        TraceEvent::Clock {
+            fault,
+            node,
+            offset_us,
+            drift_ppm,
+        } => {
+            if offset_us == 0 && drift_ppm == 0 {
+                write!(l, "!! clock of {node} reads true time again (faults[{fault}])")
+            } else {
+                write!(
+                    l,
+                    "!! clock of {node} off by {offset_us} us, drift {drift_ppm} ppm (faults[{fault}])"
+                )
+            }
+        }
         TraceEvent::GaveUp {
             client_no,
             seq,
@@ -135,6 +178,10 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             ..
         } => match payload {
             Payload::Noop => write!(l, "{node} apply index={index} noop (term {term})"),
+            Payload::Register { .. } => write!(
+                l,
+                "{node} apply index={index} register: opens session client {index}"
+            ),
             Payload::Client(request) => {
                 write!(l, "{node} apply index={index} {} -> ", request.op)?;
                 match outcome {
@@ -146,6 +193,9 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
                         l,
                         "conflict: seq took effect as a different operation (last_seq {last_seq})"
                     )?,
+                    Outcome::SessionExpired => {
+                        l.write_str("session-expired: the session is not live")?
+                    }
                 }
                 write!(l, " (client {} seq {})", request.client, request.seq)
             }

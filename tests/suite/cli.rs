@@ -362,8 +362,14 @@ fn catch_table_lists_every_design() {
         "trust-seq ",
         "reuse-id + sessions",
         "reuse-id + last-seq",
+        "expire-local-clock ",
+        "ttl-reset-on-leader-change ",
+        "evict-silently ",
+        "last-seq + window 4",
         "mutation vote-not-kept",
         "mutation rebuild-on-retry",
+        "mutation keep-acknowledged",
+        "mutation evict-late",
     ] {
         assert!(
             out.lines().any(|l| l.starts_with(design)),
@@ -371,5 +377,5 @@ fn catch_table_lists_every_design() {
         );
     }
     assert_eq!(out.matches("never fails").count(), 2, "{out}");
-    assert_eq!(out.matches("  caught  ").count(), 17, "{out}");
+    assert_eq!(out.matches("  caught  ").count(), 23, "{out}");
 }

@@ -14,7 +14,7 @@ use idemsim::ids::{ClientNo, NodeId};
 use idemsim::kv::Dedup;
 use idemsim::scenario::{
     self, ClientSelector, ClientsSpec, ClusterSpec, CrashWhen, FaultKind, FaultSpec, NetworkSpec,
-    NodeSelector, Scenario, Split,
+    NodeSelector, Scenario, ServerSpec, Split,
 };
 use idemsim::sim::{RunOptions, run};
 use proptest::prelude::*;
@@ -55,10 +55,12 @@ fn clients(delay_max: u64) -> impl Strategy<Value = ClientsSpec> {
         (4 * delay_max + 10)..=400,
         0u64..=20,
         prop::array::uniform5(0u32..=3),
+        1u32..=4,
+        any::<bool>(),
     )
         .prop_filter("some op has weight", |t| t.5.iter().any(|&w| w > 0))
         .prop_map(
-            |(count, ops, keys, timeout_ms, think, weights)| ClientsSpec {
+            |(count, ops, keys, timeout_ms, think, weights, window, register)| ClientsSpec {
                 count,
                 ops,
                 keys,
@@ -66,6 +68,8 @@ fn clients(delay_max: u64) -> impl Strategy<Value = ClientsSpec> {
                 think_ms: (0, think),
                 mix: Mix { weights },
                 on_restart: Default::default(),
+                window,
+                register,
             },
         )
 }
@@ -188,7 +192,21 @@ fn scenario_and_seed() -> impl Strategy<Value = (Scenario, u64)> {
         clients(network.delay_ms.1).prop_flat_map(move |clients| {
             let faults =
                 prop::collection::vec(fault(cluster.nodes, clients.count, duration_ms), 0..6);
-            (faults, any::<u64>()).prop_map(move |(faults, seed)| {
+            // Expiry and eviction need registration.
+            let server = if clients.register {
+                (
+                    prop_oneof![Just(0u64), 100u64..=2000],
+                    prop_oneof![Just(0u32), 1..=clients.count + 1],
+                )
+                    .prop_map(|(session_timeout_ms, max_sessions)| ServerSpec {
+                        session_timeout_ms,
+                        max_sessions,
+                    })
+                    .boxed()
+            } else {
+                Just(ServerSpec::default()).boxed()
+            };
+            (faults, server, any::<u64>()).prop_map(move |(faults, server, seed)| {
                 let s = Scenario {
                     name: "generated".to_owned(),
                     description: None,
@@ -198,6 +216,7 @@ fn scenario_and_seed() -> impl Strategy<Value = (Scenario, u64)> {
                     cluster,
                     network,
                     dedup: Dedup::Sessions,
+                    server,
                     clients,
                     faults,
                     swarm: None,
@@ -225,6 +244,9 @@ proptest! {
             let mut s = s.clone();
             s.dedup = dedup;
             s.wire_clients = wire_clients;
+            if !dedup.is_correct_for(s.clients.window) {
+                s.clients.window = 1; // last-seq's contract: one request in flight
+            }
             let report = run(&s, RunOptions::new(seed));
             prop_assert!(
                 report.passed(),

@@ -18,6 +18,9 @@ const CATCH_WITHIN: u64 = 20;
 fn load(path: &Path, dedup: Dedup) -> Scenario {
     let mut s = scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
     s.dedup = dedup;
+    if !dedup.is_correct_for(s.clients.window) {
+        s.clients.window = 1; // last-seq's contract: one request in flight per client
+    }
     s
 }
 

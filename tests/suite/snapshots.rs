@@ -80,7 +80,10 @@ fn flawed_designs_are_caught_in_the_act() {
                 design.name()
             )
         });
-        let name = format!("flawed_{}", design.name().replace(" + ", "_"));
+        let name = format!(
+            "flawed_{}",
+            design.name().replace(" + ", "_").replace(' ', "-")
+        );
         common::snapshots().bind(|| insta::assert_snapshot!(name, text));
     }
 }
