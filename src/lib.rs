@@ -8,6 +8,9 @@
 //! and the trace ([`trace`]) that show where it did not. Scenarios are TOML files
 //! ([`scenario`]); the replicated state machine and its dedup strategies live in [`kv`].
 
+// The run summary's `json!` object has more fields than the default limit expands.
+#![recursion_limit = "256"]
+
 pub mod campaign;
 pub mod check;
 pub mod cli;

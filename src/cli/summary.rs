@@ -41,6 +41,9 @@ pub fn render(
     let mut ended = String::new();
     if s.refused > 0 {
         let _ = write!(ended, ", {} refused", thousands(s.refused));
+        if s.expired_ops > 0 {
+            let _ = write!(ended, " ({} session-expired)", thousands(s.expired_ops));
+        }
     }
     if s.abandoned > 0 {
         let _ = write!(ended, ", {} abandoned", thousands(s.abandoned));
@@ -56,6 +59,15 @@ pub fn render(
         thousands(s.duplicates_at_apply),
         thousands(s.duplicates_at_receive),
     );
+    if s.registrations > 0 || s.sessions_expired > 0 || s.sessions_evicted > 0 {
+        let _ = writeln!(
+            out,
+            "sessions  {} · {} · {}",
+            plural(s.registrations, "registration", "registrations"),
+            plural(s.sessions_expired, "expired", "expired"),
+            plural(s.sessions_evicted, "evicted", "evicted"),
+        );
+    }
     let mut faults = format!(
         "faults    {}, {} · {} · {}",
         plural(s.crashes, "crash", "crashes"),
@@ -233,6 +245,10 @@ pub fn json(
         "ops_per_client": report.ops_per_client,
         "ops_completed": s.completed,
         "ops_refused": s.refused,
+        "ops_session_expired": s.expired_ops,
+        "sessions_registered": s.registrations,
+        "sessions_expired": s.sessions_expired,
+        "sessions_evicted": s.sessions_evicted,
         "ops_abandoned": s.abandoned,
         "retries": s.timeouts,
         "redirects": s.redirects,

@@ -37,6 +37,7 @@ pub struct RawSwarm {
     pub client_crashes: Option<bool>,
     pub replays: Option<bool>,
     pub timeouts: Option<bool>,
+    pub sessions: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

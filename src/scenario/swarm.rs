@@ -27,6 +27,8 @@ pub struct SwarmSpec {
     pub client_crashes: bool,
     pub replays: bool,
     pub timeouts: bool,
+    /// Pipelining windows, registration, session timeouts and bounds, and clock faults.
+    pub sessions: bool,
 }
 
 impl Default for SwarmSpec {
@@ -38,6 +40,7 @@ impl Default for SwarmSpec {
             client_crashes: true,
             replays: true,
             timeouts: true,
+            sessions: true,
         }
     }
 }
@@ -91,6 +94,9 @@ pub struct SwarmProfile {
     pub stale_replays: usize,
     /// The liveness budget, raised if the drawn delays need it.
     pub liveness_ms: u64,
+    /// Sessions as drawn (`None`: the file's): window, register, timeout, bound.
+    pub sessions: Option<(u32, bool, u64, u32)>,
+    pub clock_faults: usize,
 }
 
 /// `1 crash`, `3 crashes`.
@@ -140,6 +146,25 @@ impl fmt::Display for SwarmProfile {
         if self.stale_replays > 0 {
             let stale = count(self.stale_replays, "stale replay", "stale replays");
             write!(f, " · {stale}")?;
+        }
+        if let Some((window, register, timeout_ms, max)) = self.sessions {
+            write!(f, " · window {window}")?;
+            if register {
+                f.write_str(" · registered sessions")?;
+                if timeout_ms > 0 {
+                    write!(f, " expiring after {timeout_ms} ms")?;
+                }
+                if max > 0 {
+                    write!(f, " · at most {max} sessions")?;
+                }
+            }
+        }
+        if self.clock_faults > 0 {
+            write!(
+                f,
+                " · {}",
+                count(self.clock_faults, "clock fault", "clock faults")
+            )?;
         }
         write!(f, " · liveness budget {} ms", self.liveness_ms)
     }
@@ -353,6 +378,64 @@ pub fn instantiate(
         });
     }
 
+    // Sessions: a pipelining window (never for `last-seq`, whose contract is one request in
+    // flight), registration, expiry and a bound on the table; and skewed clocks.
+    let mut sessions = None;
+    let mut clock_faults = 0;
+    if spec.sessions && rng.random_bool(0.5) {
+        let windows = [1, 2, 4, 8];
+        let window = windows[rng.random_range(0..windows.len())];
+        if s.dedup != crate::kv::Dedup::LastSeq {
+            s.clients.window = window;
+        }
+        if rng.random_bool(0.5) {
+            s.clients.register = true;
+            s.server.session_timeout_ms = if rng.random_bool(0.5) {
+                rng.random_range(200..=2000)
+            } else {
+                0
+            };
+            s.server.max_sessions = if rng.random_bool(0.5) && s.clients.count > 0 {
+                rng.random_range(1..=s.clients.count + 2)
+            } else {
+                0
+            };
+        }
+        sessions = Some((
+            s.clients.window,
+            s.clients.register,
+            s.server.session_timeout_ms,
+            s.server.max_sessions,
+        ));
+        clock_faults = rng.random_range(0..=2usize);
+        for _ in 0..clock_faults {
+            let node = match rng.random_range(0..3) {
+                0 => NodeSelector::Leader,
+                1 => NodeSelector::Follower,
+                _ => NodeSelector::Node(NodeId(rng.random_range(1..=nodes))),
+            };
+            let offset_ms = rng.random_range(-2000..=2000);
+            let drift_ppm = if rng.random_bool(0.5) {
+                rng.random_range(-100_000..=100_000)
+            } else {
+                0
+            };
+            s.faults.push(FaultSpec {
+                at_ms: rng.random_range(0..phase_ms),
+                kind: FaultKind::Clock {
+                    node,
+                    offset_ms: if offset_ms == 0 && drift_ppm == 0 {
+                        1
+                    } else {
+                        offset_ms
+                    },
+                    drift_ppm,
+                    for_ms: rng.random_range(100..=1500),
+                },
+            });
+        }
+    }
+
     // Drawn faults follow the file's own, which keep their numbers (`faults[i]` in traces).
     let profile = SwarmProfile {
         crash_pattern,
@@ -373,6 +456,8 @@ pub fn instantiate(
         replays,
         stale_replays,
         liveness_ms: s.liveness_ms,
+        sessions,
+        clock_faults,
     };
     (s, profile)
 }

@@ -220,6 +220,7 @@ impl Checker<'_> {
                     client_crashes: w.client_crashes.unwrap_or(on.client_crashes),
                     replays: w.replays.unwrap_or(on.replays),
                     timeouts: w.timeouts.unwrap_or(on.timeouts),
+                    sessions: w.sessions.unwrap_or(on.sessions),
                 }
             }),
             budget: match raw.budget {

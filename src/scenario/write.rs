@@ -90,6 +90,7 @@ pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
         let _ = writeln!(out, "client_crashes = {}", w.client_crashes);
         let _ = writeln!(out, "replays = {}", w.replays);
         let _ = writeln!(out, "timeouts = {}", w.timeouts);
+        let _ = writeln!(out, "sessions = {}", w.sessions);
     }
     out
 }

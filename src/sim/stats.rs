@@ -13,8 +13,16 @@ pub struct Stats {
     pub submitted: u64,
     /// Operations whose result a client accepted.
     pub completed: u64,
-    /// Operations a node refused as an acknowledged and forgotten seq.
+    /// Operations a node refused (an acknowledged and forgotten seq, a seq taken by another
+    /// operation, or an expired session).
     pub refused: u64,
+    /// Of those, operations ended by an expired session (indefinite).
+    pub expired_ops: u64,
+    /// Sessions opened (registrations a client accepted).
+    pub registrations: u64,
+    /// Sessions ended, counted once per session (not per replica): by timeout, by eviction.
+    pub sessions_expired: u64,
+    pub sessions_evicted: u64,
     /// Sends of a request, first attempts included.
     pub requests: u64,
     /// Client timeouts, each followed by a retry of the same `(client_id, seq)`.
@@ -39,6 +47,7 @@ pub struct Stats {
     pub faults_skipped: u64,
     pub network: NetStats,
     duplicate_entries: BTreeSet<LogIndex>,
+    ended_sessions: BTreeSet<crate::ids::ClientId>,
 }
 
 impl Stats {
@@ -47,7 +56,19 @@ impl Stats {
         match *event {
             TraceEvent::Submit { .. } => self.submitted += 1,
             TraceEvent::Reply { .. } => self.completed += 1,
-            TraceEvent::Refused { .. } => self.refused += 1,
+            TraceEvent::Refused { reason, .. } => {
+                self.refused += 1;
+                if reason == crate::message::Refusal::SessionExpired {
+                    self.expired_ops += 1;
+                }
+            }
+            TraceEvent::Register { .. } => self.registrations += 1,
+            TraceEvent::Expire { client, reason, .. } if self.ended_sessions.insert(client) => {
+                match reason {
+                    crate::kv::EndReason::Timeout => self.sessions_expired += 1,
+                    crate::kv::EndReason::Evicted => self.sessions_evicted += 1,
+                }
+            }
             TraceEvent::Request { .. } => self.requests += 1,
             TraceEvent::Timeout { .. } => self.timeouts += 1,
             TraceEvent::Redirect { .. } => self.redirects += 1,

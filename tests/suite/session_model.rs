@@ -209,3 +209,213 @@ proptest! {
         check(Dedup::LastSeq, &actions, true)?;
     }
 }
+
+/// One step of the registered-sessions model.
+#[derive(Clone, Debug)]
+enum LifeAction {
+    /// Client `c` opens a (new) session.
+    Register { c: usize },
+    /// Client `c` issues a new operation in its current session, if its window has room.
+    New { c: usize, op: (u8, usize, i64) },
+    /// A copy of one of client `c`'s earlier requests (any session) arrives again.
+    Retry { c: usize, pick: usize },
+    /// Client `c` gets the answer to its oldest request in flight.
+    Ack { c: usize },
+    /// The leader's clock moves on by this many milliseconds before the next entry.
+    Wait { ms: u64 },
+}
+
+fn life_action(clients: usize) -> impl Strategy<Value = LifeAction> {
+    prop_oneof![
+        1 => (0..clients).prop_map(|c| LifeAction::Register { c }),
+        4 => (0..clients, (0u8..5, 0..KEYS.len(), 1i64..10)).prop_map(|(c, op)| LifeAction::New { c, op }),
+        3 => (0..clients, any::<usize>()).prop_map(|(c, pick)| LifeAction::Retry { c, pick }),
+        2 => (0..clients).prop_map(|c| LifeAction::Ack { c }),
+        1 => (0u64..400).prop_map(|ms| LifeAction::Wait { ms }),
+    ]
+}
+
+/// A client of the lifetime model: its current session, requests in flight, and every
+/// request it sent (with the session it was sent in).
+#[derive(Clone, Debug, Default)]
+struct LifeClient {
+    session: Option<u64>,
+    next: u64,
+    in_flight: BTreeSet<u64>,
+    sent: Vec<Arc<Request>>,
+}
+
+/// `sessions` with registration, expiry after `timeout_ms` of log time, at most
+/// `max_sessions`, and clients pipelining `window` requests, against a model: sessions live
+/// from their register entry until idle past the timeout (at the first entry whose stamp
+/// passes it) or evicted (least recently active first, ties to the older session); a request
+/// from a session that is not live is refused and changes nothing; otherwise exactly once.
+fn check_lifetimes(
+    actions: &[LifeAction],
+    timeout_ms: u64,
+    max_sessions: u32,
+    window: u64,
+) -> Result<(), TestCaseError> {
+    use idemsim::ids::{LogIndex, Term};
+    use idemsim::kv::SessionLimits;
+    use idemsim::message::{Entry, Payload};
+    use idemsim::mutation::Mutations;
+
+    let limits = SessionLimits {
+        register: true,
+        timeout_us: timeout_ms * 1000,
+        max_sessions,
+    };
+    let mut sm = StateMachine::mutated(Dedup::Sessions, Mutations::NONE, limits);
+    let mut map = BTreeMap::new();
+    let mut clients: Vec<LifeClient> = vec![LifeClient::default(); 3];
+    // Model: live session -> last active (log time, us); results per (session, seq).
+    let mut live: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut results: BTreeMap<(u64, u64), Option<String>> = BTreeMap::new();
+    let (mut index, mut stamp_us, mut clock_us) = (0u64, 0u64, 0u64);
+    for (step, action) in actions.iter().enumerate() {
+        let payload = match action {
+            LifeAction::Wait { ms } => {
+                stamp_us += ms * 1000;
+                continue;
+            }
+            LifeAction::Ack { c } => {
+                let m = &mut clients[*c];
+                if let Some(seq) = m.in_flight.first().copied() {
+                    m.in_flight.remove(&seq);
+                }
+                continue;
+            }
+            LifeAction::Register { .. } => Payload::Register {
+                origin: Origin::default(),
+            },
+            LifeAction::New { c, op: o } => {
+                let m = &mut clients[*c];
+                let Some(session) = m.session else { continue };
+                let lowest = m.in_flight.first().copied().unwrap_or(m.next);
+                if m.next >= lowest + window {
+                    continue; // the window is full
+                }
+                let seq = m.next;
+                m.next += 1;
+                m.in_flight.insert(seq);
+                let request = Arc::new(Request {
+                    client: ClientId(session),
+                    seq: Seq(seq),
+                    lowest_unacked: Seq(lowest),
+                    op: op(*o),
+                    origin: Origin::default(),
+                });
+                m.sent.push(Arc::clone(&request));
+                Payload::Client(request)
+            }
+            LifeAction::Retry { c, pick } => {
+                let m = &clients[*c];
+                if m.sent.is_empty() {
+                    continue;
+                }
+                Payload::Client(Arc::clone(&m.sent[pick % m.sent.len()]))
+            }
+        };
+        index += 1;
+        let entry = Entry {
+            term: Term(1),
+            payload,
+            stamp_us,
+        };
+        // The model: time, expiry, then the entry.
+        clock_us = clock_us.max(stamp_us);
+        live.retain(|_, last| clock_us - *last <= timeout_ms * 1000 || timeout_ms == 0);
+        let (outcome, result) = sm.apply_entry(LogIndex(index), &entry, true, 0);
+        match (&entry.payload, action) {
+            (Payload::Register { .. }, LifeAction::Register { c }) => {
+                live.insert(index, clock_us);
+                while max_sessions > 0 && live.len() > max_sessions as usize {
+                    let (&oldest, _) = live
+                        .iter()
+                        .min_by_key(|&(&id, &last)| (last, id))
+                        .expect("non-empty");
+                    live.remove(&oldest);
+                }
+                let m = &mut clients[*c];
+                m.session = Some(index);
+                m.in_flight.clear(); // a new session starts with nothing in flight
+                prop_assert_eq!(outcome, Outcome::Applied, "step {}", step);
+            }
+            (Payload::Client(request), _) => {
+                let session = request.client.0;
+                if let Some(last) = live.get_mut(&session) {
+                    *last = clock_us;
+                } else {
+                    prop_assert_eq!(
+                        outcome,
+                        Outcome::SessionExpired,
+                        "step {}: {:?}: session {} is not live",
+                        step,
+                        action,
+                        session
+                    );
+                }
+                if live.contains_key(&session) {
+                    let key = (session, request.seq.0);
+                    if !request.op.kind().is_write() {
+                        let now = reference(&mut map, &request.op);
+                        prop_assert_eq!(text(&result), now, "step {}", step);
+                    } else if let Some(first) = results.get(&key) {
+                        prop_assert!(
+                            matches!(outcome, Outcome::Duplicate { .. }),
+                            "step {}: {:?}: {:?}",
+                            step,
+                            action,
+                            outcome
+                        );
+                        if let Outcome::Duplicate { expired: false, .. } = outcome {
+                            prop_assert_eq!(text(&result), first.clone(), "step {}", step);
+                        }
+                    } else {
+                        let expected = reference(&mut map, &request.op);
+                        prop_assert_eq!(outcome, Outcome::Applied, "step {}: {:?}", step, action);
+                        prop_assert_eq!(text(&result), expected.clone(), "step {}", step);
+                        results.insert(key, expected);
+                    }
+                }
+            }
+            _ => unreachable!("step {step}: entry and action disagree"),
+        }
+        let size = sm.table_size(match &entry.payload {
+            Payload::Client(r) => Some(r.client),
+            _ => None,
+        });
+        prop_assert_eq!(
+            size.sessions as usize,
+            live.len(),
+            "step {}: live sessions",
+            step
+        );
+        prop_assert!(
+            u64::from(size.results) <= window,
+            "step {}: {} results cached for one client, window {}",
+            step,
+            size.results,
+            window
+        );
+        for key in KEYS {
+            let got = sm.store().get(key).map(|v| v.to_string());
+            prop_assert_eq!(got, map.get(key).cloned(), "step {}: key {}", step, key);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    /// `sessions` with registration, pipelining, expiry and eviction match the model.
+    #[test]
+    fn registered_sessions_match_the_lifetime_model(
+        actions in prop::collection::vec(life_action(3), 1..120),
+        timeout_ms in prop_oneof![Just(0u64), 100u64..1000],
+        max_sessions in 0u32..4,
+        window in 1u64..5,
+    ) {
+        check_lifetimes(&actions, timeout_ms, max_sessions, window)?;
+    }
+}
