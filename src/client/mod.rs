@@ -739,12 +739,16 @@ impl Process for Client {
         if self.down {
             return None;
         }
-        let flights = self.flights.iter().map(|f| f.due).min();
-        let register = self.registering.map(|r| r.due);
-        [self.think_at, flights, register]
-            .into_iter()
-            .flatten()
-            .min()
+        let mut next = self.think_at;
+        for due in self
+            .flights
+            .iter()
+            .map(|f| f.due)
+            .chain(self.registering.map(|r| r.due))
+        {
+            next = Some(next.map_or(due, |n| n.min(due)));
+        }
+        next
     }
 
     fn poll_event(&mut self) -> Option<ClientEvent> {

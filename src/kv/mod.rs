@@ -77,6 +77,8 @@ pub struct StateMachine {
     watermark_from_duplicates: bool,
     /// Sessions ended by recent applies, for the owner's `expire` events.
     ended: Vec<(ClientId, EndReason)>,
+    /// Results cached for the client of the last entry applied.
+    last_results: u32,
 }
 
 impl StateMachine {
@@ -97,6 +99,7 @@ impl StateMachine {
             lifetimes: Lifetimes::new(limits, mutations.has(Mutation::EvictLate)),
             watermark_from_duplicates: mutations.has(Mutation::DuplicateMovesWatermark),
             ended: Vec::new(),
+            last_results: 0,
         }
     }
 
@@ -120,6 +123,7 @@ impl StateMachine {
             self.lifetimes.advance(now_us);
             self.forget_ended();
         }
+        self.last_results = 0;
         match &entry.payload {
             Payload::Noop => (Outcome::Applied, None),
             Payload::Register { .. } => {
@@ -138,7 +142,9 @@ impl StateMachine {
                     self.lifetimes.open(request.client);
                     self.forget_ended();
                 }
-                self.apply(request, as_leader)
+                let applied = self.apply(request, as_leader);
+                self.last_results = self.sessions.settled_results();
+                applied
             }
         }
     }
@@ -169,8 +175,9 @@ impl StateMachine {
         }
     }
 
-    /// The size of the dedup state, with `client`'s cached results.
-    pub fn table_size(&self, client: Option<ClientId>) -> TableSize {
+    /// The size of the dedup state after the last apply, with the cached results of the
+    /// client whose request it was (0 after a no-op, a register or a refused entry).
+    pub fn table_size(&self) -> TableSize {
         let sessions = if self.lifetimes.enabled() {
             self.lifetimes.len()
         } else {
@@ -178,7 +185,7 @@ impl StateMachine {
         };
         TableSize {
             sessions: sessions as u32,
-            results: client.map_or(0, |c| self.sessions.results_of(c)) as u32,
+            results: self.last_results,
         }
     }
 

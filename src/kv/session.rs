@@ -193,6 +193,8 @@ pub struct SessionTable {
     digest: Digest,
     /// [`crate::mutation::Mutation::KeepAcknowledged`]: never forget a result.
     keep_acknowledged: bool,
+    /// Results cached for the client of the last settled request, after it settled.
+    settled_results: u32,
 }
 
 impl SessionTable {
@@ -213,7 +215,14 @@ impl SessionTable {
             table,
             digest: Digest::default(),
             keep_acknowledged: false,
+            settled_results: 0,
         }
+    }
+
+    /// Results cached for the client of the request [`SessionTable::settle`] handled last
+    /// (what the table-size rule bounds by the window), without a lookup.
+    pub fn settled_results(&self) -> u32 {
+        self.settled_results
     }
 
     /// The deliberate bug [`crate::mutation::Mutation::KeepAcknowledged`]: results are
@@ -317,6 +326,7 @@ impl SessionTable {
         took_effect: Option<&OpResult>,
         as_leader: bool,
     ) {
+        self.settled_results = 0;
         if self.dedup == Dedup::LeaderOnly && !as_leader {
             return; // followers never build the leader's table
         }
@@ -365,6 +375,7 @@ impl SessionTable {
                     let forgotten = session.results.pop_front().expect("checked non-empty");
                     digest.remove_hash(forgotten.hash);
                 }
+                self.settled_results = session.results.len() as u32;
                 let after = (session.lowest_unacked, session.last_seq);
                 if after != before || is_new {
                     if !is_new {
@@ -389,6 +400,7 @@ impl SessionTable {
                 if let Some(old) = entries.insert(request.client, cached) {
                     digest.remove_hash(old.hash);
                 }
+                self.settled_results = 1;
             }
             Table::Off => {}
         }

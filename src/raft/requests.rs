@@ -179,17 +179,11 @@ impl RaftNode {
                     reason,
                 });
             }
-            let client = match &entry.payload {
-                Payload::Noop => None,
-                Payload::Register { .. } => {
-                    self.answer_registration(index);
-                    Some(ClientId(index.0))
-                }
-                Payload::Client(request) => {
-                    self.answer_waiter(request, outcome, &result);
-                    Some(request.client)
-                }
-            };
+            match &entry.payload {
+                Payload::Noop => {}
+                Payload::Register { .. } => self.answer_registration(index),
+                Payload::Client(request) => self.answer_waiter(request, outcome, &result),
+            }
             self.events.push_back(NodeEvent::Applied {
                 index,
                 term: entry.term,
@@ -197,7 +191,7 @@ impl RaftNode {
                 outcome,
                 result,
                 digest: self.state.digest(),
-                table: self.state.table_size(client),
+                table: self.state.table_size(),
             });
         }
     }

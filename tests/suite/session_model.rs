@@ -382,10 +382,7 @@ fn check_lifetimes(
             }
             _ => unreachable!("step {step}: entry and action disagree"),
         }
-        let size = sm.table_size(match &entry.payload {
-            Payload::Client(r) => Some(r.client),
-            _ => None,
-        });
+        let size = sm.table_size();
         prop_assert_eq!(
             size.sessions as usize,
             live.len(),
