@@ -213,3 +213,141 @@ fn a_forgotten_seq_ends_the_operation() {
     assert!(c.is_done());
     assert_eq!((c.completed(), c.refused()), (0, 1));
 }
+
+/// A pipelining client of a 3-node cluster: `window` requests in flight, `ops` operations,
+/// no think time; registering first when `register`.
+fn pipelined(window: u32, ops: usize, register: bool) -> Client {
+    let mut config =
+        ClientConfig::simulated(ClientNo(1), 3, TIMEOUT_US, (0, 0), OnRestart::FreshId);
+    config.window = window;
+    config.register = register;
+    let workload = Arc::new(Workload::given(vec![op(); ops]));
+    Client::new(config, ChaCha8Rng::seed_from_u64(1), workload, T0)
+}
+
+/// Every message sent since the last call: (to, seq or 0 for a register, lowest unacked).
+fn sent_all(c: &mut Client) -> Vec<(NodeId, u64, u64)> {
+    std::iter::from_fn(|| c.poll_transmit())
+        .map(|e| match (e.to, e.msg) {
+            (Addr::Node(n), Message::ClientRequest { request, .. }) => {
+                (n, request.seq.0, request.lowest_unacked.0)
+            }
+            (Addr::Node(n), Message::Register { .. }) => (n, 0, 0),
+            other => panic!("a client sent {other:?}"),
+        })
+        .collect()
+}
+
+fn answer(c: &mut Client, seq: u64, reply: Reply) {
+    let client = c.id();
+    c.handle_message(
+        T0,
+        Envelope {
+            from: Addr::Node(NodeId(1)),
+            to: Addr::Client(ClientNo(1)),
+            msg: Message::ClientReply {
+                client,
+                seq: Seq(seq),
+                attempt: 1,
+                incarnation: 0,
+                reply,
+            },
+        },
+    );
+}
+
+fn done(result: &str) -> Reply {
+    Reply::Done {
+        result: Some(Arc::from(result)),
+        cached: false,
+    }
+}
+
+/// The window slides over seqs: three requests go out at once, each carrying the lowest seq
+/// not yet answered; an answer to seq 2 opens no room (seq 4 would be three past seq 1,
+/// still unanswered), and the answer to seq 1 lets seq 4 go with lowest unacked 3.
+#[test]
+fn the_window_slides_over_seqs() {
+    let mut c = pipelined(3, 5, false);
+    for _ in 0..3 {
+        let due = c.poll_timeout().expect("thinking");
+        c.handle_timeout(due);
+    }
+    assert_eq!(
+        sent_all(&mut c),
+        [(NodeId(1), 1, 1), (NodeId(1), 2, 1), (NodeId(1), 3, 1)]
+    );
+    assert_eq!(
+        c.poll_timeout(),
+        Some(T0.plus_us(TIMEOUT_US)),
+        "window full"
+    );
+    answer(&mut c, 2, done("2"));
+    assert!(c.poll_timeout() > Some(T0), "no room: seq 1 is still open");
+    answer(&mut c, 1, done("1"));
+    let due = c.poll_timeout().expect("room again");
+    c.handle_timeout(due);
+    assert_eq!(sent_all(&mut c), [(NodeId(1), 4, 3)]);
+    assert_eq!(c.completed(), 2);
+}
+
+/// A registering client opens its session first and takes the id the cluster gives it; an
+/// answer `session-expired` ends every request in flight (refused, indefinite) and opens a
+/// new session, the seqs counting on.
+#[test]
+fn an_expired_session_ends_the_window_and_registers_again() {
+    let mut c = pipelined(2, 4, true);
+    assert_eq!(sent_all(&mut c), [(NodeId(1), 0, 0)], "register first");
+    assert!(
+        c.poll_timeout().is_some_and(|t| t > T0),
+        "no op before the session"
+    );
+    let registered = |c: &mut Client, id: u64| {
+        c.handle_message(
+            T0,
+            Envelope {
+                from: Addr::Node(NodeId(1)),
+                to: Addr::Client(ClientNo(1)),
+                msg: Message::RegisterReply {
+                    attempt: 1,
+                    incarnation: 0,
+                    reply: RegisterAnswer::Registered {
+                        client: ClientId(id),
+                    },
+                },
+            },
+        )
+    };
+    registered(&mut c, 7);
+    assert_eq!(c.id(), ClientId(7));
+    for _ in 0..2 {
+        let due = c.poll_timeout().expect("thinking");
+        c.handle_timeout(due);
+    }
+    assert_eq!(sent_all(&mut c), [(NodeId(1), 1, 1), (NodeId(1), 2, 1)]);
+    events(&mut c);
+    answer(&mut c, 2, Reply::SessionExpired);
+    let ended: Vec<Seq> = events(&mut c)
+        .into_iter()
+        .filter_map(|e| match e {
+            ClientEvent::Refused {
+                seq,
+                reason: Refusal::SessionExpired,
+                ..
+            } => Some(seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ended,
+        [Seq(1), Seq(2)],
+        "both requests in flight end indefinite"
+    );
+    assert_eq!(c.expired(), 2);
+    assert_eq!(sent_all(&mut c), [(NodeId(1), 0, 0)], "a new session");
+    registered(&mut c, 12);
+    let due = c.poll_timeout().expect("thinking");
+    c.handle_timeout(due);
+    assert_eq!(sent_all(&mut c), [(NodeId(1), 3, 3)], "seqs count on");
+    assert_eq!(c.id(), ClientId(12));
+}

@@ -7,7 +7,7 @@ use std::io;
 use super::{DedupAnswer, MessageStep, TraceEvent, TraceSink};
 use crate::ids::SimTime;
 use crate::kv::{OpResult, Outcome, Request};
-use crate::message::Payload;
+use crate::message::{Payload, Refusal};
 
 /// Builds one JSON object field by field.
 struct Obj<'a>(&'a mut String);
@@ -156,10 +156,14 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 .raw("node", node.0)
                 .raw("result", "null")
                 .raw("cached", false)
-                .str("error", reason.name())
-                .raw("last_seq", last_seq)
-                .raw("client_no", client_no.0)
-                .raw("incarnation", origin.incarnation);
+                .str("error", reason.name());
+            // An expired session has no last seq to tell of.
+            match reason {
+                Refusal::SessionExpired => o.raw("last_seq", "null"),
+                Refusal::Forgotten | Refusal::Conflict => o.raw("last_seq", last_seq),
+            }
+            .raw("client_no", client_no.0)
+            .raw("incarnation", origin.incarnation);
         }
         TraceEvent::GaveUp {
             client_no,
