@@ -1,8 +1,8 @@
 //! `idemsim serve`, `cluster` and `client`: the real-network mode's command lines.
 //!
 //! Exit codes beyond docs/DESIGN.md §9's: 65 a node's state file is corrupt or another node's;
-//! 69 no node answered the client (or a node refused its request); 70 a node stopped at its
-//! `--crash-at` fault; 74 a disk or socket error.
+//! 69 no node answered the client (or a node refused its request, session-expired included);
+//! 70 a node stopped at its `--crash-at` fault; 74 a disk or socket error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,14 +13,15 @@ use clap::{Args, Subcommand};
 use super::EXIT_USAGE;
 use crate::ids::{ClientId, NodeId, Seq};
 use crate::kv::{Dedup, Op};
-use crate::net::client::{self, CallError, CallOptions};
+use crate::net::client::{self, CallError, CallOptions, Progress};
 use crate::net::cluster::{self, ClusterError, ClusterOptions};
 use crate::net::server::{self, CrashAt, CrashPoint, ServeError, ServeOptions};
 use crate::net::wire::check_op_size;
 
 /// A state file that is corrupt or belongs to another node (sysexits' EX_DATAERR).
 pub const EXIT_BAD_STATE: u8 = 65;
-/// No node answered, or a node refused the request (sysexits' EX_UNAVAILABLE).
+/// No node answered, or a node refused the request: malformed, forgotten, conflicting, or
+/// under a session that is not live (session-expired) (sysexits' EX_UNAVAILABLE).
 pub const EXIT_UNAVAILABLE: u8 = 69;
 /// A disk or socket error (sysexits' EX_IOERR).
 pub const EXIT_IO: u8 = 74;
@@ -37,6 +38,28 @@ pub struct TimingArgs {
     /// Dedup strategy of the replicas; `off` shows the double apply a retry causes.
     #[arg(long, value_enum, default_value = "sessions")]
     pub dedup: Dedup,
+}
+
+/// Longest `--session-timeout-ms`: a year.
+const MAX_SESSION_TIMEOUT_MS: u64 = 365 * 24 * 3600 * 1000;
+
+/// Session limits shared by `serve` and `cluster`. They are state-machine parameters: every
+/// node of a cluster must have the same (nodes refuse peers whose limits differ).
+#[derive(Clone, Copy, Debug, Args)]
+pub struct SessionArgs {
+    /// Expire a session idle longer than this many milliseconds of log time (the leader's
+    /// clock, stamped on each entry); 0: never. Non-zero turns registration on: clients open
+    /// sessions with `idemsim client --register`, and a request under any other client id
+    /// (never registered, expired or evicted) is refused as session-expired. Every node of a
+    /// cluster must be given the same value: nodes with different values refuse each
+    /// other's connections (and log why), so the cluster does not form.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_SESSION_TIMEOUT_MS))]
+    pub session_timeout_ms: u64,
+    /// Keep at most this many live sessions; registering one more evicts the least recently
+    /// active; 0: unbounded. Non-zero turns registration on, as --session-timeout-ms does.
+    /// Every node of a cluster must be given the same value, as for --session-timeout-ms.
+    #[arg(long, default_value_t = 0)]
+    pub max_sessions: u32,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +80,8 @@ pub struct ServeArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub timing: TimingArgs,
+    #[command(flatten)]
+    pub sessions: SessionArgs,
     /// Exit when standard input closes (`cluster` sets it so nodes never outlive it).
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
@@ -88,6 +113,8 @@ pub struct ClusterArgs {
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub timing: TimingArgs,
+    #[command(flatten)]
+    pub sessions: SessionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +128,12 @@ pub struct ClientArgs {
     /// The client id; without it a random one is drawn (and printed).
     #[arg(long, global = true)]
     pub client_id: Option<u64>,
+    /// Open a new session first and perform the operation under the client id the cluster
+    /// gives it (printed as client_id). For a cluster whose nodes run with
+    /// --session-timeout-ms or --max-sessions, which serve only registered sessions; send
+    /// the session's later requests with --client-id ID and the next --seq.
+    #[arg(long, global = true, conflicts_with = "client_id")]
+    pub register: bool,
     /// The request number; re-use one to re-send a request.
     #[arg(long, default_value_t = 1, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     pub seq: u64,
@@ -108,7 +141,7 @@ pub struct ClientArgs {
     #[arg(long, default_value_t = 1000, global = true, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub timeout_ms: u64,
     /// Most sends of this (client_id, seq) before giving up, counting redirects and nodes
-    /// that could not be reached.
+    /// that could not be reached (and, with --register, as many sends of the registration).
     #[arg(long, default_value_t = 20, global = true, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub attempts: u32,
     #[command(subcommand)]
@@ -162,6 +195,10 @@ pub fn serve(args: &ServeArgs) -> u8 {
         peers: args.peers.clone(),
         data_dir: args.data_dir.clone(),
         dedup: args.timing.dedup,
+        limits: server::session_limits(
+            args.sessions.session_timeout_ms,
+            args.sessions.max_sessions,
+        ),
         election_timeout_ms: args.timing.election_timeout_ms,
         heartbeat_ms: args.timing.heartbeat_ms,
         exit_with_stdin: args.exit_with_stdin,
@@ -191,6 +228,8 @@ pub fn cluster(args: &ClusterArgs) -> u8 {
         dedup: args.timing.dedup,
         election_timeout_ms: args.timing.election_timeout_ms,
         heartbeat_ms: args.timing.heartbeat_ms,
+        session_timeout_ms: args.sessions.session_timeout_ms,
+        max_sessions: args.sessions.max_sessions,
     };
     match cluster::run(&options) {
         Ok(()) => 0,
@@ -235,9 +274,13 @@ pub fn client(args: &ClientArgs) -> u8 {
         eprintln!("idemsim client: {e}");
         return EXIT_USAGE;
     }
-    let client = ClientId(args.client_id.unwrap_or_else(crate::net::random_u64));
-    println!("client_id: {client}");
-    println!("seq: {}", args.seq);
+    // With --register the id comes from the cluster, and is printed once it does.
+    let client =
+        (!args.register).then(|| ClientId(args.client_id.unwrap_or_else(crate::net::random_u64)));
+    if let Some(client) = client {
+        println!("client_id: {client}");
+        println!("seq: {}", args.seq);
+    }
     let options = CallOptions {
         first,
         client,
@@ -246,7 +289,21 @@ pub fn client(args: &ClientArgs) -> u8 {
         timeout_ms: args.timeout_ms,
         attempts: args.attempts,
     };
-    let answer = client::call(&options, &mut |line| eprintln!("idemsim client: {line}"));
+    let mut registered = None;
+    let answer = client::call(&options, &mut |progress| match progress {
+        Progress::Retry(line) => eprintln!("idemsim client: {line}"),
+        Progress::Registered {
+            client,
+            node,
+            node_addr,
+        } => {
+            registered = Some(client);
+            println!("client_id: {client}");
+            println!("session: new, registered by {node} at {node_addr}");
+            println!("seq: {}", args.seq);
+        }
+    });
+    let client = client.or(registered);
     match answer {
         Ok(answer) => {
             let result = answer
@@ -272,8 +329,14 @@ pub fn client(args: &ClientArgs) -> u8 {
             0
         }
         Err(e) => {
-            eprintln!("idemsim client: client {client} seq {}: {e}", args.seq);
-            if let CallError::NoAnswer { .. } | CallError::NoCluster { .. } = e {
+            match client {
+                Some(client) => eprintln!("idemsim client: client {client} seq {}: {e}", args.seq),
+                None => eprintln!("idemsim client: registering a session: {e}"),
+            }
+            if let CallError::NoAnswer { .. }
+            | CallError::NoCluster { .. }
+            | CallError::NotRegistered { .. } = e
+            {
                 eprintln!(
                     "idemsim client: re-send the same request with: {}",
                     resend_command(args, client, &options.op)
@@ -284,20 +347,19 @@ pub fn client(args: &ClientArgs) -> u8 {
     }
 }
 
-/// The command that re-sends exactly this request, shell-quoted.
-fn resend_command(args: &ClientArgs, client: ClientId, op: &Op) -> String {
+/// The command that re-sends exactly this request, shell-quoted: under `client`, or, if no
+/// session was opened for it, registering one again.
+fn resend_command(args: &ClientArgs, client: Option<ClientId>, op: &Op) -> String {
     let mut words = vec!["idemsim".to_owned(), "client".to_owned()];
     if args.host != "127.0.0.1" {
         words.extend(["--host".to_owned(), args.host.clone()]);
     }
-    words.extend([
-        "--port".to_owned(),
-        args.port.to_string(),
-        "--client-id".to_owned(),
-        client.to_string(),
-        "--seq".to_owned(),
-        args.seq.to_string(),
-    ]);
+    words.extend(["--port".to_owned(), args.port.to_string()]);
+    match client {
+        Some(client) => words.extend(["--client-id".to_owned(), client.to_string()]),
+        None => words.push("--register".to_owned()),
+    }
+    words.extend(["--seq".to_owned(), args.seq.to_string()]);
     words.extend([op.kind().name().to_owned(), op.key().to_owned()]);
     words.extend(op.value().map(|v| v.to_string()));
     let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();

@@ -5,6 +5,11 @@
 //! it: it learns the cluster's members, carries the client's requests to nodes as frames on
 //! TCP connections, feeds back their answers, turns the client's timer into socket timeouts,
 //! and reports connections that fail as unreachable nodes.
+//!
+//! With registration the client first opens a session (the shared client sends the
+//! `Register` itself) and performs the operation under the id it gets. An answer
+//! session-expired ends the call: the shared client would register again by itself and go
+//! on, but a one-shot command must tell the user instead.
 
 use std::fmt;
 use std::io::{self, BufReader};
@@ -16,12 +21,11 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::wire::{self, Frame, FrameError, NodeStatus, WireReply};
+use super::wire::{self, Frame, FrameError, NodeStatus, WireRegisterReply, WireReply};
 use crate::client::{Client, ClientConfig, ClientEvent, OnRestart, Workload};
 use crate::ids::{ClientId, ClientNo, NodeId, Seq, SimTime};
 use crate::kv::{Op, Request};
-use crate::message::Refusal;
-use crate::message::{Addr, Envelope, Message, Reply};
+use crate::message::{Addr, Envelope, Message, Refusal, RegisterAnswer, Reply};
 use crate::process::Process;
 
 /// Nodes a cluster can have. Without a member list, a client that cannot reach its first
@@ -37,14 +41,28 @@ const DISCOVERY_ROUNDS: u32 = 4;
 pub struct CallOptions {
     /// The node to ask first.
     pub first: SocketAddr,
-    pub client: ClientId,
+    /// The client id to send under; `None`: register a new session first, and use its id.
+    pub client: Option<ClientId>,
     pub seq: Seq,
     pub op: Op,
     /// How long to wait for a node's answer before trying another node.
     pub timeout_ms: u64,
     /// Most sends of this `(client, seq)` before giving up, counting redirects and nodes
-    /// that could not be reached.
+    /// that could not be reached (and as many again for the registration).
     pub attempts: u32,
+}
+
+/// What the call tells its user as it goes.
+#[derive(Clone, Copy, Debug)]
+pub enum Progress<'a> {
+    /// A request or registration is being re-sent, and why.
+    Retry(&'a str),
+    /// A session opened: the operation goes on under this client id.
+    Registered {
+        client: ClientId,
+        node: NodeId,
+        node_addr: SocketAddr,
+    },
 }
 
 /// The answer a node gave.
@@ -69,6 +87,16 @@ pub enum CallError {
     NoCluster { first: SocketAddr, why: String },
     /// Every attempt timed out, hit a dead node, or was redirected.
     NoAnswer { attempts: u32, last: String },
+    /// No node opened a session in `attempts` sends of the registration.
+    NotRegistered { attempts: u32, last: String },
+    /// The session of `client` is not live (it expired, was evicted, or was never
+    /// registered): `seq` was not applied now, but an earlier attempt of it may have taken
+    /// effect, so its outcome is unknown.
+    SessionExpired {
+        node_addr: SocketAddr,
+        client: ClientId,
+        seq: Seq,
+    },
     /// A node refused the request: it is malformed, its seq was already acknowledged and
     /// forgotten, or its seq took effect as a different operation. Retrying the same request
     /// cannot help.
@@ -92,16 +120,41 @@ impl fmt::Display for CallError {
                     "no node answered after {attempts} attempt{s} (last: {last})"
                 )
             }
+            CallError::NotRegistered { attempts, last } => {
+                let s = if *attempts == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    "no node opened a session after {attempts} attempt{s} (last: {last}); \
+                     nothing was applied"
+                )
+            }
             CallError::Refused { node_addr, message } => {
                 write!(f, "{node_addr} refused the request: {message}")
             }
+            CallError::SessionExpired {
+                node_addr,
+                client,
+                seq,
+            } => write!(
+                f,
+                "session-expired ({node_addr}): the session of client {client} is not live on \
+                 the cluster (it expired, was evicted, or was never registered). Seq {seq} was \
+                 not applied now, but an earlier attempt of it may have taken effect: its \
+                 outcome is unknown. Re-run with --register to open a new session (a new \
+                 session cannot tell whether the old one's operation took effect: check before \
+                 repeating an incr or append)"
+            ),
         }
     }
 }
 
-/// Perform one operation, retrying the same `(client, seq)` until a node answers. `progress`
-/// hears one line per re-send, for the user.
-pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Answer, CallError> {
+/// Perform one operation (registering a session first if `options.client` is `None`),
+/// retrying the same `(client, seq)` until a node answers. `progress` hears of every re-send
+/// and of the session opened, for the user.
+pub fn call(
+    options: &CallOptions,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Answer, CallError> {
     let timeout = Duration::from_millis(options.timeout_ms.max(1));
     let timeout_us = options.timeout_ms.max(1) * 1000;
     let backoff = Duration::from_micros((timeout_us / 4).max(1));
@@ -116,11 +169,11 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
         backoff_us: backoff.as_micros() as u64,
         suspect_us: timeout_us,
         max_attempts: Some(options.attempts),
-        id: Some(options.client),
+        id: options.client,
         first_seq: options.seq,
         on_restart: OnRestart::FreshId,
         window: 1,
-        register: false,
+        register: options.client.is_none(),
         mutations: crate::mutation::Mutations::NONE,
     };
     let workload = Arc::new(Workload::given(vec![options.op.clone()]));
@@ -130,6 +183,7 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
     let mut client = Client::new(config, rng, workload, now());
     let mut driver = Driver {
         members,
+        client: client.id(),
         conn: None,
         last: String::from("nothing sent"),
     };
@@ -141,6 +195,25 @@ pub fn call(options: &CallOptions, progress: &mut dyn FnMut(&str)) -> Result<Ans
         }
         // One request at a time; after each send, its consequences' events come first.
         if let Some(envelope) = client.poll_transmit() {
+            if let (Addr::Node(to), Message::Register { attempt, .. }) =
+                (envelope.to, &envelope.msg)
+            {
+                // The shared client retries a registration without end: bound it here.
+                if *attempt > options.attempts {
+                    return Err(CallError::NotRegistered {
+                        attempts: options.attempts,
+                        last: driver.last,
+                    });
+                }
+                if *attempt > 1 {
+                    progress(Progress::Retry(&format!(
+                        "registration attempt {}: {}; re-sending it to {}",
+                        attempt - 1,
+                        driver.last,
+                        driver.members[to.index()]
+                    )));
+                }
+            }
             if let Err(node) = driver.send(envelope, timeout) {
                 client.handle_unreachable(now(), node);
             }
@@ -277,12 +350,24 @@ enum Received {
     Nothing,
 }
 
+/// The attempt in flight, and the connection its answer comes on.
+struct Attempt {
+    node: NodeId,
+    /// The attempt number of the request or registration.
+    attempt: u32,
+    /// A registration, not the operation.
+    register: bool,
+    reader: BufReader<TcpStream>,
+}
+
 /// The sockets under one client.
 struct Driver {
     /// Every node's address, in node order.
     members: Vec<SocketAddr>,
-    /// The connection of the attempt in flight: its node, attempt number and reader.
-    conn: Option<(NodeId, u32, BufReader<TcpStream>)>,
+    /// The client id the operation goes under (0 until a registration gives one).
+    client: ClientId,
+    /// The attempt in flight.
+    conn: Option<Attempt>,
     /// What went wrong last, for progress lines and the final message.
     last: String,
 }
@@ -293,7 +378,7 @@ impl Driver {
         &mut self,
         options: &CallOptions,
         event: ClientEvent,
-        progress: &mut dyn FnMut(&str),
+        progress: &mut dyn FnMut(Progress<'_>),
     ) -> Option<Result<Answer, CallError>> {
         match event {
             ClientEvent::Accepted {
@@ -306,92 +391,128 @@ impl Driver {
                 cached,
                 node: from,
                 node_addr: self.members[from.index()],
-                attempts: self.conn.as_ref().map_or(0, |c| c.1),
+                attempts: self.conn.as_ref().map_or(0, |c| c.attempt),
             })),
             ClientEvent::Refused {
                 from,
                 last_seq,
                 reason,
                 ..
-            } => Some(Err(CallError::Refused {
+            } => {
+                let node_addr = self.members[from.index()];
+                let (client, seq) = (self.client, options.seq);
+                Some(Err(match reason {
+                    // The first event of an expired session: the call ends here, before the
+                    // client registers a new session by itself.
+                    Refusal::SessionExpired => CallError::SessionExpired {
+                        node_addr,
+                        client,
+                        seq,
+                    },
+                    Refusal::Forgotten => CallError::Refused {
+                        node_addr,
+                        message: format!(
+                            "client {client} seq {seq} was already acknowledged and its result \
+                             is no longer kept (the last seq of this client that took effect is \
+                             {last_seq}); it was not applied again. Use a new seq for a new \
+                             operation"
+                        ),
+                    },
+                    Refusal::Conflict => CallError::Refused {
+                        node_addr,
+                        message: format!(
+                            "client {client} seq {seq} already took effect as a different \
+                             operation (the last seq of this client that took effect is \
+                             {last_seq}); this one was not applied. Use a new seq for a new \
+                             operation"
+                        ),
+                    },
+                }))
+            }
+            // Comes after the refusals of the requests in flight; never reached with one in
+            // flight, but a session that ends must end the call all the same.
+            ClientEvent::SessionExpired { from, .. } => Some(Err(CallError::SessionExpired {
                 node_addr: self.members[from.index()],
-                message: match reason {
-                    Refusal::Forgotten => format!(
-                        "client {} seq {} was already acknowledged and its result is no longer \
-                         kept (the last seq of this client that took effect is {last_seq}); it \
-                         was not applied again. Use a new seq for a new operation",
-                        options.client, options.seq
-                    ),
-                    Refusal::Conflict => format!(
-                        "client {} seq {} already took effect as a different operation (the \
-                         last seq of this client that took effect is {last_seq}); this one was \
-                         not applied. Use a new seq for a new operation",
-                        options.client, options.seq
-                    ),
-                    Refusal::SessionExpired => format!(
-                        "session-expired: the session of client {} is not live on the cluster \
-                         (it expired, was evicted, or was never registered); seq {} was not \
-                         applied now, but an earlier attempt may have taken effect once: its \
-                         outcome is unknown. Register a new session (--register) for new \
-                         operations",
-                        options.client, options.seq
-                    ),
-                },
+                client: self.client,
+                seq: options.seq,
             })),
             ClientEvent::GaveUp { attempts, .. } => Some(Err(CallError::NoAnswer {
                 attempts,
                 last: std::mem::take(&mut self.last),
             })),
             ClientEvent::Redirected { from, hint, .. } => {
-                // That connection has answered; nothing more comes on it.
-                self.conn = None;
-                let from = self.members[from.index()];
-                self.last = match hint.and_then(|h| self.members.get(h.index())) {
-                    Some(leader) if *leader != from => {
-                        format!("{from} is not the leader; it names {leader}")
-                    }
-                    _ => format!("{from} is not the leader and knows of none"),
-                };
+                self.redirected(from, hint);
                 None
             }
             ClientEvent::Sent { to, attempt, .. } if attempt > 1 => {
-                progress(&format!(
+                progress(Progress::Retry(&format!(
                     "attempt {}: {}; re-sending client {} seq {} to {}",
                     attempt - 1,
                     self.last,
-                    options.client,
+                    self.client,
                     options.seq,
                     self.members[to.index()]
-                ));
+                )));
+                None
+            }
+            ClientEvent::Registered { client, from } => {
+                // That connection has answered; nothing more comes on it.
+                self.conn = None;
+                self.client = client;
+                self.last = String::from("nothing sent");
+                progress(Progress::Registered {
+                    client,
+                    node: from,
+                    node_addr: self.members[from.index()],
+                });
                 None
             }
             ClientEvent::Submitted { .. } | ClientEvent::Sent { .. } => None,
             ClientEvent::Failed { .. } => None,
-            ClientEvent::Registered { .. } | ClientEvent::SessionExpired { .. } => None,
         }
+    }
+
+    /// `from` said it is not the leader (naming `hint`, if it knows one).
+    fn redirected(&mut self, from: NodeId, hint: Option<NodeId>) {
+        // That connection has answered; nothing more comes on it.
+        self.conn = None;
+        let from = self.members[from.index()];
+        self.last = match hint.and_then(|h| self.members.get(h.index())) {
+            Some(leader) if *leader != from => {
+                format!("{from} is not the leader; it names {leader}")
+            }
+            _ => format!("{from} is not the leader and knows of none"),
+        };
     }
 
     /// Carry one client message to its node on a fresh connection; `Err(node)` if the node
     /// could not be reached.
     fn send(&mut self, envelope: Envelope, timeout: Duration) -> Result<(), NodeId> {
-        let (Addr::Node(node), Message::ClientRequest { request, attempt }) =
-            (envelope.to, envelope.msg)
-        else {
-            return Ok(()); // a client sends nothing else
+        let Addr::Node(node) = envelope.to else {
+            return Ok(());
+        };
+        let (frame, attempt, register) = match envelope.msg {
+            Message::ClientRequest { request, attempt } => {
+                let request = Request::clone(&request);
+                (Frame::Request { request, attempt }, attempt, false)
+            }
+            Message::Register { attempt, .. } => (Frame::Register { attempt }, attempt, true),
+            _ => return Ok(()), // a client sends nothing else
         };
         let addr = self.members[node.index()];
         self.conn = None;
-        let frame = Frame::Request {
-            request: Request::clone(&request),
-            attempt,
-        };
         let sent = connect(addr, timeout).and_then(|mut stream| {
             wire::write_frame(&mut stream, &frame)?;
             Ok(stream)
         });
         match sent {
             Ok(stream) => {
-                self.conn = Some((node, attempt, BufReader::new(stream)));
+                self.conn = Some(Attempt {
+                    node,
+                    attempt,
+                    register,
+                    reader: BufReader::new(stream),
+                });
                 Ok(())
             }
             Err(e) => {
@@ -403,11 +524,17 @@ impl Driver {
 
     /// Wait up to `wait` for the answer to the attempt in flight.
     fn receive(&mut self, wait: Duration, options: &CallOptions) -> Received {
-        let Some((node, attempt, reader)) = &mut self.conn else {
+        let Some(Attempt {
+            node,
+            attempt,
+            register,
+            reader,
+        }) = &mut self.conn
+        else {
             thread::sleep(wait);
             return Received::Nothing;
         };
-        let (node, attempt) = (*node, *attempt);
+        let (node, attempt, register) = (*node, *attempt, *register);
         let addr = self.members[node.index()];
         let deadline = Instant::now() + wait;
         loop {
@@ -439,7 +566,11 @@ impl Driver {
                     attempt: answered,
                     reply,
                     ..
-                } if client == options.client && seq == options.seq && answered == attempt => {
+                } if !register
+                    && client == self.client
+                    && seq == options.seq
+                    && answered == attempt =>
+                {
                     let reply = match reply {
                         WireReply::Done { result, cached } => Reply::Done {
                             result: result.map(Arc::from),
@@ -458,6 +589,31 @@ impl Driver {
                         msg: Message::ClientReply {
                             client,
                             seq,
+                            attempt,
+                            incarnation: 0,
+                            reply,
+                        },
+                    });
+                }
+                Frame::RegisterReply {
+                    attempt: answered,
+                    reply,
+                    ..
+                } if register && answered == attempt => {
+                    let reply = match reply {
+                        WireRegisterReply::Registered { client } => {
+                            RegisterAnswer::Registered { client }
+                        }
+                        WireRegisterReply::NotLeader { leader, .. } => {
+                            let hint = leader.filter(|&l| is_member(l, self.members.len()));
+                            self.redirected(node, hint);
+                            RegisterAnswer::NotLeader { hint }
+                        }
+                    };
+                    return Received::Reply(Envelope {
+                        from: Addr::Node(node),
+                        to: Addr::Client(ClientNo(1)),
+                        msg: Message::RegisterReply {
                             attempt,
                             incarnation: 0,
                             reply,

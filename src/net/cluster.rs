@@ -30,6 +30,10 @@ pub struct ClusterOptions {
     pub dedup: Dedup,
     pub election_timeout_ms: u64,
     pub heartbeat_ms: u64,
+    /// Passed to every node as `--session-timeout-ms` (0: sessions never expire).
+    pub session_timeout_ms: u64,
+    /// Passed to every node as `--max-sessions` (0: unbounded).
+    pub max_sessions: u32,
 }
 
 /// Why the cluster stopped other than by Ctrl-C.
@@ -181,6 +185,10 @@ fn serve_command(
         options.election_timeout_ms.to_string(),
         "--heartbeat-ms".to_owned(),
         options.heartbeat_ms.to_string(),
+        "--session-timeout-ms".to_owned(),
+        options.session_timeout_ms.to_string(),
+        "--max-sessions".to_owned(),
+        options.max_sessions.to_string(),
         "--cluster-token".to_owned(),
         token.to_owned(),
     ]
@@ -281,4 +289,38 @@ fn say(line: &str) {
     let mut out = io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every node gets the cluster's session limits (state-machine parameters they must
+    /// share).
+    #[test]
+    fn nodes_get_the_session_limits() {
+        let options = ClusterOptions {
+            nodes: 2,
+            base_port: 9001,
+            data_dir: PathBuf::from("d"),
+            dedup: Dedup::Sessions,
+            election_timeout_ms: 300,
+            heartbeat_ms: 50,
+            session_timeout_ms: 1500,
+            max_sessions: 7,
+        };
+        let addrs: Vec<SocketAddr> = ["127.0.0.1:9001", "127.0.0.1:9002"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        for i in 0..2 {
+            let command = serve_command(&options, NodeId::from_index(i), &addrs, "t");
+            let after = |flag: &str| {
+                let at = command.iter().position(|w| w == flag);
+                at.map(|at| command[at + 1].clone())
+            };
+            assert_eq!(after("--session-timeout-ms").as_deref(), Some("1500"));
+            assert_eq!(after("--max-sessions").as_deref(), Some("7"));
+        }
+    }
 }

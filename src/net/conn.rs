@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::wire::{self, Frame, FrameError};
+use super::wire::{self, Frame, FrameError, SessionRules};
 use crate::ids::{ClientNo, NodeId};
 use crate::kv::Request;
 use crate::message::Message;
@@ -99,6 +99,8 @@ pub enum Input {
         request: Request,
         attempt: u32,
     },
+    /// A client asks to open a session.
+    Register { conn: ClientNo, attempt: u32 },
     /// A status query.
     Status { conn: ClientNo },
     /// The connection sent something unreadable or unexpected, or cannot be served: answer
@@ -160,8 +162,14 @@ impl Drop for Slot {
 
 /// Accept connections on `listener` forever, each with a reader and a writer thread.
 ///
-/// With a `token`, a connection may send peer frames only after a `Hello` carrying it.
-pub fn spawn_listener(listener: TcpListener, inputs: SyncSender<Input>, token: Option<String>) {
+/// With a `token`, a connection may send peer frames only after a `Hello` carrying it. A
+/// `Hello` whose session rules differ from `sessions` (this node's) is refused.
+pub fn spawn_listener(
+    listener: TcpListener,
+    inputs: SyncSender<Input>,
+    token: Option<String>,
+    sessions: SessionRules,
+) {
     let token: Arc<Option<String>> = Arc::new(token);
     let next_conn = AtomicU32::new(1);
     let open = Arc::new(AtomicUsize::new(0));
@@ -170,7 +178,7 @@ pub fn spawn_listener(listener: TcpListener, inputs: SyncSender<Input>, token: O
         .spawn(move || {
             for stream in listener.incoming() {
                 match stream {
-                    Ok(stream) => accept(stream, &next_conn, &open, &inputs, &token),
+                    Ok(stream) => accept(stream, &next_conn, &open, &inputs, &token, sessions),
                     Err(e) => {
                         tracing::warn!("accept failed: {e}");
                         // Out of descriptors, say: let some connections close first.
@@ -188,6 +196,7 @@ fn accept(
     open: &Arc<AtomicUsize>,
     inputs: &SyncSender<Input>,
     token: &Arc<Option<String>>,
+    sessions: SessionRules,
 ) {
     let already = open.fetch_add(1, Ordering::SeqCst);
     let slot = Arc::new(Slot(Arc::clone(open)));
@@ -233,7 +242,11 @@ fn accept(
     let spawned = thread::Builder::new()
         .name(format!("conn-{}-read", conn.0))
         .spawn(move || {
-            read_connection(conn, stream, peers_only, token.as_deref(), &inputs);
+            let rules = Rules {
+                token: token.as_deref(),
+                sessions,
+            };
+            read_connection(conn, stream, peers_only, &rules, &inputs);
             let _ = inputs.send(Input::Closed { conn });
             drop(slot);
         });
@@ -253,16 +266,26 @@ fn write_connection(mut stream: TcpStream, frames: &Receiver<Vec<u8>>) {
     let _ = stream.shutdown(Shutdown::Both);
 }
 
+/// What a peer's hello must match.
+struct Rules<'a> {
+    /// The cluster token, if the node has one.
+    token: Option<&'a str>,
+    /// This node's session rules.
+    sessions: SessionRules,
+}
+
 /// Read frames until the connection closes, idles, or sends something unreadable. In the
-/// slots kept for peers, the first frame must come quickly and be a peer's. With a `token`,
-/// peer frames are taken only after a `Hello` that carries it.
+/// slots kept for peers, the first frame must come quickly and be a peer's. With a token,
+/// peer frames are taken only after a `Hello` that carries it; a `Hello` with other session
+/// rules than this node's is refused.
 fn read_connection(
     conn: ClientNo,
     stream: TcpStream,
     peers_only: bool,
-    token: Option<&str>,
+    rules: &Rules<'_>,
     inputs: &SyncSender<Input>,
 ) {
+    let token = rules.token;
     if peers_only {
         let _ = stream.set_read_timeout(Some(Duration::from_secs(PEER_PROOF_S)));
     }
@@ -284,9 +307,20 @@ fn read_connection(
             Ok(Frame::Hello {
                 from,
                 token: theirs,
+                sessions,
             }) => {
                 if token.is_some_and(|ours| !same_token(ours, &theirs)) {
                     refuse(format!("{from}: wrong cluster token"), false)
+                } else if sessions != rules.sessions {
+                    refuse(
+                        format!(
+                            "{from} runs with {sessions} but this node with {}: every node of \
+                             a cluster must be started with the same --session-timeout-ms and \
+                             --max-sessions",
+                            rules.sessions
+                        ),
+                        false,
+                    )
                 } else {
                     peer = true;
                     first = false;
@@ -318,6 +352,7 @@ fn read_connection(
                 request,
                 attempt,
             },
+            Ok(Frame::Register { attempt }) => Input::Register { conn, attempt },
             Ok(Frame::Status) => Input::Status { conn },
             Ok(other) => refuse(
                 format!("a node does not accept {} frames", other.kind()),
@@ -353,17 +388,20 @@ fn same_token(ours: &str, theirs: &str) -> bool {
 /// reconnecting after a failure) as needed. Frames sent while the peer is unreachable are
 /// dropped: Raft retransmits what matters.
 ///
-/// Every new connection opens with a `Hello` from `me` carrying `token`.
+/// Every new connection opens with a `Hello` from `me` carrying `token` and this node's
+/// session rules.
 pub fn spawn_peer_sender(
     me: NodeId,
     peer: NodeId,
     addr: SocketAddr,
     token: Option<&str>,
+    sessions: SessionRules,
 ) -> SyncSender<Vec<u8>> {
     let (tx, rx) = sync_channel::<Vec<u8>>(PEER_QUEUE);
     let hello = wire::encode(&Frame::Hello {
         from: me,
         token: token.unwrap_or_default().to_owned(),
+        sessions,
     });
     thread::Builder::new()
         .name(format!("peer-{peer}"))

@@ -17,10 +17,12 @@ use rand_chacha::ChaCha8Rng;
 use super::conn::{self, ConnWriter, Input, WriteError};
 use super::guard;
 use super::storage::{Storage, StorageError};
-use super::wire::{self, Frame, NodeStatus, WireMessage, WireReply};
+use super::wire::{
+    self, Frame, NodeStatus, SessionRules, WireMessage, WireRegisterReply, WireReply,
+};
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
-use crate::kv::{Dedup, Request};
-use crate::message::{Addr, Envelope, Message, Reply};
+use crate::kv::{Dedup, Request, SessionLimits};
+use crate::message::{Addr, Envelope, Message, RegisterAnswer, Reply};
 use crate::process::Process;
 use crate::raft::{CrashedNode, Mutations, NodeConfig, RaftNode, Role};
 use crate::trace::{self, Traced};
@@ -34,6 +36,9 @@ pub struct ServeOptions {
     pub peers: Vec<(NodeId, SocketAddr)>,
     pub data_dir: PathBuf,
     pub dedup: Dedup,
+    /// How sessions open and end (see [`session_limits`]); every node of a cluster must
+    /// have the same.
+    pub limits: SessionLimits,
     /// Election timeouts are drawn uniformly from `[t, 2t]`.
     pub election_timeout_ms: u64,
     pub heartbeat_ms: u64,
@@ -128,6 +133,35 @@ pub fn members(options: &ServeOptions) -> Result<Vec<SocketAddr>, ServeError> {
     Ok(all.into_values().collect())
 }
 
+/// The session limits of `--session-timeout-ms` and `--max-sessions` (0: never, unbounded).
+/// Either one non-zero turns registration on: sessions are then opened only by registering
+/// (`idemsim client --register`), and a request under any other id is refused as
+/// session-expired. Both 0: the v1 table, where a session appears on first use and never
+/// ends.
+pub fn session_limits(timeout_ms: u64, max_sessions: u32) -> SessionLimits {
+    SessionLimits {
+        register: timeout_ms > 0 || max_sessions > 0,
+        timeout_us: timeout_ms.saturating_mul(1000),
+        max_sessions,
+    }
+}
+
+/// The session limits, as the node's start-up line says them.
+fn describe_limits(limits: SessionLimits) -> String {
+    if !limits.register {
+        return "sessions open on first use and never end".to_owned();
+    }
+    let timeout = match limits.timeout_us / 1000 {
+        0 => "never expire".to_owned(),
+        ms => format!("expire after {ms} ms idle (log time)"),
+    };
+    let bound = match limits.max_sessions {
+        0 => "unbounded".to_owned(),
+        n => format!("at most {n} live"),
+    };
+    format!("sessions are registered, {timeout}, {bound}")
+}
+
 /// A leader's heartbeats must come more often than followers' election timeouts.
 pub fn check_timing(election_timeout_ms: u64, heartbeat_ms: u64) -> Result<(), String> {
     if election_timeout_ms == 0 || heartbeat_ms >= election_timeout_ms {
@@ -157,16 +191,17 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         ),
         heartbeat_us: options.heartbeat_ms * 1000,
         dedup: options.dedup,
-        limits: crate::kv::SessionLimits::default(),
+        limits: options.limits,
         mutations: Mutations::default(),
     };
     let restored = durable.is_some();
     let durable = durable.unwrap_or_default();
     tracing::info!(
-        "{} listening on {} ({cluster_size} nodes, dedup {}, data in {}); {}",
+        "{} listening on {} ({cluster_size} nodes, dedup {}, {}, data in {}); {}",
         options.id,
         options.listen,
         options.dedup.name(),
+        describe_limits(options.limits),
         options.data_dir.display(),
         if restored {
             format!(
@@ -180,7 +215,8 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
     );
 
     let (inputs, input_rx) = sync_channel(conn::INPUT_QUEUE);
-    conn::spawn_listener(listener, inputs, options.cluster_token.clone());
+    let rules = SessionRules::from(options.limits);
+    conn::spawn_listener(listener, inputs, options.cluster_token.clone(), rules);
     if options.exit_with_stdin {
         watch_stdin(options.id);
     }
@@ -190,7 +226,8 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         .map(|(i, &addr)| {
             let peer = NodeId::from_index(i);
             let token = options.cluster_token.as_deref();
-            (peer != options.id).then(|| conn::spawn_peer_sender(options.id, peer, addr, token))
+            (peer != options.id)
+                .then(|| conn::spawn_peer_sender(options.id, peer, addr, token, rules))
         })
         .collect();
     let start = Instant::now();
@@ -215,6 +252,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         crash_at: options.crash_at,
         crash_seen: 0,
         crash_last: None,
+        register: options.limits.register,
     };
     node.run(&input_rx)
 }
@@ -239,10 +277,18 @@ const HALF_CLOSED_GRACE_S: u64 = 30;
 /// One accepted connection, as the node loop sees it.
 struct Conn {
     writer: ConnWriter,
-    /// The request last received on it and not yet answered.
-    pending: Option<(ClientId, Seq)>,
+    /// The request or registration last received on it and not yet answered.
+    pending: Option<Pending>,
     /// When the other side stopped sending (closed or half-closed), if it has.
     closed_at: Option<Instant>,
+}
+
+/// What a connection waits to be answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    Request(ClientId, Seq),
+    /// A registration, by attempt.
+    Register(u32),
 }
 
 /// The node and everything it talks through.
@@ -266,6 +312,8 @@ struct NodeLoop {
     /// Client writes that reached the crash point so far, and the last one's index.
     crash_seen: u64,
     crash_last: Option<LogIndex>,
+    /// Sessions are registered (the node has session limits): `Register` is served.
+    register: bool,
 }
 
 impl NodeLoop {
@@ -341,7 +389,7 @@ impl NodeLoop {
                     return Ok(());
                 }
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.pending = Some((request.client, request.seq));
+                    c.pending = Some(Pending::Request(request.client, request.seq));
                 }
                 tracing::info!(
                     "{} <- client {} seq {} attempt {attempt}: {}",
@@ -356,6 +404,30 @@ impl NodeLoop {
                     msg: Message::ClientRequest {
                         request: request.into(),
                         attempt,
+                    },
+                };
+                self.raft.handle_message(now, envelope);
+                self.after_step()?;
+            }
+            Input::Register { conn, attempt } => {
+                if let Err(reason) = self.check_register(attempt) {
+                    self.refuse(conn, &reason, false);
+                    return Ok(());
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pending = Some(Pending::Register(attempt));
+                }
+                tracing::info!(
+                    "{} <- register (connection {}) attempt {attempt}",
+                    self.raft.id(),
+                    conn.0
+                );
+                let envelope = Envelope {
+                    from: Addr::Client(conn),
+                    to: Addr::Node(self.raft.id()),
+                    msg: Message::Register {
+                        attempt,
+                        incarnation: 0,
                     },
                 };
                 self.raft.handle_message(now, envelope);
@@ -488,19 +560,64 @@ impl NodeLoop {
                     members: self.members.clone(),
                 };
                 self.write_to(conn, &frame);
-                // Answered: a half-closed connection has nothing more coming.
-                let done = self.conns.get_mut(&conn).is_some_and(|c| {
-                    if c.pending == Some((client, seq)) {
-                        c.pending = None;
+                self.answered(conn, Pending::Request(client, seq));
+            }
+            (Addr::Client(conn), Message::RegisterReply { attempt, reply, .. }) => {
+                let reply = match reply {
+                    RegisterAnswer::Registered { client } => {
+                        tracing::info!(
+                            "{} -> registered session {client} (connection {})",
+                            self.raft.id(),
+                            conn.0
+                        );
+                        WireRegisterReply::Registered { client }
                     }
-                    c.pending.is_none() && c.closed_at.is_some()
-                });
-                if done {
-                    self.conns.remove(&conn);
-                }
+                    RegisterAnswer::NotLeader { hint } => WireRegisterReply::NotLeader {
+                        leader: hint,
+                        leader_addr: hint.and_then(|l| self.members.get(l.index()).cloned()),
+                    },
+                };
+                let frame = Frame::RegisterReply {
+                    node: self.raft.id(),
+                    attempt,
+                    reply,
+                    members: self.members.clone(),
+                };
+                self.write_to(conn, &frame);
+                self.answered(conn, Pending::Register(attempt));
             }
             (Addr::Client(_), _) => {}
         }
+    }
+
+    /// `conn` got its answer to `what`: a half-closed connection has nothing more coming.
+    fn answered(&mut self, conn: ClientNo, what: Pending) {
+        let done = self.conns.get_mut(&conn).is_some_and(|c| {
+            if c.pending == Some(what) {
+                c.pending = None;
+            }
+            c.pending.is_none() && c.closed_at.is_some()
+        });
+        if done {
+            self.conns.remove(&conn);
+        }
+    }
+
+    /// A registration is served only by a node whose sessions are registered, and counts
+    /// its attempts from 1.
+    fn check_register(&self, attempt: u32) -> Result<(), String> {
+        if !self.register {
+            return Err(format!(
+                "{} does not register sessions (it runs without --session-timeout-ms or \
+                 --max-sessions: a client id is a session from its first request); run the \
+                 client without --register",
+                self.raft.id()
+            ));
+        }
+        if attempt == 0 {
+            return Err("register attempt 0 (attempts start at 1)".to_owned());
+        }
+        Ok(())
     }
 
     /// Queue a frame for a connection (never blocks); a connection that failed or stopped

@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ClientId, LogIndex, NodeId, Seq, Term};
-use crate::kv::{Op, OpValue, Request};
+use crate::kv::{Op, OpValue, Request, SessionLimits};
 use crate::message::Message;
 
 /// The protocol version this build speaks.
@@ -51,9 +51,17 @@ pub fn check_op_size(op: &Op) -> Result<(), String> {
 #[serde(tag = "frame", rename_all = "snake_case")]
 pub enum Frame {
     /// Node to node, first on every connection a node opens to a peer: who it is, and the
-    /// cluster's token (empty when the cluster has none). A node started with
-    /// `--cluster-token` takes peer frames only after a hello with the same token.
-    Hello { from: NodeId, token: String },
+    /// cluster's token (empty when the cluster has none), and the session rules it runs
+    /// with (state-machine parameters every node must share; absent from older nodes, which
+    /// have none). A node started with `--cluster-token` takes peer frames only after a hello
+    /// with the same token; every node refuses a hello whose session rules differ from its
+    /// own.
+    Hello {
+        from: NodeId,
+        token: String,
+        #[serde(default)]
+        sessions: SessionRules,
+    },
     /// Node to node: a Raft message.
     Peer { from: NodeId, message: WireMessage },
     /// Client to node: an operation; `attempt` counts sends of this `(client, seq)`.
@@ -65,6 +73,18 @@ pub enum Frame {
         seq: Seq,
         attempt: u32,
         reply: WireReply,
+        /// Every node's address, so a client can try another node after a timeout.
+        members: Vec<String>,
+    },
+    /// Client to node: open a session (a node whose sessions are registered, started with
+    /// `--session-timeout-ms` or `--max-sessions`); `attempt` counts sends, from 1.
+    /// Answered with `RegisterReply`.
+    Register { attempt: u32 },
+    /// Node to client: the answer to a `Register`, from `node`.
+    RegisterReply {
+        node: NodeId,
+        attempt: u32,
+        reply: WireRegisterReply,
         /// Every node's address, so a client can try another node after a timeout.
         members: Vec<String>,
     },
@@ -92,6 +112,8 @@ impl Frame {
             Frame::Peer { .. } => "peer",
             Frame::Request { .. } => "request",
             Frame::Reply { .. } => "reply",
+            Frame::Register { .. } => "register",
+            Frame::RegisterReply { .. } => "register_reply",
             Frame::Status => "status",
             Frame::Ping => "ping",
             Frame::StatusReply(_) => "status_reply",
@@ -153,6 +175,58 @@ pub enum WireReply {
     /// The session of this client id is not live (expired, evicted, or never opened): this
     /// request was not applied now; an earlier copy may have been. Register a new session.
     SessionExpired,
+}
+
+/// A node's answer to a `Register`, as it travels.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WireRegisterReply {
+    /// The session is open under this client id (the index of its `register` entry).
+    Registered { client: ClientId },
+    /// Not the leader; where the leader is, if known.
+    NotLeader {
+        leader: Option<NodeId>,
+        leader_addr: Option<String>,
+    },
+}
+
+/// The session rules a node runs with (`--session-timeout-ms`, `--max-sessions`): how its
+/// state machine opens and ends sessions, so every node of a cluster must have the same.
+/// Nodes exchange them in their hellos.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRules {
+    /// Sessions are opened by registering; requests under any other id are refused.
+    pub register: bool,
+    /// A session idle (in log time) longer than this expires; 0: never.
+    pub timeout_us: u64,
+    /// Most live sessions; past it the least recently active is evicted; 0: unbounded.
+    pub max_sessions: u32,
+}
+
+impl From<SessionLimits> for SessionRules {
+    fn from(limits: SessionLimits) -> Self {
+        SessionRules {
+            register: limits.register,
+            timeout_us: limits.timeout_us,
+            max_sessions: limits.max_sessions,
+        }
+    }
+}
+
+impl fmt::Display for SessionRules {
+    /// As the flags that set them: `--session-timeout-ms 300 --max-sessions 0`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.timeout_us / 1000;
+        write!(
+            f,
+            "--session-timeout-ms {ms} --max-sessions {}",
+            self.max_sessions
+        )?;
+        if self.register && ms == 0 && self.max_sessions == 0 {
+            f.write_str(" (registered sessions)")?;
+        }
+        Ok(())
+    }
 }
 
 /// Why a frame could not be read.
@@ -309,11 +383,34 @@ mod tests {
                 },
                 members: vec!["127.0.0.1:9001".to_owned()],
             },
+            Frame::Register { attempt: 3 },
+            Frame::RegisterReply {
+                node: NodeId(2),
+                attempt: 3,
+                reply: WireRegisterReply::Registered {
+                    client: ClientId(7),
+                },
+                members: vec!["127.0.0.1:9001".to_owned()],
+            },
+            Frame::RegisterReply {
+                node: NodeId(1),
+                attempt: 1,
+                reply: WireRegisterReply::NotLeader {
+                    leader: Some(NodeId(2)),
+                    leader_addr: Some("127.0.0.1:9002".to_owned()),
+                },
+                members: vec![],
+            },
             Frame::Status,
             Frame::Ping,
             Frame::Hello {
                 from: NodeId(2),
                 token: "t".to_owned(),
+                sessions: SessionRules {
+                    register: true,
+                    timeout_us: 300_000,
+                    max_sessions: 5,
+                },
             },
             Frame::StatusReply(NodeStatus {
                 node: NodeId(2),
@@ -335,6 +432,22 @@ mod tests {
             let back = read_frame(&mut &bytes[..]).unwrap_or_else(|e| panic!("case {i}: {e}"));
             assert_eq!(back, frame, "case {i}");
         }
+    }
+
+    /// A hello from a node that predates session rules reads as a node without them, and a
+    /// register frame must say which attempt it is.
+    #[test]
+    fn hellos_default_to_no_session_rules_and_registers_need_an_attempt() {
+        let old = br#"{"frame":"hello","from":2,"token":""}"#;
+        let bytes = [&(old.len() as u32 + 1).to_be_bytes()[..], &[VERSION], old].concat();
+        match read_frame(&mut &bytes[..]) {
+            Ok(Frame::Hello { sessions, .. }) => assert_eq!(sessions, SessionRules::default()),
+            other => panic!("an old hello read as {other:?}"),
+        }
+        let bad = br#"{"frame":"register"}"#;
+        let bytes = [&(bad.len() as u32 + 1).to_be_bytes()[..], &[VERSION], bad].concat();
+        let err = read_frame(&mut &bytes[..]).expect_err("a register without an attempt");
+        assert!(err.to_string().contains("attempt"), "{err}");
     }
 
     /// The largest AppendEntries a leader can send (a full batch of the largest operations,
