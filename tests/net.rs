@@ -1047,3 +1047,249 @@ fn a_leader_dying_after_commit_doubles_an_increment_without_dedup() {
          {results:?}"
     );
 }
+
+/// The id a `client --register` printed, checked to be a number.
+fn session_id(output: &Output) -> String {
+    let id = field(output, "client_id");
+    assert!(
+        id.parse::<u64>().is_ok_and(|n| n > 0),
+        "client_id `{id}` is not a session id"
+    );
+    assert!(
+        field(output, "session").starts_with("new, registered by n"),
+        "no new session reported"
+    );
+    id
+}
+
+/// A refusal as session-expired: exit 69 and one message saying what happened and what to do.
+fn assert_session_expired(output: &Output, what: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(69), "{what}: {err}");
+    for needed in [
+        "session-expired",
+        "is not live",
+        "was not applied now",
+        "outcome is unknown",
+        "Re-run with --register",
+    ] {
+        assert!(err.contains(needed), "{what}: no `{needed}` in:\n{err}");
+    }
+    assert_eq!(err.lines().count(), 1, "{what}: one message:\n{err}");
+}
+
+/// With session limits a node serves registered sessions only: `client --register` opens one
+/// and uses it; a client that never registered is refused as session-expired; and a session
+/// idle past the timeout (once a later entry's log time passes it) is refused the same way,
+/// with its late write not applied.
+#[test]
+fn a_registered_session_expires_and_is_refused_clearly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let server = Server::start(1, base, 1, dir.path(), &["--session-timeout-ms", "400"]);
+    wait_for_leader(&[base]);
+
+    let first = client(base, &["--register", "put", "k", "v"]);
+    assert_ok(&first, "registered put");
+    let id = session_id(&first);
+    assert_eq!(field(&first, "seq"), "1");
+    assert_eq!(field(&first, "result"), "null");
+
+    let unregistered = client(base, &["put", "k", "x", "--attempts", "1"]);
+    assert_session_expired(&unregistered, "a client that never registered");
+    assert!(
+        stderr(&unregistered).contains("never registered"),
+        "{}",
+        stderr(&unregistered)
+    );
+
+    // Idle past the timeout; then another session's entries move the log time past it.
+    thread::sleep(Duration::from_millis(1000));
+    let other = client(base, &["--register", "put", "other", "x"]);
+    assert_ok(&other, "another session's put");
+    assert_ne!(session_id(&other), id, "a new session gets a new id");
+
+    let late = client(
+        base,
+        &[
+            "--client-id",
+            &id,
+            "--seq",
+            "2",
+            "put",
+            "k",
+            "v2",
+            "--attempts",
+            "1",
+        ],
+    );
+    assert_session_expired(&late, "the expired session");
+    assert!(
+        stderr(&late).contains(&format!("client {id} seq 2")),
+        "{}",
+        stderr(&late)
+    );
+
+    let get = client(base, &["--register", "get", "k"]);
+    assert_ok(&get, "get in a new session");
+    assert_eq!(
+        field(&get, "result"),
+        "\"v\"",
+        "a refused write was applied"
+    );
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!("client {id} expired")),
+        "the expiry is not logged:\n{log}"
+    );
+}
+
+/// A registered session serves its later requests, through any node, and its re-sends are
+/// deduplicated; bad register frames get an error frame, not a crash.
+#[test]
+fn a_registered_session_serves_later_requests_on_any_node() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(3);
+    let ports = [base, base + 1, base + 2];
+    let limits = ["--session-timeout-ms", "60000", "--max-sessions", "100"];
+    let _servers: Vec<Server> = (1..=3)
+        .map(|id| Server::start(id, base, 3, dir.path(), &limits))
+        .collect();
+    wait_for_leader(&ports);
+    let leader = leader_now(&ports);
+    // Register through a follower: the registration follows the redirect.
+    let follower = ports[usize::from(leader % 3)];
+    let first = client(follower, &["--register", "incr", "n"]);
+    assert_ok(&first, "registered incr");
+    let id = session_id(&first);
+    assert_eq!(field(&first, "result"), "\"1\"");
+    for port in ports {
+        let again = client(port, &["--client-id", &id, "--seq", "2", "incr", "n"]);
+        assert_ok(&again, "seq 2 of the session");
+        assert_eq!(field(&again, "result"), "\"2\"", "applied once, via {port}");
+    }
+    let resent = client(base, &["--client-id", &id, "--seq", "2", "incr", "n"]);
+    assert!(field(&resent, "cached duplicate").starts_with("yes"));
+
+    let port = ports[usize::from(leader) - 1];
+    let cases = [
+        (r#"{"frame":"register","attempt":0}"#, "attempt 0"),
+        (r#"{"frame":"register"}"#, "attempt"),
+        (r#"{"frame":"register","attempt":-1}"#, "malformed"),
+        (
+            r#"{"frame":"register_reply","node":1,"attempt":1,"reply":{"status":"registered","client":1},"members":[]}"#,
+            "does not accept register_reply",
+        ),
+    ];
+    for (i, (body, expected)) in cases.iter().enumerate() {
+        match send_raw(port, &raw_frame(body)) {
+            Ok(Frame::Error { message, .. }) => {
+                assert!(message.contains(expected), "case {i}: {message}");
+            }
+            other => panic!("case {i} ({body}): expected an error frame, got {other:?}"),
+        }
+    }
+    let after = client(port, &["--client-id", &id, "--seq", "3", "get", "n"]);
+    assert_eq!(field(&after, "result"), "\"2\"", "the node serves on");
+}
+
+/// A node without session limits refuses a registration clearly; nodes with different limits
+/// refuse each other (and say why), so no leader is elected.
+#[test]
+fn session_limits_must_be_set_and_shared() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let plain = Server::start(1, base, 1, dir.path(), &[]);
+    wait_for_leader(&[base]);
+    let out = client(base, &["--register", "put", "k", "v", "--attempts", "2"]);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("does not register sessions")
+            && stderr(&out).contains("without --register"),
+        "{}",
+        stderr(&out)
+    );
+    drop(plain);
+
+    let pair = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(2);
+    let servers = [
+        Server::start(1, base, 2, pair.path(), &["--session-timeout-ms", "300"]),
+        Server::start(2, base, 2, pair.path(), &[]),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let said = |s: &Server| s.log_text().contains("must be started with the same");
+    while !servers.iter().all(said) {
+        assert!(
+            Instant::now() < deadline,
+            "mismatched session limits went unnoticed:\n{}\n{}",
+            servers[0].log_text(),
+            servers[1].log_text()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    for port in [base, base + 1] {
+        let s = status(addr(port), Duration::from_secs(2)).expect("status");
+        assert_ne!(s.role, "leader", "a mismatched pair elected {}", s.node);
+    }
+}
+
+/// Bad values of the session flags are usage errors (exit 2) naming the flag.
+#[test]
+fn bad_session_arguments_are_usage_errors() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("d").display().to_string();
+    let serve = |flag: &'static str, value: &'static str| -> Vec<String> {
+        [
+            "serve",
+            "--id",
+            "1",
+            "--listen",
+            "127.0.0.1:1",
+            "--data-dir",
+            &data,
+            // `--flag=VALUE`, so that clap reads `-5` as the value, not as a flag.
+            &format!("{flag}={value}"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let owned = |words: &[&str]| -> Vec<String> { words.iter().map(|s| s.to_string()).collect() };
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (serve("--session-timeout-ms", "-5"), "--session-timeout-ms"),
+        (
+            serve("--session-timeout-ms", "soon"),
+            "--session-timeout-ms",
+        ),
+        (
+            serve("--session-timeout-ms", "99999999999999"),
+            "--session-timeout-ms",
+        ),
+        (serve("--max-sessions", "-1"), "--max-sessions"),
+        (serve("--max-sessions", "4294967296"), "--max-sessions"),
+        (
+            owned(&["cluster", "--session-timeout-ms", "1.5"]),
+            "--session-timeout-ms",
+        ),
+        (
+            owned(&["cluster", "--max-sessions", "many"]),
+            "--max-sessions",
+        ),
+        (
+            owned(&["client", "--register", "--client-id", "5", "put", "k", "v"]),
+            "cannot be used with",
+        ),
+    ];
+    for (i, (args, message)) in cases.iter().enumerate() {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "case {i} {args:?}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains(message), "case {i}: {}", stderr(&out));
+    }
+}
