@@ -383,3 +383,117 @@ fn exactly_once_catches_another_operation_under_the_submitted_seq() {
         assert!(message.contains(part), "{part:?} missing from: {message}");
     }
 }
+
+/// An operation ended `session-expired` is indefinite: taking effect once is fine, twice is
+/// an exactly-once violation like any other.
+#[test]
+fn exactly_once_judges_an_expired_operation_as_indefinite() {
+    let expired = |checks: &mut Checks| {
+        checks.observe(
+            T,
+            &TraceEvent::Refused {
+                client_no: ClientNo(1),
+                origin: ORIGIN,
+                client: C,
+                seq: Seq(1),
+                node: NodeId(1),
+                last_seq: Seq(0),
+                reason: crate::message::Refusal::SessionExpired,
+            },
+        )
+    };
+    let request = incr(1);
+    let p = Payload::Client(Arc::clone(&request));
+    let mut once = Checks::new(3);
+    submit(&mut once, &request);
+    apply(
+        &mut once,
+        1,
+        1,
+        &p,
+        Outcome::Applied,
+        &result("1"),
+        digest(1),
+    );
+    expired(&mut once);
+    assert_eq!(rules(&once.finish(T, &[])), [], "took effect once: fine");
+
+    let mut twice = Checks::new(3);
+    submit(&mut twice, &request);
+    apply(
+        &mut twice,
+        1,
+        1,
+        &p,
+        Outcome::Applied,
+        &result("1"),
+        digest(1),
+    );
+    apply(
+        &mut twice,
+        1,
+        2,
+        &p,
+        Outcome::Applied,
+        &result("2"),
+        digest(2),
+    );
+    expired(&mut twice);
+    let found = twice.finish(T, &[]);
+    assert_eq!(rules(&found), [Rule::ExactlyOnce]);
+    assert!(found.kept()[0].message.contains("took effect twice"));
+}
+
+/// Table size: more live sessions than `max_sessions`, or more cached results for a client
+/// than its window, after an apply; each reported once, naming the node and index.
+#[test]
+fn table_size_catches_a_table_past_its_bounds() {
+    use crate::kv::TableSize;
+    use crate::trace::TableView;
+    let mut checks = Checks::bounded(
+        3,
+        TableBounds {
+            max_sessions: 2,
+            window: 2,
+        },
+    );
+    let p = Payload::Client(incr(3));
+    let at = |checks: &mut Checks, index: u64, sessions: u32, results: u32| {
+        checks.observe(
+            T,
+            &TraceEvent::Apply {
+                node: NodeId(2),
+                index: LogIndex(index),
+                term: Term(1),
+                payload: &p,
+                outcome: Outcome::Applied,
+                result: &None,
+                digest: digest(index),
+                table: TableView(TableSize { sessions, results }),
+            },
+        )
+    };
+    at(&mut checks, 1, 2, 2);
+    assert_eq!(checks.found().total(), 0, "at the bounds: fine");
+    at(&mut checks, 2, 3, 2);
+    at(&mut checks, 3, 3, 3);
+    at(&mut checks, 4, 4, 4);
+    let found = checks.finish(T, &[]);
+    let table: Vec<&str> = found
+        .kept()
+        .iter()
+        .filter(|v| v.rule == Rule::TableSize)
+        .map(|v| v.message.as_str())
+        .collect();
+    assert_eq!(table.len(), 2, "{table:?}");
+    assert_eq!(
+        table[0],
+        "n2 holds 3 live sessions after applying index 2, past max_sessions = 2"
+    );
+    assert!(
+        table[1]
+            .starts_with("n2 caches 3 results for client 42 (at its seq 3) after applying index 3"),
+        "{}",
+        table[1]
+    );
+}

@@ -88,6 +88,9 @@ pub struct Client {
     rng: ChaCha8Rng,
     workload: Arc<Workload>,
     next_seq: Seq,
+    /// Seqs abandoned by a crash, to be reused first (in order) by a client that resumes:
+    /// only those, never a seq between them that was acknowledged.
+    reuse: VecDeque<Seq>,
     issued: u64,
     completed: u64,
     abandoned: u64,
@@ -137,6 +140,7 @@ impl Client {
             rng,
             workload,
             next_seq: config.first_seq,
+            reuse: VecDeque::new(),
             issued: 0,
             completed: 0,
             abandoned: 0,
@@ -193,10 +197,10 @@ impl Client {
     /// Crash: lose everything volatile. The operations in flight are abandoned: each may
     /// still take effect (at most once), but no one will ever accept its result.
     pub fn crash(&mut self) {
-        if let Some(lowest) = self.flights.first() {
-            // Not acknowledged: a client that resumes reuses these seqs.
-            self.next_seq = lowest.request.seq;
-        }
+        // Not acknowledged: a client that resumes reuses these seqs (and only these: with a
+        // window, seqs between them may have been acknowledged, and the servers still hold
+        // those results).
+        self.reuse = self.flights.iter().map(|f| f.request.seq).collect();
         self.abandoned += self.flights.len() as u64;
         self.flights.clear();
         self.registering = None;
@@ -228,8 +232,12 @@ impl Client {
                     self.redraw_id();
                 }
                 self.next_seq = Seq(1);
+                self.reuse.clear();
             }
-            OnRestart::ReuseId => self.next_seq = Seq(1),
+            OnRestart::ReuseId => {
+                self.next_seq = Seq(1);
+                self.reuse.clear();
+            }
             OnRestart::Resume => {}
         }
         self.begin(now);
@@ -315,10 +323,14 @@ impl Client {
         let mut i = 0;
         while i < self.flights.len() {
             let f = &self.flights[i];
+            let seq = f.request.seq;
             if !f.backing_off && f.target == node {
                 self.retry_after_failure(now, i, Failure::Unreachable);
             }
-            i += 1;
+            // Given up (removed) or re-sent: move past it either way.
+            if self.flights.get(i).is_some_and(|f| f.request.seq == seq) {
+                i += 1;
+            }
         }
     }
 
@@ -328,9 +340,9 @@ impl Client {
     /// yet answered, so the servers never hold more than `window` results for this client
     /// (they keep every result from that lowest seq on).
     fn think(&mut self, now: SimTime) {
-        let room = self.flights.first().is_none_or(|lowest| {
-            self.next_seq.0 < lowest.request.seq.0 + u64::from(self.config.window)
-        });
+        let room = self
+            .lowest_open()
+            .is_none_or(|lowest| self.next_to_issue().0 < lowest.0 + u64::from(self.config.window));
         if self.think_at.is_some()
             || self.issued >= self.workload.ops
             || !room
@@ -342,13 +354,33 @@ impl Client {
         self.think_at = Some(now.plus_us(self.rng.random_range(min_us..=max_us)));
     }
 
+    /// The lowest seq not yet answered: in flight, or abandoned and waiting to be reused.
+    fn lowest_open(&self) -> Option<Seq> {
+        let flight = self.flights.first().map(|f| f.request.seq);
+        match (flight, self.reuse.front().copied()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The seq the next operation will carry.
+    fn next_to_issue(&self) -> Seq {
+        self.reuse.front().copied().unwrap_or(self.next_seq)
+    }
+
     fn submit(&mut self, now: SimTime) {
         let op = self.workload.next_op(&mut self.rng, self.issued);
-        let seq = self.next_seq;
-        self.next_seq = Seq(seq.0 + 1);
+        let seq = match self.reuse.pop_front() {
+            Some(seq) => seq,
+            None => {
+                let seq = self.next_seq;
+                self.next_seq = Seq(seq.0 + 1);
+                seq
+            }
+        };
         self.issued += 1;
-        // Every seq below the oldest in flight has been acknowledged.
-        let lowest_unacked = self.flights.first().map_or(seq, |f| f.request.seq);
+        // Every seq below the oldest in flight (or still to be reused) has been answered.
+        let lowest_unacked = self.lowest_open().map_or(seq, |lowest| lowest.min(seq));
         let request = Arc::new(Request {
             client: self.id,
             seq,
@@ -506,8 +538,11 @@ impl Client {
             .push_back(ClientEvent::SessionExpired { client, from });
         self.leader_hint = Some(from);
         self.think_at = None;
-        // The old id stays until the new session opens: the events above name it.
-        self.register(now);
+        // The old id stays until a new session opens: the events above name it. A client with
+        // nothing left to do opens none (it would only push another client's session out).
+        if self.unsubmitted() > 0 {
+            self.register(now);
+        }
     }
 
     /// Open a session: ask the leader hint (or the first node) to register.

@@ -351,3 +351,19 @@ fn an_expired_session_ends_the_window_and_registers_again() {
     assert_eq!(sent_all(&mut c), [(NodeId(1), 3, 3)], "seqs count on");
     assert_eq!(c.id(), ClientId(12));
 }
+
+/// A client whose last operations end `session-expired` has nothing left to do: it opens no
+/// new session (with a bounded table that would only evict another client's).
+#[test]
+fn a_finished_client_does_not_register_again() {
+    let mut c = pipelined(2, 2, false);
+    for _ in 0..2 {
+        let due = c.poll_timeout().expect("thinking");
+        c.handle_timeout(due);
+    }
+    assert_eq!(sent_all(&mut c).len(), 2);
+    answer(&mut c, 1, Reply::SessionExpired);
+    assert!(sent_all(&mut c).is_empty(), "no register");
+    assert!(c.is_done());
+    assert_eq!(c.expired(), 2);
+}

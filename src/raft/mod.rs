@@ -326,6 +326,16 @@ impl RaftNode {
         &self.state
     }
 
+    /// The node's clock jumped by `delta_us` (a clock fault began or ended): every armed
+    /// timer moves with it, so a timer still waits the time it was set to wait, as a timer on
+    /// a monotonic clock does, while what the node reads as `now` (and stamps on entries as
+    /// leader) jumps.
+    pub fn clock_jumped(&mut self, delta_us: i64) {
+        for timer in self.timers.iter_mut().flatten() {
+            timer.0 = timer.0.saturating_add_signed(delta_us);
+        }
+    }
+
     /// The leader this node believes in, if any.
     pub fn leader_hint(&self) -> Option<NodeId> {
         self.leader_hint

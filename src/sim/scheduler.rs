@@ -66,6 +66,9 @@ struct NodeSlot {
     incarnation: u32,
     /// A clock fault in effect: the node reads this clock instead of simulated time.
     clock: Option<Clock>,
+    /// The fault that set `clock`: only its end clears it (a later fault on the same node
+    /// replaces it, and the earlier fault's end then changes nothing).
+    clock_fault: Option<usize>,
 }
 
 impl NodeSlot {
@@ -287,6 +290,7 @@ impl<'s> Scheduler<'s> {
                     timer: None,
                     incarnation: 0,
                     clock: None,
+                    clock_fault: None,
                 })
                 .collect(),
             clients,
@@ -746,10 +750,18 @@ impl Target for Scheduler<'_> {
     fn set_clock(&mut self, fault: usize, id: NodeId, clock: Option<Clock>) {
         let now = self.io.now;
         let slot = &mut self.nodes[id.index()];
+        if clock.is_none() && slot.clock_fault != Some(fault) {
+            return; // a later clock fault took this node's clock over
+        }
+        let before = slot.local(now);
         slot.clock = clock;
-        // Its deadlines are on its clock: queue its wake-up again by the new reading.
+        slot.clock_fault = clock.map(|_| fault);
+        let jump_us = slot.local(now).0 as i128 - before.0 as i128;
+        // Its timers wait what they were set to wait; its deadlines are on its clock: queue
+        // its wake-up again by the new reading.
         slot.timer = None;
-        if let NodeState::Up(node) = &slot.state {
+        if let NodeState::Up(node) = &mut slot.state {
+            node.clock_jumped(jump_us.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64);
             let next = node
                 .poll_timeout()
                 .map(|due| clock.map_or(due, |c| c.sim_time_of(due, now)));

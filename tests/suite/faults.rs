@@ -272,3 +272,136 @@ fn after_reply_never_reads_an_old_reply() {
         "only {crashes} after-reply crashes in 60 swarm seeds"
     );
 }
+
+/// A clock fault moves what a node reads as now, not how long its timers wait: clocks an
+/// hour ahead, cleared at the liveness phase, leave the cluster electing and serving (timers
+/// armed on the skewed clock move back with it), and the stamps jump ahead with the leader's
+/// clock but never back.
+#[test]
+fn clock_jumps_move_readings_not_timer_waits() {
+    let text = r#"
+name = "clock-jumps"
+duration_ms = 3000
+liveness_ms = 10000
+[clients]
+count = 2
+ops = 200
+think_ms = [0, 60]
+[[faults]]
+kind = "clock"
+at_ms = 100
+node = 1
+offset_ms = 3600000
+for_ms = 10000
+[[faults]]
+kind = "clock"
+at_ms = 100
+node = 2
+offset_ms = 3600000
+for_ms = 10000
+[[faults]]
+kind = "clock"
+at_ms = 100
+node = 3
+offset_ms = 3600000
+for_ms = 10000
+[[faults]]
+kind = "crash"
+at_ms = 2990
+node = "leader"
+restart_after_ms = 5
+"#;
+    let s = scenario::parse("clock-jumps.toml", text).unwrap();
+    for seed in 0..4 {
+        let r = run(&s, RunOptions::new(seed));
+        assert!(r.passed(), "seed {seed}: {:?}", r.violations.kept());
+        let clocks: Vec<i64> = events(&s, seed)
+            .iter()
+            .filter(|e| e["event"] == "clock")
+            .map(|e| e["offset_us"].as_i64().unwrap())
+            .collect();
+        assert_eq!(clocks.len(), 6, "seed {seed}: three set, three cleared");
+    }
+}
+
+/// Two clock faults on one node: the later one takes the clock over, and the earlier one's
+/// end leaves it alone (it is the later one's to clear).
+#[test]
+fn a_later_clock_fault_owns_the_clock() {
+    let text = r#"
+name = "clock-overlap"
+duration_ms = 3000
+[clients]
+count = 1
+ops = 20
+[[faults]]
+kind = "clock"
+at_ms = 100
+node = 1
+offset_ms = 1000
+for_ms = 500
+[[faults]]
+kind = "clock"
+at_ms = 300
+node = 1
+drift_ppm = 100000
+for_ms = 1000
+"#;
+    let s = scenario::parse("clock-overlap.toml", text).unwrap();
+    let clocks: Vec<(u64, u64, i64)> = events(&s, 0)
+        .iter()
+        .filter(|e| e["event"] == "clock")
+        .map(|e| {
+            (
+                e["t_us"].as_u64().unwrap(),
+                e["fault"].as_u64().unwrap(),
+                e["drift_ppm"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        clocks,
+        [(100_000, 0, 0), (300_000, 1, 100_000), (1_300_000, 1, 0)],
+        "fault 0's end at 600 ms changes nothing"
+    );
+}
+
+/// A client that resumes after a crash with several requests in flight reuses exactly the
+/// abandoned seqs, never one between them that was acknowledged (the servers still hold that
+/// result, so reusing it would answer a new operation with an old result).
+#[test]
+fn a_pipelining_client_resumes_only_its_abandoned_seqs() {
+    let text = r#"
+name = "resume-window"
+duration_ms = 3000
+[network]
+delay_ms = [1, 10]
+drop = 0.05
+[clients]
+count = 3
+ops = 80
+keys = 2
+timeout_ms = 200
+think_ms = [0, 10]
+mix = { incr = 1 }
+window = 4
+on_restart = "resume"
+[[faults]]
+kind = "client-crash"
+at_ms = 300
+restart_after_ms = 5
+[[faults]]
+kind = "client-crash"
+at_ms = 700
+restart_after_ms = 5
+[[faults]]
+kind = "client-crash"
+at_ms = 1100
+restart_after_ms = 5
+"#;
+    let s = scenario::parse("resume-window.toml", text).unwrap();
+    for seed in 0..40 {
+        let r = run(&s, RunOptions::new(seed));
+        assert!(r.passed(), "seed {seed}: {:?}", r.violations.kept());
+    }
+}

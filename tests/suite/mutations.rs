@@ -242,6 +242,31 @@ fn a_budget_set_in_the_scenario_stops_the_run_there() {
     );
 }
 
+/// A table that never forgets an acknowledged result outgrows the client's window: the
+/// table-size rule names the client and how many results it holds.
+#[test]
+fn table_size_catches_results_that_are_never_forgotten() {
+    let m = Mutations::of(Mutation::KeepAcknowledged);
+    caught(
+        "pipelined-clients.toml",
+        m,
+        Rule::TableSize,
+        "past its window of 4",
+    );
+}
+
+/// Eviction that runs one session late leaves more live sessions than `max_sessions`.
+#[test]
+fn table_size_catches_eviction_past_the_bound() {
+    let m = Mutations::of(Mutation::EvictLate);
+    caught(
+        "many-clients-eviction.toml",
+        m,
+        Rule::TableSize,
+        "past max_sessions = 4",
+    );
+}
+
 /// Without mutations the same scenarios are clean on the same seeds (the bug, not the
 /// scenario, makes the checkers fire).
 #[test]
@@ -253,6 +278,8 @@ fn the_unmutated_runs_are_clean() {
         "stale-suffix.toml",
         "ack-crashes.toml",
         "watermark-replays.toml",
+        "pipelined-clients.toml",
+        "many-clients-eviction.toml",
     ] {
         let s = scenario_file(file);
         for seed in 0..WITHIN {

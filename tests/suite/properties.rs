@@ -139,8 +139,26 @@ fn fault(nodes: u8, clients: u32, duration_ms: u64) -> BoxedStrategy<FaultSpec> 
             },
         }
     });
+    let clock = (
+        node_selector(nodes, None),
+        -3000i64..=3000,
+        prop_oneof![Just(0i64), -200_000i64..=200_000],
+        1u64..=1500,
+    )
+        .prop_map(|(node, offset_ms, drift_ppm, for_ms)| FaultKind::Clock {
+            node,
+            // A clock fault must change something.
+            offset_ms: if offset_ms == 0 && drift_ppm == 0 {
+                1
+            } else {
+                offset_ms
+            },
+            drift_ppm,
+            for_ms,
+        });
     let mut kinds = vec![
         crash.boxed(),
+        clock.boxed(),
         network.boxed(),
         replay.boxed(),
         client_crash.boxed(),
