@@ -141,6 +141,44 @@ impl Shrinker {
         }
     }
 
+    /// Simpler sessions: no pipelining (or a smaller window), no expiry, no bound on the
+    /// table, no registration; each tried on its own, as long as one helps.
+    fn sessions(&mut self) -> bool {
+        let mut progress = false;
+        loop {
+            let b = &self.best;
+            let mut candidates = Vec::new();
+            let window = b.clients.window;
+            for w in [1, window / 2]
+                .into_iter()
+                .filter(|&w| w >= 1 && w < window)
+            {
+                let mut s = b.clone();
+                s.clients.window = w;
+                candidates.push(s);
+            }
+            if b.server.session_timeout_ms > 0 {
+                let mut s = b.clone();
+                s.server.session_timeout_ms = 0;
+                candidates.push(s);
+            }
+            if b.server.max_sessions > 0 {
+                let mut s = b.clone();
+                s.server.max_sessions = 0;
+                candidates.push(s);
+            }
+            if b.clients.register {
+                let mut s = b.clone();
+                s.clients.register = false; // valid only once the bounds are gone
+                candidates.push(s);
+            }
+            if !self.first_of(candidates) {
+                return progress;
+            }
+            progress = true;
+        }
+    }
+
     /// Fewer nodes, where every fault still names nodes that exist.
     fn nodes(&mut self) -> bool {
         let nodes = self.best.cluster.nodes;
@@ -308,6 +346,7 @@ pub fn shrink(scenario: &Scenario, seed: u64) -> Option<Shrunk> {
     loop {
         let mut progress = shrinker.faults();
         progress |= shrinker.workload();
+        progress |= shrinker.sessions();
         progress |= shrinker.nodes();
         progress |= shrinker.noise();
         progress |= shrinker.time();

@@ -113,3 +113,28 @@ fn the_shrink_command_writes_a_replayable_file() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("nothing to shrink"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A failure that needs pipelining keeps a window of at least two, and sheds the session
+/// settings it does not need (here the expiry and the registration of
+/// session-expiry-under-partition, against `last-seq`, which pipelining alone breaks).
+#[test]
+fn shrinking_keeps_the_window_a_failure_needs_and_drops_the_rest() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sim-scenarios/session-expiry-under-partition.toml");
+    let mut s = scenario::load(&path).unwrap();
+    s.dedup = Dedup::LastSeq;
+    let seed = (0..20)
+        .find(|&seed| !run(&s, RunOptions::new(seed)).passed())
+        .expect("last-seq with a window fails within 20 seeds");
+    let shrunk = shrink(&s, seed).expect("it fails");
+    let min = &shrunk.scenario;
+    assert!(min.clients.window >= 2, "window {}", min.clients.window);
+    let mut one = min.clone();
+    one.clients.window = 1;
+    assert!(
+        run(&one, RunOptions::new(seed)).passed(),
+        "the same minimal scenario without pipelining passes"
+    );
+    assert_eq!(min.server.session_timeout_ms, 0, "expiry not needed");
+    assert!(!min.clients.register, "registration not needed");
+}
