@@ -292,11 +292,6 @@ impl Client {
         self.flights.first().map(|f| (&*f.request, f.submitted_at))
     }
 
-    /// Every operation waiting for an answer, oldest first, with when it was submitted.
-    pub fn all_pending(&self) -> impl Iterator<Item = (&Request, SimTime)> {
-        self.flights.iter().map(|f| (&*f.request, f.submitted_at))
-    }
-
     /// The node the oldest waiting attempt went to, if one is waiting for an answer.
     pub fn awaiting(&self) -> Option<NodeId> {
         self.flights
@@ -580,12 +575,15 @@ impl Client {
     fn register_failed(&mut self, now: SimTime, failed: NodeId) {
         match self.retry_target(now, failed) {
             Some(to) => self.send_register(now, to),
-            None => {
-                if let Some(r) = &mut self.registering {
-                    r.backing_off = true;
-                    r.due = now.plus_us(self.config.backoff_us);
-                }
-            }
+            None => self.register_back_off(now),
+        }
+    }
+
+    /// Wait `backoff_us`, then send the registration to the node after its last target.
+    fn register_back_off(&mut self, now: SimTime) {
+        if let Some(r) = &mut self.registering {
+            r.backing_off = true;
+            r.due = now.plus_us(self.config.backoff_us);
         }
     }
 
@@ -620,10 +618,7 @@ impl Client {
                     }
                     None => {
                         self.leader_hint = None;
-                        if let Some(r) = &mut self.registering {
-                            r.backing_off = true;
-                            r.due = now.plus_us(self.config.backoff_us);
-                        }
+                        self.register_back_off(now);
                     }
                 }
             }

@@ -76,26 +76,9 @@ impl Lifetimes {
         self.limits.register
     }
 
-    pub fn limits(&self) -> SessionLimits {
-        self.limits
-    }
-
-    /// The log time.
-    pub fn clock_us(&self) -> u64 {
-        self.clock_us
-    }
-
     /// Live sessions.
-    pub fn len(&self) -> usize {
+    pub fn live_sessions(&self) -> usize {
         self.live.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.live.is_empty()
-    }
-
-    pub fn is_live(&self, client: ClientId) -> bool {
-        self.live.contains_key(&client)
     }
 
     /// Move the log time to `now_us` (never back) and expire every session idle past the
@@ -150,15 +133,15 @@ impl Lifetimes {
         }
     }
 
+    /// Sessions ended since the last [`Lifetimes::take_ended`], oldest first.
+    #[inline]
+    pub fn ended(&self) -> &[(ClientId, EndReason)] {
+        &self.ended
+    }
+
     /// Sessions ended since the last call, oldest first.
     pub fn take_ended(&mut self) -> impl Iterator<Item = (ClientId, EndReason)> + '_ {
         self.ended.drain(..)
-    }
-
-    /// Any session ended since the last [`Lifetimes::take_ended`]?
-    #[inline]
-    pub fn has_ended(&self) -> bool {
-        !self.ended.is_empty()
     }
 
     pub fn digest(&self) -> Digest {

@@ -75,8 +75,9 @@ pub struct StateMachine {
     /// [`crate::mutation::Mutation::DuplicateMovesWatermark`]: a duplicate sets its client's
     /// watermark, even backwards.
     watermark_from_duplicates: bool,
-    /// Sessions ended by recent applies, for the owner's `expire` events.
-    ended: Vec<(ClientId, EndReason)>,
+    /// How many of the sessions the lifetimes list as ended have had their dedup state
+    /// dropped.
+    forgotten: usize,
     /// Results cached for the client of the last entry applied.
     last_results: u32,
 }
@@ -98,7 +99,7 @@ impl StateMachine {
             sessions,
             lifetimes: Lifetimes::new(limits, mutations.has(Mutation::EvictLate)),
             watermark_from_duplicates: mutations.has(Mutation::DuplicateMovesWatermark),
-            ended: Vec::new(),
+            forgotten: 0,
             last_results: 0,
         }
     }
@@ -115,33 +116,32 @@ impl StateMachine {
         as_leader: bool,
         local_now_us: u64,
     ) -> (Outcome, OpResult) {
+        self.last_results = 0;
+        let mut live = true;
         if self.lifetimes.enabled() {
             let now_us = match self.sessions.dedup() {
                 Dedup::ExpireLocalClock => local_now_us,
                 _ => entry.stamp_us,
             };
             self.lifetimes.advance(now_us);
+            match &entry.payload {
+                Payload::Noop => {}
+                Payload::Register { .. } => self.lifetimes.open(ClientId(index.0)),
+                Payload::Client(request) => {
+                    live = self.lifetimes.touch(request.client);
+                    if !live && self.sessions.dedup() == Dedup::EvictSilently {
+                        // The flaw: a session the table no longer has opens again, silently.
+                        self.lifetimes.open(request.client);
+                        live = true;
+                    }
+                }
+            }
             self.forget_ended();
         }
-        self.last_results = 0;
         match &entry.payload {
-            Payload::Noop => (Outcome::Applied, None),
-            Payload::Register { .. } => {
-                if self.lifetimes.enabled() {
-                    self.lifetimes.open(ClientId(index.0));
-                    self.forget_ended();
-                }
-                (Outcome::Applied, None)
-            }
+            Payload::Noop | Payload::Register { .. } => (Outcome::Applied, None),
+            Payload::Client(_) if !live => (Outcome::SessionExpired, None),
             Payload::Client(request) => {
-                if self.lifetimes.enabled() && !self.lifetimes.touch(request.client) {
-                    if self.sessions.dedup() != Dedup::EvictSilently {
-                        return (Outcome::SessionExpired, None);
-                    }
-                    // The flaw: a session the table no longer has opens again, silently.
-                    self.lifetimes.open(request.client);
-                    self.forget_ended();
-                }
                 let applied = self.apply(request, as_leader);
                 self.last_results = self.sessions.settled_results();
                 applied
@@ -149,22 +149,21 @@ impl StateMachine {
         }
     }
 
-    /// Drop the dedup state of every session that just ended (they stay listed for the
-    /// owner's `expire` events until [`StateMachine::take_ended`]).
+    /// Drop the dedup state of every session that ended since the last call (they stay
+    /// listed in the lifetimes for the owner's `expire` events until
+    /// [`StateMachine::take_ended`]).
     fn forget_ended(&mut self) {
-        if !self.lifetimes.has_ended() {
-            return;
-        }
-        let ended: Vec<(ClientId, EndReason)> = self.lifetimes.take_ended().collect();
-        for &(client, _) in &ended {
+        let ended = self.lifetimes.ended();
+        for &(client, _) in &ended[self.forgotten..] {
             self.sessions.forget(client);
         }
-        self.ended.extend(ended);
+        self.forgotten = ended.len();
     }
 
     /// Sessions that ended in the applies since the last call, in order.
     pub fn take_ended(&mut self) -> impl Iterator<Item = (ClientId, EndReason)> + '_ {
-        self.ended.drain(..)
+        self.forgotten = 0;
+        self.lifetimes.take_ended()
     }
 
     /// A replica learnt of a new leader: only the flawed `ttl-reset-on-leader-change` does
@@ -179,7 +178,7 @@ impl StateMachine {
     /// client whose request it was (0 after a no-op, a register or a refused entry).
     pub fn table_size(&self) -> TableSize {
         let sessions = if self.lifetimes.enabled() {
-            self.lifetimes.len()
+            self.lifetimes.live_sessions()
         } else {
             self.sessions.clients()
         };
@@ -187,16 +186,6 @@ impl StateMachine {
             sessions: sessions as u32,
             results: self.last_results,
         }
-    }
-
-    /// Is `client`'s session live? Always, when sessions are not registered.
-    pub fn is_live(&self, client: ClientId) -> bool {
-        !self.lifetimes.enabled() || self.lifetimes.is_live(client)
-    }
-
-    /// The session bounds.
-    pub fn limits(&self) -> SessionLimits {
-        self.lifetimes.limits()
     }
 
     /// Apply one committed client entry; `as_leader` says this replica applies it as the

@@ -252,15 +252,6 @@ impl SessionTable {
         }
     }
 
-    /// Results cached for `client` (what the table-size rule bounds by the window).
-    pub fn results_of(&self, client: ClientId) -> usize {
-        match &self.table {
-            Table::Sessions(sessions) => sessions.get(&client).map_or(0, |s| s.results.len()),
-            Table::LastSeq(entries) => usize::from(entries.contains_key(&client)),
-            Table::Off => 0,
-        }
-    }
-
     /// The strategy.
     pub fn dedup(&self) -> Dedup {
         self.dedup

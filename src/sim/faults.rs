@@ -87,9 +87,10 @@ enum Status {
 struct FaultState {
     spec: FaultSpec,
     status: Status,
-    /// For a partition: the groups it cut, as resolved when it fired. For a clock fault:
-    /// the node whose clock it set, alone.
+    /// For a partition: the groups it cut, as resolved when it fired.
     groups: Vec<Vec<NodeId>>,
+    /// For a clock fault: the node whose clock it set, as resolved when it fired.
+    clock_node: Option<NodeId>,
     /// For a replay: the term of the leader when it armed (0 if there was none); it fires
     /// once a leader of a later term exists (a leader change).
     armed_term: Term,
@@ -124,6 +125,7 @@ impl Injector {
                     spec: spec.clone(),
                     status: Status::Scheduled,
                     groups: Vec::new(),
+                    clock_node: None,
                     armed_term: Term(0),
                 })
                 .collect(),
@@ -188,10 +190,7 @@ impl Injector {
             if fault.status == Status::Active {
                 fault.status = Status::Done;
                 // The liveness phase runs on true clocks (the network heals elsewhere).
-                if let (FaultKind::Clock { .. }, Some(&node)) = (
-                    &fault.spec.kind,
-                    fault.groups.first().and_then(|g| g.first()),
-                ) {
+                if let Some(node) = fault.clock_node {
                     world.set_clock(i, node, None);
                 }
             }
@@ -256,7 +255,7 @@ impl Injector {
             FaultKind::Partition { .. } => world.heal(i),
             FaultKind::Network { .. } => world.change_links(i, None),
             FaultKind::Clock { .. } => {
-                if let Some(&node) = self.faults[i].groups.first().and_then(|g| g.first()) {
+                if let Some(node) = self.faults[i].clock_node {
                     world.set_clock(i, node, None);
                 }
             }
@@ -318,7 +317,7 @@ impl Injector {
                     return;
                 };
                 self.disarm(i, Status::Active);
-                self.faults[i].groups = vec![vec![target]];
+                self.faults[i].clock_node = Some(target);
                 let clock = Clock {
                     since: world.now(),
                     offset_us: offset_ms.saturating_mul(1000),
