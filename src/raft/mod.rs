@@ -22,7 +22,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 pub use event::NodeEvent;
-pub use log::Log;
+pub use log::{Log, LogBase};
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{Dedup, SessionLimits, StateMachine};
