@@ -59,7 +59,9 @@ impl Hasher for DigestHasher {
 }
 
 /// A multiset hash.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Digest(pub u64);
 
 impl Digest {

@@ -1,5 +1,6 @@
 //! Convergence (docs/DESIGN.md §8): replicas that applied up to the same index hold identical
-//! KV maps and identical session tables, compared by digest after every applied index.
+//! KV maps and identical session tables, compared by digest after every applied index; a
+//! snapshot up to an index (taken, or installed by a follower) holds that same state.
 
 use crate::ids::NodeId;
 use crate::kv::StateDigest;
@@ -16,14 +17,26 @@ pub struct Convergence {
 
 impl Convergence {
     pub fn observe(&mut self, event: &TraceEvent<'_>, found: &mut Violations) {
-        let TraceEvent::Apply {
-            node,
-            index,
-            digest,
-            ..
-        } = *event
-        else {
-            return;
+        let (node, index, digest, what) = match *event {
+            TraceEvent::Apply {
+                node,
+                index,
+                digest,
+                ..
+            } => (node, index, digest, "applying"),
+            TraceEvent::Snapshot {
+                node,
+                index,
+                digest,
+                ..
+            } => (node, index, digest, "a snapshot of"),
+            TraceEvent::Install {
+                node,
+                index,
+                digest,
+                ..
+            } => (node, index, digest, "installing a snapshot of"),
+            _ => return,
         };
         let slot = index.0 as usize - 1;
         if slot >= self.first.len() {
@@ -37,6 +50,7 @@ impl Convergence {
             return;
         }
         self.reported = true;
+        let verb = what;
         let what = match (
             expected.kv == digest.kv,
             expected.sessions == digest.sessions,
@@ -47,7 +61,7 @@ impl Convergence {
         };
         found.push(
             Rule::Convergence,
-            format!("{by} and {node} diverge after applying index {index}: {what}"),
+            format!("{by} and {node} diverge after {verb} index {index}: {what}"),
         );
     }
 }

@@ -57,6 +57,10 @@ impl Checks {
             TraceEvent::Leader { .. } | TraceEvent::Restart { .. } | TraceEvent::Crash { .. } => {
                 self.raft_safety.observe(event, &mut self.found);
             }
+            TraceEvent::Snapshot { .. } | TraceEvent::Install { .. } => {
+                self.raft_safety.observe(event, &mut self.found);
+                self.convergence.observe(event, &mut self.found);
+            }
             _ => {}
         }
     }

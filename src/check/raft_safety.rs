@@ -34,6 +34,8 @@ pub struct RaftSafety {
     applied: Vec<EntryKey>,
     /// Last index each node's current incarnation applied.
     last_applied: Vec<LogIndex>,
+    /// The index of each node's last snapshot (taken or installed): where a restart resumes.
+    snapshot: Vec<LogIndex>,
 }
 
 impl RaftSafety {
@@ -42,6 +44,7 @@ impl RaftSafety {
             leaders: BTreeMap::new(),
             applied: Vec::new(),
             last_applied: vec![LogIndex(0); usize::from(nodes)],
+            snapshot: vec![LogIndex(0); usize::from(nodes)],
         }
     }
 
@@ -60,8 +63,24 @@ impl RaftSafety {
                 }
                 self.leader_completeness(node, term, log.0, found);
             }
-            TraceEvent::Restart { node } | TraceEvent::Crash { node, .. } => {
+            TraceEvent::Crash { node, .. } => {
                 self.last_applied[node.index()] = LogIndex(0);
+            }
+            TraceEvent::Restart { node } => {
+                self.last_applied[node.index()] = self.snapshot[node.index()];
+            }
+            TraceEvent::Snapshot {
+                node, index, term, ..
+            } => {
+                self.snapshot[node.index()] = index;
+                self.same_term_as_applied(node, index, term, "took a snapshot", found);
+            }
+            TraceEvent::Install {
+                node, index, term, ..
+            } => {
+                self.snapshot[node.index()] = index;
+                self.last_applied[node.index()] = index;
+                self.same_term_as_applied(node, index, term, "installed a snapshot", found);
             }
             TraceEvent::Apply {
                 node,
@@ -111,9 +130,43 @@ impl RaftSafety {
         }
     }
 
-    /// Leader Completeness (§5.4.1): the new leader's log holds every applied entry.
+    /// A snapshot up to `index` of `term` must end at the entry every replica applied there.
+    fn same_term_as_applied(
+        &self,
+        node: NodeId,
+        index: LogIndex,
+        term: Term,
+        what: &str,
+        found: &mut Violations,
+    ) {
+        let Some(first) = (index.0 as usize)
+            .checked_sub(1)
+            .and_then(|s| self.applied.get(s))
+        else {
+            return;
+        };
+        if first.term != term {
+            found.push(
+                Rule::RaftSafety,
+                format!(
+                    "state machine safety (§5.4.3): {node} {what} up to index {index} of term {term}, but index {index} was applied as {} on {}",
+                    first.describe(),
+                    first.node
+                ),
+            );
+        }
+    }
+
+    /// Leader Completeness (§5.4.1): the new leader's log holds every applied entry (those
+    /// its snapshot covers are in its snapshot; the last of them is checked by its term).
     fn leader_completeness(&self, node: NodeId, term: Term, log: &Log, found: &mut Violations) {
-        for (slot, key) in self.applied.iter().enumerate() {
+        let compacted = log.base().index.0 as usize;
+        for (slot, key) in self
+            .applied
+            .iter()
+            .enumerate()
+            .skip(compacted.saturating_sub(1))
+        {
             let index = LogIndex(slot as u64 + 1);
             let has = log.term_at(index);
             if has != Some(key.term) {

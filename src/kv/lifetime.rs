@@ -12,7 +12,9 @@ use crate::digest::{Digest, hash_of};
 use crate::ids::ClientId;
 
 /// How sessions end (`[server] session_timeout_ms`, `max_sessions`; `[clients] register`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct SessionLimits {
     /// Sessions are opened through the log; a request from an unknown session is refused
     /// as `session-expired`. Without it the table is the v1 one: sessions appear on first
@@ -25,7 +27,7 @@ pub struct SessionLimits {
 }
 
 /// Why a session ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EndReason {
     /// Idle past the timeout.
     Timeout,
@@ -44,7 +46,7 @@ impl EndReason {
 }
 
 /// The live sessions of one replica and when each was last active.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Lifetimes {
     limits: SessionLimits,
     /// The log time: the highest stamp seen.
@@ -68,6 +70,11 @@ impl Lifetimes {
             evict_late,
             ..Lifetimes::default()
         }
+    }
+
+    /// No live session, with the same limits (what a snapshot without sessions carries).
+    pub fn emptied(&self) -> Lifetimes {
+        Lifetimes::new(self.limits, self.evict_late)
     }
 
     /// Sessions are tracked at all (registration is on).

@@ -62,11 +62,23 @@ pub enum Dedup {
     /// (expired or evicted) opens it again silently instead of being refused as
     /// `session-expired`, so a retry of a write that already took effect applies again.
     EvictSilently,
+    /// Flawed on purpose: `sessions`, but a snapshot captures only the KV map, so a node that
+    /// restarts from it or installs it has forgotten which requests took effect, and a retry
+    /// of a write the snapshot covers applies again.
+    SnapshotWithoutSessions,
+    /// Flawed on purpose: `sessions`, but the snapshot's session table is captured one apply
+    /// after its KV map (as a snapshot written in two steps while the apply loop runs on), so
+    /// the node that loads it takes the next entry for a duplicate and its write is lost.
+    SnapshotSplitIndex,
+    /// Flawed on purpose: `sessions`, but a follower that installs a leader's snapshot takes
+    /// its KV map and keeps its own, older session table, which has not seen the writes the
+    /// snapshot covers: a retry of one of them applies again.
+    InstallKeepsTable,
 }
 
 impl Dedup {
     /// The name used in scenario files, on the command line and in summaries.
-    pub const ALL: [Dedup; 10] = [
+    pub const ALL: [Dedup; 13] = [
         Dedup::Sessions,
         Dedup::LastSeq,
         Dedup::Off,
@@ -77,6 +89,9 @@ impl Dedup {
         Dedup::ExpireLocalClock,
         Dedup::TtlResetOnLeaderChange,
         Dedup::EvictSilently,
+        Dedup::SnapshotWithoutSessions,
+        Dedup::SnapshotSplitIndex,
+        Dedup::InstallKeepsTable,
     ];
 
     pub fn name(self) -> &'static str {
@@ -91,6 +106,9 @@ impl Dedup {
             Dedup::ExpireLocalClock => "expire-local-clock",
             Dedup::TtlResetOnLeaderChange => "ttl-reset-on-leader-change",
             Dedup::EvictSilently => "evict-silently",
+            Dedup::SnapshotWithoutSessions => "snapshot-without-sessions",
+            Dedup::SnapshotSplitIndex => "snapshot-split-index",
+            Dedup::InstallKeepsTable => "install-keeps-table",
         }
     }
 
@@ -131,7 +149,7 @@ pub enum Decision {
 /// A cached result with the operation that produced it (to tell a retry from another
 /// operation under the same seq) and its digest element hash, so forgetting it costs no
 /// rehash.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Cached {
     seq: Seq,
     /// The request that took effect (shared, so caching it costs a reference count).
@@ -157,7 +175,7 @@ impl Cached {
 }
 
 /// One client's entry under [`Dedup::Sessions`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Session {
     /// Every seq below this one has been acknowledged to the client.
     lowest_unacked: Seq,
@@ -178,7 +196,7 @@ impl Session {
 
 /// The table behind each strategy: `sessions` keeps per-seq results; `last-seq` and the
 /// flawed designs built on it keep the last seq and its result per client.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 enum Table {
     Sessions(BTreeMap<ClientId, Session>),
     LastSeq(BTreeMap<ClientId, Cached>),
@@ -186,7 +204,7 @@ enum Table {
 }
 
 /// The dedup state of one replica.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionTable {
     dedup: Dedup,
     table: Table,
@@ -204,7 +222,10 @@ impl SessionTable {
             | Dedup::TrustSeq
             | Dedup::ExpireLocalClock
             | Dedup::TtlResetOnLeaderChange
-            | Dedup::EvictSilently => Table::Sessions(BTreeMap::new()),
+            | Dedup::EvictSilently
+            | Dedup::SnapshotWithoutSessions
+            | Dedup::SnapshotSplitIndex
+            | Dedup::InstallKeepsTable => Table::Sessions(BTreeMap::new()),
             Dedup::LastSeq | Dedup::LeaderOnly | Dedup::CheckOnReceive | Dedup::CacheLatest => {
                 Table::LastSeq(BTreeMap::new())
             }
@@ -230,6 +251,15 @@ impl SessionTable {
     pub fn keep_acknowledged(mut self) -> SessionTable {
         self.keep_acknowledged = true;
         self
+    }
+
+    /// An empty table with this one's strategy and settings (what a snapshot without
+    /// sessions carries).
+    pub fn emptied(&self) -> SessionTable {
+        SessionTable {
+            keep_acknowledged: self.keep_acknowledged,
+            ..SessionTable::new(self.dedup)
+        }
     }
 
     /// Forget everything about `client` (its session ended).

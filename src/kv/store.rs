@@ -13,17 +13,18 @@ use crate::digest::{Digest, hash_of};
 pub const ERR_NOT_AN_INTEGER: &str = "ERR not an integer";
 
 /// A value with its digest element hash, so replacing or removing it costs no rehash.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Stored {
     value: Arc<str>,
     hash: u64,
 }
 
 /// The replicated map. Ordered, so that anything derived from it is deterministic.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct KvStore {
     map: BTreeMap<Arc<str>, Stored>,
     digest: Digest,
+    #[serde(skip)]
     /// Reused to build appended values, so each costs one allocation (the shared string).
     scratch: String,
 }

@@ -19,6 +19,10 @@ const HEADROOM: u64 = 1 << 32;
 /// it, while a forged term cannot push the cluster anywhere near `u64::MAX`.
 const MAX_TERM_JUMP: u64 = 1 << 32;
 
+/// Largest snapshot a node takes from a peer (bytes): what it holds in memory while the
+/// chunks arrive.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
+
 /// Whether `message` from `from` is one a correct peer could have sent to `node`, in a
 /// cluster of `cluster_size` nodes.
 pub fn check_peer_message(
@@ -122,6 +126,29 @@ pub fn check_peer_message(
             }
             Ok(())
         }
+        Message::InstallSnapshot {
+            term, base, offset, ..
+        } => {
+            sender_term(*term)?;
+            index("snapshot index", base.index)?;
+            log_term("snapshot term", base.term, *term)?;
+            if *offset > MAX_SNAPSHOT_BYTES {
+                return Err(format!(
+                    "snapshot offset {offset} past the largest snapshot ({MAX_SNAPSHOT_BYTES} bytes)"
+                ));
+            }
+            if *term == current && node.is_leader() {
+                return Err(format!(
+                    "InstallSnapshot for term {term}, in which {} is the leader",
+                    node.id()
+                ));
+            }
+            Ok(())
+        }
+        Message::InstallReply { term, index: i, .. } => {
+            sender_term(*term)?;
+            index("index", *i)
+        }
         Message::ClientRequest { .. }
         | Message::ClientReply { .. }
         | Message::Register { .. }
@@ -154,6 +181,8 @@ mod tests {
             dedup: Dedup::Sessions,
             limits: crate::kv::SessionLimits::default(),
             mutations: Mutations::default(),
+            snapshot_every: 0,
+            snapshot_chunk_bytes: 64,
         };
         let crashed = CrashedNode {
             config,

@@ -193,6 +193,8 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         dedup: options.dedup,
         limits: options.limits,
         mutations: Mutations::default(),
+        snapshot_every: 0,
+        snapshot_chunk_bytes: 64 << 10,
     };
     let restored = durable.is_some();
     let durable = durable.unwrap_or_default();
@@ -296,7 +298,7 @@ struct NodeLoop {
     raft: RaftNode,
     storage: Storage,
     /// `durable_version()` of the state last written to disk.
-    saved: (Term, Option<NodeId>, u64),
+    saved: (Term, Option<NodeId>, u64, LogIndex),
     start: Instant,
     /// Send queue of each peer, by node index (`None` for this node).
     peers: Vec<Option<SyncSender<Vec<u8>>>>,

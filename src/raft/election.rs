@@ -112,6 +112,7 @@ impl RaftNode {
                 next_index,
                 match_index: LogIndex(0),
                 sent_up_to: LogIndex(0),
+                installing: None,
             };
         }
         self.events.push_back(NodeEvent::BecameLeader { term });

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::ids::{ClientId, LogIndex, Seq, Term};
+use crate::ids::{ClientId, LogIndex, NodeId, Seq, Term};
 use crate::kv::{EndReason, OpResult, Outcome, Request, StateDigest, TableSize};
 use crate::message::Payload;
 
@@ -36,6 +36,22 @@ pub enum NodeEvent {
         index: LogIndex,
         client: ClientId,
         reason: EndReason,
+    },
+    /// The node took a snapshot of its state machine up to `index` (of `term`); its log up
+    /// to there is dropped next. `digest` is the snapshot's state (what every replica had
+    /// after applying `index`, unless the snapshot is wrong).
+    Snapshot {
+        index: LogIndex,
+        term: Term,
+        digest: StateDigest,
+    },
+    /// The follower installed the snapshot up to `index` that leader `from` sent; `digest`
+    /// is its state now (what every replica had after applying `index`).
+    Installed {
+        from: NodeId,
+        index: LogIndex,
+        term: Term,
+        digest: StateDigest,
     },
     /// A leader found an arriving request already applied and answered it from the session
     /// table without appending it (`cached` is `None` when the result was already forgotten,

@@ -7,22 +7,26 @@
 //! A crash ([`RaftNode::crash`]) keeps only the durable part; [`RaftNode::recover`] rebuilds
 //! the rest and re-applies the log from index 1 as commits become known again.
 
+mod compaction;
 mod election;
 mod event;
 mod log;
 mod replication;
 mod requests;
+mod snapshot;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 pub use event::NodeEvent;
 pub use log::{Log, LogBase};
+pub use snapshot::Snapshot;
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{Dedup, SessionLimits, StateMachine};
@@ -48,6 +52,11 @@ pub struct NodeConfig {
     pub limits: SessionLimits,
     /// Deliberate bugs, all off unless a checker test turns one on.
     pub mutations: Mutations,
+    /// Take a snapshot and compact the log once this many entries were applied since the
+    /// last one; 0: never.
+    pub snapshot_every: u64,
+    /// Bytes of snapshot per `InstallSnapshot` message.
+    pub snapshot_chunk_bytes: u32,
 }
 
 impl NodeConfig {
@@ -71,6 +80,17 @@ pub struct Durable {
     pub current_term: Term,
     pub voted_for: Option<NodeId>,
     pub log: Log,
+    /// The last snapshot taken or installed: the log holds nothing at or before its index
+    /// once compaction is done (a crash between the two leaves both, mid-snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Arc<Snapshot>>,
+}
+
+impl Durable {
+    /// The index the last snapshot covers (0 without one).
+    pub fn snapshot_index(&self) -> LogIndex {
+        self.snapshot.as_ref().map_or(LogIndex(0), |s| s.base.index)
+    }
 }
 
 /// What a crashed node leaves behind for its next incarnation: its durable state, and its
@@ -97,6 +117,8 @@ struct Progress {
     match_index: LogIndex,
     /// Highest index sent in any `AppendEntries` this term.
     sent_up_to: LogIndex,
+    /// The snapshot being sent (its index) and the bytes the follower holds of it.
+    installing: Option<(LogIndex, u64)>,
 }
 
 /// A client request the leader appended and must answer when it applies.
@@ -131,10 +153,14 @@ enum Timer {
     /// moment when a write is in the log and on no wire (the before-replicate crash point),
     /// as in any server that appends, then flushes.
     Replicate = 3,
+    /// Drop the log prefix the last snapshot covers. Armed at `now` when a snapshot is
+    /// taken, so there is a moment when the snapshot is written and the log not yet
+    /// truncated (the mid-snapshot crash point).
+    Compact = 4,
 }
 
 /// Number of [`Timer`] kinds.
-const TIMERS: usize = 4;
+const TIMERS: usize = 5;
 
 /// Where the leader stands with respect to the crash points of docs/DESIGN.md §4.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -154,6 +180,11 @@ pub struct CrashPoints {
     /// This follower has just acknowledged entries up to this index (the acknowledgement is
     /// on its way).
     pub after_ack: Option<LogIndex>,
+    /// This node has written a snapshot up to this index and not yet truncated its log.
+    pub mid_snapshot: Option<LogIndex>,
+    /// This follower holds part of the snapshot up to this index from this leader, waiting
+    /// for its next chunk.
+    pub mid_install: Option<(LogIndex, NodeId)>,
 }
 
 /// One Raft node.
@@ -191,6 +222,10 @@ pub struct RaftNode {
     /// With [`Mutation::AckBeforePersist`]: the first entry appended in this step, not yet
     /// durable (a crash before the next step loses it and everything after it).
     unsynced_from: Option<LogIndex>,
+    /// Follower: the snapshot arriving in chunks, and its bytes so far.
+    install: Option<compaction::Incoming>,
+    /// Under the flawed `snapshot-split-index`: a snapshot waiting for its session table.
+    split_snapshot: Option<compaction::SplitSnapshot>,
     outbox: VecDeque<Envelope>,
     events: VecDeque<NodeEvent>,
 }
@@ -209,11 +244,12 @@ impl RaftNode {
     }
 
     /// A new incarnation built from what a crash left: a follower that knows only its durable
-    /// state. It re-applies its log from index 1 as it learns the commit index again.
+    /// state. It starts from its snapshot (if any; finishing a compaction a crash cut short)
+    /// and re-applies the log after it as it learns the commit index again.
     pub fn recover(crashed: CrashedNode, now: SimTime) -> RaftNode {
         let CrashedNode {
             config,
-            durable,
+            mut durable,
             rng,
         } = crashed;
         assert!(
@@ -222,15 +258,25 @@ impl RaftNode {
             config.id,
             config.cluster_size
         );
+        let (applied, state) = match &durable.snapshot {
+            Some(snapshot) => {
+                durable.log.compact_to(snapshot.base.index);
+                (snapshot.base.index, snapshot.state.clone())
+            }
+            None => (
+                LogIndex(0),
+                StateMachine::mutated(config.dedup, config.mutations, config.limits),
+            ),
+        };
         let mut node = RaftNode {
             config,
             durable,
             rng,
             role: Role::Follower,
             leader_hint: None,
-            commit_index: LogIndex(0),
-            last_applied: LogIndex(0),
-            state: StateMachine::mutated(config.dedup, config.mutations, config.limits),
+            commit_index: applied,
+            last_applied: applied,
+            state,
             votes: 0,
             progress: vec![Progress::default(); usize::from(config.cluster_size)],
             waiting: BTreeMap::new(),
@@ -242,6 +288,8 @@ impl RaftNode {
             fresh_vote: None,
             fresh_ack: None,
             unsynced_from: None,
+            install: None,
+            split_snapshot: None,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -261,7 +309,9 @@ impl RaftNode {
             mutations.has(Mutation::AckBeforePersist),
             self.unsynced_from,
         ) {
-            durable.log.truncate_from(from);
+            durable
+                .log
+                .truncate_from(from.max(durable.log.first_index()));
         }
         CrashedNode {
             config: self.config,
@@ -313,12 +363,14 @@ impl RaftNode {
         &self.durable
     }
 
-    /// Changes to the durable part, as `(term, vote, log version)`: equal, nothing to write.
-    pub fn durable_version(&self) -> (Term, Option<NodeId>, u64) {
+    /// Changes to the durable part, as `(term, vote, log version, snapshot index)`: equal,
+    /// nothing to write.
+    pub fn durable_version(&self) -> (Term, Option<NodeId>, u64, LogIndex) {
         (
             self.durable.current_term,
             self.durable.voted_for,
             self.durable.log.version(),
+            self.durable.snapshot_index(),
         )
     }
 
@@ -347,10 +399,15 @@ impl RaftNode {
     /// past it) and may already be committed elsewhere; and after-commit needs a client this
     /// leader owes an answer.
     pub fn crash_points(&self) -> CrashPoints {
+        let mid_snapshot = self.timers[Timer::Compact as usize]
+            .is_some()
+            .then(|| self.durable.snapshot_index());
         if self.role != Role::Leader {
             return CrashPoints {
                 after_vote: self.fresh_vote,
                 after_ack: self.fresh_ack,
+                mid_snapshot,
+                mid_install: self.install.as_ref().map(|i| (i.base.index, i.from)),
                 ..CrashPoints::default()
             };
         }
@@ -364,6 +421,7 @@ impl RaftNode {
         };
         let mut points = CrashPoints {
             after_reply: self.fresh_reply,
+            mid_snapshot,
             ..CrashPoints::default()
         };
         let sent_anywhere = self
@@ -555,6 +613,19 @@ impl Process for RaftNode {
                 match_index,
                 hint,
             } => self.handle_append_reply(now, from, term, success, match_index, hint),
+            Message::InstallSnapshot {
+                term,
+                base,
+                offset,
+                chunk,
+                done,
+            } => self.handle_install_snapshot(now, from, term, base, offset, chunk, done),
+            Message::InstallReply {
+                term,
+                index,
+                received,
+                done,
+            } => self.handle_install_reply(now, from, term, index, received, done),
             // Nodes never send client traffic to each other.
             Message::ClientRequest { .. }
             | Message::ClientReply { .. }
@@ -569,6 +640,11 @@ impl Process for RaftNode {
         if due(self.timers[Timer::Apply as usize]) {
             self.disarm(Timer::Apply);
             self.apply_committed(now);
+        }
+        if due(self.timers[Timer::Compact as usize]) {
+            self.disarm(Timer::Compact);
+            let upto = self.durable.snapshot_index();
+            self.durable.log.compact_to(upto);
         }
         if due(self.timers[Timer::Replicate as usize]) {
             self.disarm(Timer::Replicate);

@@ -18,6 +18,10 @@ impl RaftNode {
         debug_assert_eq!(self.role, Role::Leader);
         let log = &self.durable.log;
         let last = log.last_index();
+        if self.progress[peer.index()].next_index <= log.base().index {
+            self.send_snapshot(peer);
+            return;
+        }
         let progress = &mut self.progress[peer.index()];
         let next = progress.next_index;
         assert!(
@@ -56,7 +60,7 @@ impl RaftNode {
         term: Term,
         prev_log_index: LogIndex,
         prev_log_term: Term,
-        entries: Vec<Entry>,
+        mut entries: Vec<Entry>,
         leader_commit: LogIndex,
     ) {
         self.observe_term(now, term, Some(leader));
@@ -85,6 +89,20 @@ impl RaftNode {
         self.reset_election_timer(now);
 
         let log = &mut self.durable.log;
+        let base = log.base();
+        let (prev_log_index, prev_log_term) = if prev_log_index < base.index {
+            // Entries up to the snapshot are committed, so they match the leader's: skip them.
+            let skip = base.index.0 - prev_log_index.0;
+            if skip >= entries.len() as u64 {
+                let match_index = LogIndex(prev_log_index.0 + entries.len() as u64);
+                self.reply_append(leader, true, match_index, LogIndex(0));
+                return;
+            }
+            entries.drain(..skip as usize);
+            (base.index, base.term)
+        } else {
+            (prev_log_index, prev_log_term)
+        };
         let check = !self.config.mutations.has(Mutation::SkipConsistencyCheck);
         match log.term_at(prev_log_index) {
             None => {

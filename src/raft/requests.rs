@@ -193,6 +193,7 @@ impl RaftNode {
                 digest: self.state.digest(),
                 table: self.state.table_size(),
             });
+            self.maybe_snapshot(now, index, entry.term, entry.stamp_us);
         }
     }
 

@@ -23,6 +23,8 @@ fn config(id: u8, nodes: u8) -> NodeConfig {
         dedup: Dedup::Sessions,
         limits: crate::kv::SessionLimits::default(),
         mutations: Mutations::default(),
+        snapshot_every: 0,
+        snapshot_chunk_bytes: 64,
     }
 }
 
@@ -44,6 +46,7 @@ fn node_with(id: u8, nodes: u8, term: u64, voted_for: Option<u8>, log_terms: &[u
                 current_term: Term(term),
                 voted_for: voted_for.map(NodeId),
                 log,
+                snapshot: None,
             },
             rng: ChaCha8Rng::seed_from_u64(u64::from(id)),
         },

@@ -92,6 +92,8 @@ pub struct ClusterSpec {
     pub nodes: u8,
     pub election_timeout_ms: (u64, u64),
     pub heartbeat_ms: u64,
+    /// Entries each node applies between snapshots; 0: never compact.
+    pub snapshot_every: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -46,6 +46,7 @@ pub struct RawCluster {
     pub nodes: Option<u64>,
     pub election_timeout_ms: Option<Vec<u64>>,
     pub heartbeat_ms: Option<u64>,
+    pub snapshot_every: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -15,7 +15,8 @@ fn every_section_but_name_has_a_default() {
         ClusterSpec {
             nodes: 3,
             election_timeout_ms: (150, 300),
-            heartbeat_ms: 50
+            heartbeat_ms: 50,
+            snapshot_every: 0
         }
     );
     assert_eq!(s.network.delay_ms, (1, 10));

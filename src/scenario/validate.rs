@@ -19,6 +19,7 @@ const MAX_TOTAL_OPS: u64 = 10_000_000;
 const MAX_KEYS: u64 = 1_000_000;
 const MAX_FAULTS: usize = 10_000;
 const MAX_SESSION_TIMEOUT_MS: u64 = 24 * 3_600_000;
+const MAX_SNAPSHOT_EVERY: u64 = 1_000_000;
 
 const DEFAULT_DURATION_MS: u64 = 5_000;
 
@@ -151,10 +152,20 @@ impl Checker<'_> {
                 ),
             );
         }
+        let snapshot_every = match c.snapshot_every {
+            Some(v) => self.in_range(
+                &path(&["cluster", "snapshot_every"]),
+                v,
+                0,
+                MAX_SNAPSHOT_EVERY,
+            )?,
+            None => 0,
+        };
         let cluster = ClusterSpec {
             nodes,
             election_timeout_ms,
             heartbeat_ms,
+            snapshot_every,
         };
 
         let n = raw.network.unwrap_or_default();

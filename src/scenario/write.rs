@@ -28,6 +28,9 @@ pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
         range(c.election_timeout_ms)
     );
     let _ = writeln!(out, "heartbeat_ms = {}", c.heartbeat_ms);
+    if c.snapshot_every > 0 {
+        let _ = writeln!(out, "snapshot_every = {}", c.snapshot_every);
+    }
 
     let n = &s.network;
     let _ = writeln!(out, "\n[network]");

@@ -19,6 +19,10 @@ use crate::raft::{NodeConfig, RaftNode};
 use crate::scenario::Scenario;
 use crate::trace::{TraceEvent, TraceSink};
 
+/// Bytes of snapshot per simulated `InstallSnapshot` message: small, so that a snapshot of a
+/// few keys and sessions still takes several chunks (and a crash can fall between them).
+const SNAPSHOT_CHUNK_BYTES: u32 = 256;
+
 /// Randomness streams: each component draws from its own, so adding a node or a client
 /// never shifts another component's choices.
 mod stream {
@@ -86,6 +90,8 @@ impl<'s> World<'s> {
                         max_sessions: scenario.server.max_sessions,
                     },
                     mutations: scenario.mutations,
+                    snapshot_every: c.snapshot_every,
+                    snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
                 };
                 let rng = stream_rng(seed, stream::NODE_BASE + u64::from(id.0));
                 RaftNode::new(config, rng, start)

@@ -244,6 +244,23 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 .raw("index", index)
                 .str("reason", reason.name());
         }
+        TraceEvent::Snapshot {
+            node, index, term, ..
+        } => {
+            o.raw("node", node.0).raw("index", index).raw("term", term);
+        }
+        TraceEvent::Install {
+            node,
+            from,
+            index,
+            term,
+            ..
+        } => {
+            o.raw("node", node.0)
+                .raw("from", from.0)
+                .raw("index", index)
+                .raw("term", term);
+        }
         TraceEvent::Register {
             client_no,
             client,
@@ -465,6 +482,8 @@ pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
         TraceEvent::Register { .. } => "register",
         TraceEvent::SessionExpired { .. } => "session_expired",
         TraceEvent::Clock { .. } => "clock",
+        TraceEvent::Snapshot { .. } => "snapshot",
+        TraceEvent::Install { .. } => "install",
         TraceEvent::Dedup { .. } => "dedup",
         TraceEvent::Leader { .. } => "leader",
         TraceEvent::Crash { .. } => "crash",

@@ -251,6 +251,23 @@ pub enum TraceEvent<'a> {
         client: ClientId,
         node: NodeId,
     },
+    /// `node` took a snapshot of its state machine up to `index` (of `term`), and drops its
+    /// log up to there next.
+    Snapshot {
+        node: NodeId,
+        index: LogIndex,
+        term: Term,
+        digest: StateDigest,
+    },
+    /// Follower `node` installed the snapshot up to `index` (of `term`) that leader `from`
+    /// sent: its state is now what every replica had after applying `index` (`digest`).
+    Install {
+        node: NodeId,
+        from: NodeId,
+        index: LogIndex,
+        term: Term,
+        digest: StateDigest,
+    },
     /// A clock fault set (`offset_us`, `drift_ppm`) or cleared (both 0) a node's clock.
     Clock {
         fault: usize,

@@ -93,6 +93,28 @@ impl Traced for RaftNode {
                 index,
                 reason,
             }),
+            &NodeEvent::Snapshot {
+                index,
+                term,
+                digest,
+            } => emit(&TraceEvent::Snapshot {
+                node,
+                index,
+                term,
+                digest,
+            }),
+            &NodeEvent::Installed {
+                from,
+                index,
+                term,
+                digest,
+            } => emit(&TraceEvent::Install {
+                node,
+                from,
+                index,
+                term,
+                digest,
+            }),
             NodeEvent::DuplicateOnReceive {
                 request,
                 last_seq,

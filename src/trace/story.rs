@@ -77,6 +77,11 @@ pub struct StorySink<W: Write> {
     named: Vec<((ClientId, Seq), String)>,
     /// Most stories, and most steps per story, to tell (`None`: all).
     limit: Option<(usize, usize)>,
+    /// The last snapshot each node took (its index), for when it restarts from it.
+    own_snapshot: BTreeMap<NodeId, LogIndex>,
+    /// Where each node's session table came from, when it came from a snapshot: the node
+    /// that made it (none: its own), its index, and when it was loaded.
+    table_source: BTreeMap<NodeId, (Option<NodeId>, LogIndex, SimTime)>,
     error: Option<io::Error>,
 }
 
@@ -88,6 +93,8 @@ impl<W: Write> StorySink<W> {
             ops: BTreeMap::new(),
             named: Vec::new(),
             limit: None,
+            own_snapshot: BTreeMap::new(),
+            table_source: BTreeMap::new(),
             error: None,
         }
     }
@@ -178,6 +185,45 @@ impl<W: Write> StorySink<W> {
     }
 }
 
+impl<W: Write> StorySink<W> {
+    fn push(&mut self, t: SimTime, about: About, event: &TraceEvent<'_>) {
+        let mut text = String::new();
+        format_line(&mut text, t, event);
+        self.lines.push(Line { t, about, text });
+    }
+
+    /// After `node` caught `(client, seq)` as a duplicate: if its session table came from a
+    /// snapshot that covers the index where the operation took effect, say so (that is the
+    /// snapshot's dedup state doing its job).
+    fn tell_table_source(
+        &mut self,
+        t: SimTime,
+        node: NodeId,
+        client: ClientId,
+        seq: Seq,
+        first_applied: Option<LogIndex>,
+    ) {
+        let Some(&(from, index, loaded)) = self.table_source.get(&node) else {
+            return;
+        };
+        if first_applied.is_none_or(|applied| applied > index) {
+            return;
+        }
+        let whose = match from {
+            Some(leader) => format!("the snapshot {leader} sent"),
+            None => "its own snapshot".to_owned(),
+        };
+        let text = format!(
+            "t={t}   ↳ {node} knew seq={seq} from {whose} up to index={index} (loaded at t={loaded})"
+        );
+        self.lines.push(Line {
+            t,
+            about: About::Op(client, seq),
+            text,
+        });
+    }
+}
+
 /// The operation a request belongs to.
 fn key(request: &Request) -> (ClientId, Seq) {
     (request.client, request.seq)
@@ -256,12 +302,31 @@ impl<W: Write> TraceSink for StorySink<W> {
                     }
                 }
                 facts.dedups += 1;
-                About::Op(client, seq)
+                let first_applied = facts.applied_at.first().copied();
+                self.push(t, About::Op(client, seq), event);
+                self.tell_table_source(t, node, client, seq, first_applied);
+                return;
+            }
+            TraceEvent::Snapshot { node, index, .. } => {
+                self.own_snapshot.insert(node, index);
+                return;
+            }
+            TraceEvent::Install {
+                node, from, index, ..
+            } => {
+                self.table_source.insert(node, (Some(from), index, t));
+                About::World
+            }
+            TraceEvent::Restart { node } => {
+                match self.own_snapshot.get(&node) {
+                    Some(&index) => self.table_source.insert(node, (None, index, t)),
+                    None => self.table_source.remove(&node),
+                };
+                About::World
             }
             TraceEvent::Replay { client, seq, .. } => About::Op(client, seq),
             TraceEvent::Leader { .. }
             | TraceEvent::Crash { .. }
-            | TraceEvent::Restart { .. }
             | TraceEvent::ClientCrash { .. }
             | TraceEvent::ClientRestart { .. }
             | TraceEvent::Partition { .. }
@@ -281,9 +346,7 @@ impl<W: Write> TraceSink for StorySink<W> {
                 About::Verdict
             }
         };
-        let mut text = String::new();
-        format_line(&mut text, t, event);
-        self.lines.push(Line { t, about, text });
+        self.push(t, about, event);
         if about == About::Verdict && self.error.is_none() {
             let story = self.render();
             if let Err(e) = self.out.write_all(story.as_bytes()) {

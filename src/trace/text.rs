@@ -130,6 +130,21 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             l,
             "{client_no} <- {node} session of client {client} expired; registering again"
         ),
+        TraceEvent::Snapshot {
+            node, index, term, ..
+        } => write!(
+            l,
+            "{node} [snapshot] state up to index={index} (term {term}); log before it dropped"
+        ),
+        TraceEvent::Install {
+            node,
+            from,
+            index,
+            ..
+        } => write!(
+            l,
+            "{node} [snapshot] installed {from}'s snapshot up to index={index}"
+        ),
         TraceEvent::Clock {
             fault,
             node,

@@ -26,6 +26,7 @@ fn cluster_and_network() -> impl Strategy<Value = (ClusterSpec, NetworkSpec)> {
             nodes,
             election_timeout_ms: (min, min + spread),
             heartbeat_ms: 0,
+            snapshot_every: 0,
         };
         (
             Just(cluster),
@@ -34,16 +35,20 @@ fn cluster_and_network() -> impl Strategy<Value = (ClusterSpec, NetworkSpec)> {
             2..=min / 4,
             prop_oneof![Just(0.0), 0.0..0.15f64],
             prop_oneof![Just(0.0), 0.0..0.25f64],
+            prop_oneof![2 => Just(0u64), 1 => 2u64..=30],
         )
-            .prop_map(|(mut cluster, heartbeat_ms, dmin, dmax, drop, duplicate)| {
-                cluster.heartbeat_ms = heartbeat_ms;
-                let network = NetworkSpec {
-                    delay_ms: (dmin, dmax),
-                    drop,
-                    duplicate,
-                };
-                (cluster, network)
-            })
+            .prop_map(
+                |(mut cluster, heartbeat_ms, dmin, dmax, drop, duplicate, every)| {
+                    cluster.heartbeat_ms = heartbeat_ms;
+                    cluster.snapshot_every = every;
+                    let network = NetworkSpec {
+                        delay_ms: (dmin, dmax),
+                        drop,
+                        duplicate,
+                    };
+                    (cluster, network)
+                },
+            )
     })
 }
 
