@@ -76,7 +76,7 @@ impl Design {
     /// The dedup designs: the correct ones first, then each flawed one. A client that reuses
     /// its id is run against both correct tables, which catch it differently; `last-seq` is
     /// flawed as soon as clients pipeline.
-    pub const DEDUP: [Design; 13] = [
+    pub const DEDUP: [Design; 16] = [
         Design::servers(Dedup::Sessions),
         Design::servers(Dedup::LastSeq),
         Design::servers(Dedup::Off),
@@ -87,6 +87,9 @@ impl Design {
         Design::servers(Dedup::ExpireLocalClock),
         Design::servers(Dedup::TtlResetOnLeaderChange),
         Design::servers(Dedup::EvictSilently),
+        Design::servers(Dedup::SnapshotWithoutSessions),
+        Design::servers(Dedup::SnapshotSplitIndex),
+        Design::servers(Dedup::InstallKeepsTable),
         Design::reuse_id(Dedup::Sessions),
         Design::reuse_id(Dedup::LastSeq),
         Design::pipelined(Dedup::LastSeq, 4),

@@ -7,6 +7,14 @@ use crate::kv::StateDigest;
 use crate::trace::TraceEvent;
 use crate::verdict::{Rule, Violations};
 
+/// What put a replica's state up to an index.
+#[derive(Clone, Copy)]
+enum Verb {
+    Apply,
+    Snapshot,
+    Install,
+}
+
 #[derive(Default)]
 pub struct Convergence {
     /// The state digest of the first replica to apply each index (`first[i - 1]`).
@@ -23,19 +31,19 @@ impl Convergence {
                 index,
                 digest,
                 ..
-            } => (node, index, digest, "applying"),
+            } => (node, index, digest, Verb::Apply),
             TraceEvent::Snapshot {
                 node,
                 index,
                 digest,
                 ..
-            } => (node, index, digest, "a snapshot of"),
+            } => (node, index, digest, Verb::Snapshot),
             TraceEvent::Install {
                 node,
                 index,
                 digest,
                 ..
-            } => (node, index, digest, "installing a snapshot of"),
+            } => (node, index, digest, Verb::Install),
             _ => return,
         };
         let slot = index.0 as usize - 1;
@@ -61,7 +69,15 @@ impl Convergence {
         };
         found.push(
             Rule::Convergence,
-            format!("{by} and {node} diverge after {verb} index {index}: {what}"),
+            match verb {
+                Verb::Apply => format!("{by} and {node} diverge after applying index {index}: {what}"),
+                Verb::Snapshot => format!(
+                    "{node}'s snapshot up to index {index} is not the state {by} applied up to there: {what}"
+                ),
+                Verb::Install => format!(
+                    "{node} installed a snapshot up to index {index} that is not the state {by} applied up to there: {what}"
+                ),
+            },
         );
     }
 }

@@ -637,14 +637,15 @@ impl Process for RaftNode {
     fn handle_timeout(&mut self, now: SimTime) {
         self.begin_step();
         let due = |t: Option<SimTime>| t.is_some_and(|t| t <= now);
-        if due(self.timers[Timer::Apply as usize]) {
-            self.disarm(Timer::Apply);
-            self.apply_committed(now);
-        }
+        // Before applying: a snapshot the apply below takes is compacted in a later step.
         if due(self.timers[Timer::Compact as usize]) {
             self.disarm(Timer::Compact);
             let upto = self.durable.snapshot_index();
             self.durable.log.compact_to(upto);
+        }
+        if due(self.timers[Timer::Apply as usize]) {
+            self.disarm(Timer::Apply);
+            self.apply_committed(now);
         }
         if due(self.timers[Timer::Replicate as usize]) {
             self.disarm(Timer::Replicate);

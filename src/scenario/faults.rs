@@ -112,9 +112,18 @@ pub enum CrashWhen {
     /// back before the leader moves on, so entries it acknowledged but did not keep would be
     /// missing from a majority the leader counted (persist entries before acknowledging).
     AfterAck,
+    /// When a node (the leader, a follower, or a node number) has written a snapshot and not
+    /// yet truncated its log: a restart must start from the snapshot and replay only what
+    /// follows it. Needs `[cluster] snapshot_every`.
+    MidSnapshot,
+    /// When a follower holds part of a leader's snapshot, between two InstallSnapshot
+    /// chunks: a restart drops the partial snapshot and the leader starts it over. Needs
+    /// `[cluster] snapshot_every`.
+    MidInstall,
 }
 
 impl CrashWhen {
+    /// The moments every cluster has (what swarms draw crashes from).
     pub const ALL: [CrashWhen; 7] = [
         CrashWhen::Now,
         CrashWhen::BeforeReplicate,
@@ -124,6 +133,19 @@ impl CrashWhen {
         CrashWhen::AfterVote,
         CrashWhen::AfterAck,
     ];
+
+    /// The moments of a cluster that takes snapshots.
+    pub const SNAPSHOT: [CrashWhen; 2] = [CrashWhen::MidSnapshot, CrashWhen::MidInstall];
+
+    /// A moment only a cluster that takes snapshots has.
+    pub fn needs_snapshots(self) -> bool {
+        matches!(self, CrashWhen::MidSnapshot | CrashWhen::MidInstall)
+    }
+
+    /// A moment in any node's life, checked right after that node's own step.
+    pub fn is_node_moment(self) -> bool {
+        self.is_follower_moment() || self == CrashWhen::MidSnapshot
+    }
 
     /// A moment in a leader's life: the crash needs `node = "leader"` or a node number.
     pub fn is_leader_moment(self) -> bool {
@@ -139,7 +161,10 @@ impl CrashWhen {
     /// A moment in a follower's life (after-vote, after-ack): the crash needs
     /// `node = "follower"` or a node number.
     pub fn is_follower_moment(self) -> bool {
-        matches!(self, CrashWhen::AfterVote | CrashWhen::AfterAck)
+        matches!(
+            self,
+            CrashWhen::AfterVote | CrashWhen::AfterAck | CrashWhen::MidInstall
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -151,6 +176,8 @@ impl CrashWhen {
             CrashWhen::AfterReply => "after-reply",
             CrashWhen::AfterVote => "after-vote",
             CrashWhen::AfterAck => "after-ack",
+            CrashWhen::MidSnapshot => "mid-snapshot",
+            CrashWhen::MidInstall => "mid-install",
         }
     }
 }
@@ -343,6 +370,8 @@ struct RawClientCrash {
 #[derive(Clone, Copy)]
 pub struct Shape {
     pub nodes: u8,
+    /// `[cluster] snapshot_every` is set.
+    pub snapshots: bool,
     pub clients: u32,
     pub duration_ms: u64,
 }
@@ -442,6 +471,21 @@ impl Checker<'_> {
                     "\"{}\" is a leader's state; use node = \"leader\" or a node number",
                     when.name()
                 ),
+            );
+        }
+        if when.needs_snapshots() && !shape.snapshots {
+            return self.fail(
+                &at.key("when"),
+                format!(
+                    "\"{}\" needs snapshots: set [cluster] snapshot_every to a number of entries",
+                    when.name()
+                ),
+            );
+        }
+        if when == CrashWhen::MidSnapshot && node == NodeSelector::MostUncommitted {
+            return self.fail(
+                &at.key("when"),
+                "\"mid-snapshot\" is a moment of the node that snapshots; use node = \"leader\", \"follower\" or a node number",
             );
         }
         let follower_state = matches!(node, NodeSelector::Follower | NodeSelector::Node(_));

@@ -38,6 +38,7 @@ pub struct RawSwarm {
     pub replays: Option<bool>,
     pub timeouts: Option<bool>,
     pub sessions: Option<bool>,
+    pub snapshots: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -29,6 +29,8 @@ pub struct SwarmSpec {
     pub timeouts: bool,
     /// Pipelining windows, registration, session timeouts and bounds, and clock faults.
     pub sessions: bool,
+    /// Compaction (`snapshot_every`) and crashes mid-snapshot and mid-install.
+    pub snapshots: bool,
 }
 
 impl Default for SwarmSpec {
@@ -41,6 +43,7 @@ impl Default for SwarmSpec {
             replays: true,
             timeouts: true,
             sessions: true,
+            snapshots: true,
         }
     }
 }
@@ -97,6 +100,9 @@ pub struct SwarmProfile {
     /// Sessions as drawn (`None`: the file's): window, register, timeout, bound.
     pub sessions: Option<(u32, bool, u64, u32)>,
     pub clock_faults: usize,
+    /// Compaction as drawn (`None`: the file's): entries between snapshots, and crashes
+    /// mid-snapshot or mid-install.
+    pub snapshots: Option<(u64, usize)>,
 }
 
 /// `1 crash`, `3 crashes`.
@@ -157,6 +163,13 @@ impl fmt::Display for SwarmProfile {
                 if max > 0 {
                     write!(f, " · at most {max} sessions")?;
                 }
+            }
+        }
+        if let Some((every, crashes)) = self.snapshots {
+            write!(f, " · snapshot every {every} entries")?;
+            if crashes > 0 {
+                let crashes = count(crashes, "snapshot crash", "snapshot crashes");
+                write!(f, " ({crashes})")?;
             }
         }
         if self.clock_faults > 0 {
@@ -436,6 +449,33 @@ pub fn instantiate(
         }
     }
 
+    // Compaction: snapshots often enough that followers fall behind the compacted log and
+    // need InstallSnapshot; crashes while a snapshot is written or arriving.
+    let mut snapshots = None;
+    if spec.snapshots && rng.random_bool(0.5) {
+        let everies = [3, 5, 10, 20, 50];
+        s.cluster.snapshot_every = everies[rng.random_range(0..everies.len())];
+        let drawn = rng.random_range(0..=2usize);
+        let crashes = if spec.crashes { drawn } else { 0 };
+        for _ in 0..crashes {
+            let when = CrashWhen::SNAPSHOT[rng.random_range(0..CrashWhen::SNAPSHOT.len())];
+            let node = match (when, rng.random_range(0..3)) {
+                (CrashWhen::MidSnapshot, 0) => NodeSelector::Leader,
+                (_, 2) => NodeSelector::Node(NodeId(rng.random_range(1..=nodes))),
+                _ => NodeSelector::Follower,
+            };
+            s.faults.push(FaultSpec {
+                at_ms: rng.random_range(0..phase_ms),
+                kind: FaultKind::Crash {
+                    node,
+                    when,
+                    restart_after_ms: Some(rng.random_range(1..=300)),
+                },
+            });
+        }
+        snapshots = Some((s.cluster.snapshot_every, crashes));
+    }
+
     // Drawn faults follow the file's own, which keep their numbers (`faults[i]` in traces).
     let profile = SwarmProfile {
         crash_pattern,
@@ -458,6 +498,7 @@ pub fn instantiate(
         liveness_ms: s.liveness_ms,
         sessions,
         clock_faults,
+        snapshots,
     };
     (s, profile)
 }

@@ -197,6 +197,7 @@ impl Checker<'_> {
         }
         let shape = Shape {
             nodes,
+            snapshots: cluster.snapshot_every > 0,
             clients: clients.count,
             duration_ms,
         };
@@ -232,6 +233,7 @@ impl Checker<'_> {
                     replays: w.replays.unwrap_or(on.replays),
                     timeouts: w.timeouts.unwrap_or(on.timeouts),
                     sessions: w.sessions.unwrap_or(on.sessions),
+                    snapshots: w.snapshots.unwrap_or(on.snapshots),
                 }
             }),
             budget: match raw.budget {

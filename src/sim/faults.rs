@@ -396,8 +396,8 @@ impl Injector {
                 },
             ));
         }
-        if when.is_follower_moment() {
-            return self.follower_trigger(fault, selector, when, touched, world);
+        if when.is_node_moment() {
+            return self.node_trigger(fault, selector, when, touched, world);
         }
         // A leader's crash point only changes when that leader handles an event.
         let leader = match selector {
@@ -421,7 +421,11 @@ impl Injector {
             }
             CrashWhen::AfterCommit => (points.after_commit?, None),
             CrashWhen::AfterReply => (points.after_reply?, None),
-            CrashWhen::Now | CrashWhen::AfterVote | CrashWhen::AfterAck => {
+            CrashWhen::Now
+            | CrashWhen::AfterVote
+            | CrashWhen::AfterAck
+            | CrashWhen::MidSnapshot
+            | CrashWhen::MidInstall => {
                 unreachable!("fault {fault}: handled above")
             }
         };
@@ -438,9 +442,9 @@ impl Injector {
         ))
     }
 
-    /// Has the follower moment (after-vote, after-ack) of crash fault `fault` come? Only
-    /// right after the node's own step, and only for a node that is not the leader.
-    fn follower_trigger(
+    /// Has the node moment (after-vote, after-ack, mid-install: a follower's; mid-snapshot:
+    /// any node's) of crash fault `fault` come? Only right after the node's own step.
+    fn node_trigger(
         &mut self,
         fault: usize,
         selector: NodeSelector,
@@ -452,7 +456,8 @@ impl Injector {
         let fits = match selector {
             NodeSelector::Follower => !node.is_leader(),
             NodeSelector::Node(id) => id == node.id(),
-            NodeSelector::Leader | NodeSelector::MostUncommitted => false,
+            NodeSelector::Leader => when == CrashWhen::MidSnapshot && node.is_leader(),
+            NodeSelector::MostUncommitted => false,
         };
         if !fits {
             return None;
@@ -461,13 +466,18 @@ impl Injector {
         let (index, sent_to) = match when {
             CrashWhen::AfterVote => (None, Some(points.after_vote?)),
             CrashWhen::AfterAck => (Some(points.after_ack?), node.leader_hint()),
+            CrashWhen::MidSnapshot => (Some(points.mid_snapshot?), None),
+            CrashWhen::MidInstall => {
+                let (index, from) = points.mid_install?;
+                (Some(index), Some(from))
+            }
             _ => unreachable!("fault {fault}: {} is not a follower's moment", when.name()),
         };
         Some((
             node.id(),
             CrashCause {
                 fault,
-                was_leader: false,
+                was_leader: node.is_leader(),
                 term: node.term(),
                 when,
                 index,

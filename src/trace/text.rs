@@ -398,6 +398,19 @@ fn write_cause(l: &mut String, cause: &CrashCause) -> std::fmt::Result {
             Some(candidate) => write!(l, "; after-vote: just voted for {candidate}"),
             None => l.write_str("; after-vote"),
         },
+        (CrashWhen::MidSnapshot, Some(index)) => {
+            write!(
+                l,
+                "; mid-snapshot: snapshot up to index {index} written, log not yet truncated"
+            )
+        }
+        (CrashWhen::MidInstall, Some(index)) => {
+            write!(l, "; mid-install: part of the snapshot up to index {index}")?;
+            if let Some(leader) = cause.sent_to {
+                write!(l, " from {leader}")?;
+            }
+            l.write_str(" held, waiting for the next chunk")
+        }
         (CrashWhen::AfterAck, Some(index)) => {
             write!(l, "; after-ack: just acknowledged up to index {index}")?;
             if let Some(leader) = cause.sent_to {

@@ -75,6 +75,7 @@ fn families_switched_off_are_never_drawn() {
         crashes: false,
         partitions: false,
         client_crashes: false,
+        snapshots: true,
         ..SwarmSpec::default()
     });
     for seed in 0..50 {
