@@ -179,6 +179,17 @@ impl Shrinker {
         }
     }
 
+    /// No compaction, if the run still fails without it (valid only once no fault waits
+    /// for a snapshot moment).
+    fn snapshots(&mut self) -> bool {
+        if self.best.cluster.snapshot_every == 0 {
+            return false;
+        }
+        let mut s = self.best.clone();
+        s.cluster.snapshot_every = 0;
+        self.first_of([s])
+    }
+
     /// Fewer nodes, where every fault still names nodes that exist.
     fn nodes(&mut self) -> bool {
         let nodes = self.best.cluster.nodes;
@@ -347,6 +358,7 @@ pub fn shrink(scenario: &Scenario, seed: u64) -> Option<Shrunk> {
         let mut progress = shrinker.faults();
         progress |= shrinker.workload();
         progress |= shrinker.sessions();
+        progress |= shrinker.snapshots();
         progress |= shrinker.nodes();
         progress |= shrinker.noise();
         progress |= shrinker.time();

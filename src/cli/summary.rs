@@ -68,6 +68,14 @@ pub fn render(
             plural(s.sessions_evicted, "evicted", "evicted"),
         );
     }
+    if s.snapshots > 0 || s.installs > 0 {
+        let _ = writeln!(
+            out,
+            "snapshots {} taken · {} installed from a leader",
+            thousands(s.snapshots),
+            thousands(s.installs),
+        );
+    }
     let mut faults = format!(
         "faults    {}, {} · {} · {}",
         plural(s.crashes, "crash", "crashes"),
@@ -249,6 +257,8 @@ pub fn json(
         "sessions_registered": s.registrations,
         "sessions_expired": s.sessions_expired,
         "sessions_evicted": s.sessions_evicted,
+        "snapshots": s.snapshots,
+        "snapshots_installed": s.installs,
         "ops_abandoned": s.abandoned,
         "retries": s.timeouts,
         "redirects": s.redirects,

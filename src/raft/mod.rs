@@ -16,6 +16,8 @@ mod requests;
 mod snapshot;
 
 #[cfg(test)]
+mod compaction_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, VecDeque};

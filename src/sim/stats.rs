@@ -45,6 +45,10 @@ pub struct Stats {
     pub partitions: u64,
     /// Faults whose trigger never came.
     pub faults_skipped: u64,
+    /// Snapshots nodes took (each node's own), and snapshots followers installed from a
+    /// leader.
+    pub snapshots: u64,
+    pub installs: u64,
     pub network: NetStats,
     duplicate_entries: BTreeSet<LogIndex>,
     ended_sessions: BTreeSet<crate::ids::ClientId>,
@@ -91,6 +95,8 @@ impl Stats {
             TraceEvent::Leader { .. } => self.leader_changes += 1,
             TraceEvent::Partition { .. } => self.partitions += 1,
             TraceEvent::FaultSkipped { .. } => self.faults_skipped += 1,
+            TraceEvent::Snapshot { .. } => self.snapshots += 1,
+            TraceEvent::Install { .. } => self.installs += 1,
             _ => {}
         }
     }
