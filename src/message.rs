@@ -95,15 +95,10 @@ pub enum Message {
         incarnation: u32,
         reply: RegisterAnswer,
     },
-    /// Raft §7 (Figure 13): the leader sends a follower that needs compacted entries its
-    /// snapshot up to `base`, the chunk at byte `offset`; `done` on the last chunk.
-    InstallSnapshot {
-        term: Term,
-        base: LogBase,
-        offset: u64,
-        chunk: Chunk,
-        done: bool,
-    },
+    /// Raft §7 (Figure 13): a chunk of the leader's snapshot for a follower that needs
+    /// compacted entries. Boxed: it is rare and large, and every message is as big as the
+    /// largest kind.
+    InstallSnapshot(Box<Install>),
     /// The answer to `InstallSnapshot`: the follower holds `received` bytes of the snapshot
     /// up to `index` (where the leader goes on from), and `done` once it installed it (or
     /// already had that state).
@@ -113,6 +108,17 @@ pub enum Message {
         received: u64,
         done: bool,
     },
+}
+
+/// One `InstallSnapshot`: the snapshot up to `base`, the chunk at byte `offset`; `done` on
+/// the last chunk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Install {
+    pub term: Term,
+    pub base: LogBase,
+    pub offset: u64,
+    pub chunk: Chunk,
+    pub done: bool,
 }
 
 /// A byte range of a shared snapshot: a chunk costs no copy in the simulator, and travels as

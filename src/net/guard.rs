@@ -7,7 +7,7 @@
 //! letting it stop the node.
 
 use crate::ids::{LogIndex, NodeId, Term};
-use crate::message::Message;
+use crate::message::{Install, Message};
 use crate::raft::RaftNode;
 
 /// Terms and indices past `u64::MAX - HEADROOM` are refused, so `term + 1` and
@@ -126,9 +126,10 @@ pub fn check_peer_message(
             }
             Ok(())
         }
-        Message::InstallSnapshot {
-            term, base, offset, ..
-        } => {
+        Message::InstallSnapshot(install) => {
+            let Install {
+                term, base, offset, ..
+            } = &**install;
             sender_term(*term)?;
             index("snapshot index", base.index)?;
             log_term("snapshot term", base.term, *term)?;

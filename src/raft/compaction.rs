@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{LogBase, NodeEvent, RaftNode, Role, Snapshot, Timer};
 use crate::ids::{LogIndex, NodeId, SimTime, Term};
 use crate::kv::{Dedup, StateMachine};
-use crate::message::{Addr, Chunk, Message};
+use crate::message::{Addr, Chunk, Install, Message};
 
 /// A follower's snapshot arriving in chunks (volatile: a crash drops it, and the leader
 /// starts over from byte 0).
@@ -95,13 +95,13 @@ impl RaftNode {
         let end = start.saturating_add(self.config.snapshot_chunk_bytes.max(1) as usize);
         let chunk = Chunk::new(bytes, start, end);
         let done = start.saturating_add(chunk.len()) >= snapshot.bytes().len();
-        let msg = Message::InstallSnapshot {
+        let msg = Message::InstallSnapshot(Box::new(Install {
             term: self.durable.current_term,
             base: snapshot.base,
             offset,
             chunk,
             done,
-        };
+        }));
         self.send(Addr::Node(peer), msg);
     }
 

@@ -32,7 +32,7 @@ pub use snapshot::Snapshot;
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{Dedup, SessionLimits, StateMachine};
-use crate::message::{Addr, Entry, Envelope, Message, RegisterAnswer, Reply};
+use crate::message::{Addr, Entry, Envelope, Install, Message, RegisterAnswer, Reply};
 pub use crate::mutation::{Mutation, Mutations};
 use crate::process::Process;
 
@@ -615,13 +615,16 @@ impl Process for RaftNode {
                 match_index,
                 hint,
             } => self.handle_append_reply(now, from, term, success, match_index, hint),
-            Message::InstallSnapshot {
-                term,
-                base,
-                offset,
-                chunk,
-                done,
-            } => self.handle_install_snapshot(now, from, term, base, offset, chunk, done),
+            Message::InstallSnapshot(install) => {
+                let Install {
+                    term,
+                    base,
+                    offset,
+                    chunk,
+                    done,
+                } = *install;
+                self.handle_install_snapshot(now, from, term, base, offset, chunk, done)
+            }
             Message::InstallReply {
                 term,
                 index,
