@@ -17,19 +17,27 @@ fn main() {
     divan::main();
 }
 
-/// The scenario a benchmark runs: the default one, or the same cluster with no clients and
-/// no faults (elections and heartbeats only, the cheapest simulated second there is: the
-/// ceiling of the sim/wall ratio).
+/// The scenario a benchmark runs: the default one, the same with logs compacted every 10
+/// entries (what snapshots cost), or the same cluster with no clients and no faults
+/// (elections and heartbeats only, the cheapest simulated second there is: the ceiling of
+/// the sim/wall ratio).
 fn scenario(name: &str) -> Scenario {
     let mut s = default_scenario();
-    if name == "idle-cluster" {
-        s.clients.count = 0;
-        s.faults.clear();
+    match name {
+        "idle-cluster" => {
+            s.clients.count = 0;
+            s.faults.clear();
+        }
+        "default-compacting" => s.cluster.snapshot_every = 10,
+        _ => {}
     }
     s
 }
 
-#[divan::bench(args = ["default-scenario", "idle-cluster"], sample_count = 100)]
+#[divan::bench(
+    args = ["default-scenario", "default-compacting", "idle-cluster"],
+    sample_count = 100
+)]
 fn run_one(bencher: Bencher, name: &str) {
     let scenario = scenario(name);
     let (mut events, mut sim_us) = (0u64, 0u64);

@@ -86,6 +86,13 @@ fn node_selector(nodes: u8, when: Option<CrashWhen>) -> BoxedStrategy<NodeSelect
         prop_oneof![3 => Just(NodeSelector::Leader), 1 => number].boxed()
     } else if when.is_some_and(CrashWhen::is_follower_moment) {
         prop_oneof![3 => Just(NodeSelector::Follower), 1 => number].boxed()
+    } else if when == Some(CrashWhen::MidSnapshot) {
+        prop_oneof![
+            Just(NodeSelector::Leader),
+            Just(NodeSelector::Follower),
+            number
+        ]
+        .boxed()
     } else {
         prop_oneof![
             Just(NodeSelector::Leader),
@@ -101,7 +108,7 @@ fn fault(nodes: u8, clients: u32, duration_ms: u64) -> BoxedStrategy<FaultSpec> 
     let at = 0..duration_ms;
     let restart = prop::option::of(0u64..=1500);
     let crash = (
-        prop::sample::select(CrashWhen::ALL.to_vec()),
+        prop::sample::select([&CrashWhen::ALL[..], &CrashWhen::SNAPSHOT[..]].concat()),
         restart.clone(),
     )
         .prop_flat_map(move |(when, restart_after_ms)| {
@@ -230,6 +237,14 @@ fn scenario_and_seed() -> impl Strategy<Value = (Scenario, u64)> {
                 Just(ServerSpec::default()).boxed()
             };
             (faults, server, any::<u64>()).prop_map(move |(faults, server, seed)| {
+                // A crash that waits for a snapshot moment needs compaction.
+                let mut cluster = cluster;
+                let waits_for_snapshot = faults.iter().any(
+                    |f| matches!(f.kind, FaultKind::Crash { when, .. } if when.needs_snapshots()),
+                );
+                if waits_for_snapshot && cluster.snapshot_every == 0 {
+                    cluster.snapshot_every = 10;
+                }
                 let s = Scenario {
                     name: "generated".to_owned(),
                     description: None,
