@@ -1381,7 +1381,11 @@ fn snapshots_bound_the_log_on_disk_and_catch_up_a_node_that_was_down() {
         server.restart();
     }
     wait_for_leader(&ports);
-    assert_counted_once(base, INCREMENTS, "after every node restarted from snapshots");
+    assert_counted_once(
+        base,
+        INCREMENTS,
+        "after every node restarted from snapshots",
+    );
     let logs: String = servers.iter().map(Server::log_text).collect();
     assert!(
         logs.contains("(snapshot up to index"),

@@ -224,7 +224,12 @@ impl Storage {
             self.mirror.push(index, entry.term);
             index = index.next();
         }
-        self.active.append(&self.buf, index.prev())?;
+        let appended_up_to = if index > from {
+            index.prev()
+        } else {
+            LogIndex(0)
+        };
+        self.active.append(&self.buf, appended_up_to)?;
         self.active.sync(&mut self.dir)
     }
 
@@ -289,7 +294,12 @@ impl Storage {
             record::encode_append(&mut buf, index, entry);
             index = index.next();
         }
-        active.append(&buf, index.prev())?;
+        let appended_up_to = if index > log.first_index() {
+            index.prev()
+        } else {
+            LogIndex(0)
+        };
+        active.append(&buf, appended_up_to)?;
         active.sync(&mut dir)?;
         wanted.write(&mut dir)?;
         finish_migration(&mut dir)?;
