@@ -54,6 +54,19 @@ impl DataDir {
         Ok(())
     }
 
+    /// Make the directory itself durable in its parent (once, when it is new).
+    pub(super) fn sync_parent(&mut self) -> Result<(), StorageError> {
+        let parent = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        File::open(&parent)
+            .and_then(|d| d.sync_all())
+            .map_err(StorageError::io(&parent))?;
+        self.fsyncs += 1;
+        Ok(())
+    }
+
     /// Durably replace (or create) `name` with `bytes`: write a temporary file, fsync it,
     /// rename it over `name`, fsync the directory. After a crash at any instant `name` holds
     /// the old bytes or the new ones, never a mix.

@@ -112,6 +112,7 @@ impl Storage {
             remove_temp_files(&dir, &names)?;
             wanted.write(&mut dir)?;
             let active = Active::create(&mut dir, LogIndex(1))?;
+            dir.sync_parent()?;
             let storage = Storage::new(dir, active, Vec::new(), &Durable::default());
             return Ok((storage, None));
         };
