@@ -15,6 +15,10 @@ pub(super) const TEMP_SUFFIX: &str = ".tmp";
 pub(super) struct DataDir {
     path: PathBuf,
     fsyncs: u64,
+    /// Tests: the number of disk operations to let through before every later one fails,
+    /// as if the process had crashed there.
+    #[cfg(test)]
+    pub(super) crash_after: Option<u32>,
 }
 
 impl DataDir {
@@ -22,6 +26,8 @@ impl DataDir {
         DataDir {
             path: path.to_path_buf(),
             fsyncs: 0,
+            #[cfg(test)]
+            crash_after: None,
         }
     }
 
@@ -33,6 +39,22 @@ impl DataDir {
         self.path.join(name)
     }
 
+    /// One disk operation on `path` is about to happen. In tests it fails once
+    /// `crash_after` operations went through; otherwise it always succeeds.
+    pub(super) fn op(&mut self, path: &Path) -> Result<(), StorageError> {
+        #[cfg(test)]
+        if let Some(left) = self.crash_after.as_mut() {
+            if *left == 0 {
+                return Err(StorageError::io(path)(std::io::Error::other(
+                    "injected crash",
+                )));
+            }
+            *left -= 1;
+        }
+        let _ = path;
+        Ok(())
+    }
+
     /// fsyncs (of files and of the directory) so far.
     pub(super) fn fsyncs(&self) -> u64 {
         self.fsyncs
@@ -40,6 +62,7 @@ impl DataDir {
 
     /// Make `file`'s data (and its length) durable.
     pub(super) fn sync_data(&mut self, file: &File, path: &Path) -> Result<(), StorageError> {
+        self.op(path)?;
         file.sync_data().map_err(StorageError::io(path))?;
         self.fsyncs += 1;
         Ok(())
@@ -47,6 +70,7 @@ impl DataDir {
 
     /// Make the directory's entries durable: files created, renamed or removed in it.
     pub(super) fn sync(&mut self) -> Result<(), StorageError> {
+        self.op(&self.path.clone())?;
         File::open(&self.path)
             .and_then(|d| d.sync_all())
             .map_err(StorageError::io(&self.path))?;
@@ -73,11 +97,13 @@ impl DataDir {
     pub(super) fn write_atomic(&mut self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
         let temp = self.join(&format!("{name}{TEMP_SUFFIX}"));
         let path = self.join(name);
+        self.op(&temp)?;
         let mut out = File::create(&temp).map_err(StorageError::io(&temp))?;
         out.write_all(bytes).map_err(StorageError::io(&temp))?;
         out.sync_all().map_err(StorageError::io(&temp))?;
         self.fsyncs += 1;
         drop(out);
+        self.op(&path)?;
         fs::rename(&temp, &path).map_err(StorageError::io(&path))?;
         self.sync()
     }
@@ -107,8 +133,9 @@ impl DataDir {
 
     /// Remove `name` (already gone is fine). Not synced: every removal this storage makes
     /// leaves a directory it can recover from whether or not the removal survives a crash.
-    pub(super) fn remove(&self, name: &str) -> Result<(), StorageError> {
+    pub(super) fn remove(&mut self, name: &str) -> Result<(), StorageError> {
         let path = self.join(name);
+        self.op(&path)?;
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -109,7 +109,7 @@ impl Storage {
                     ),
                 ));
             }
-            remove_temp_files(&dir, &names)?;
+            remove_temp_files(&mut dir, &names)?;
             wanted.write(&mut dir)?;
             let active = Active::create(&mut dir, LogIndex(1))?;
             dir.sync_parent()?;
@@ -128,7 +128,7 @@ impl Storage {
         if let Some(torn) = &found.torn {
             torn.cut(&mut dir)?;
         }
-        remove_temp_files(&dir, &names)?;
+        remove_temp_files(&mut dir, &names)?;
         for &index in &found.older_snapshots {
             dir.remove(&snapshots::file_name(index))?;
         }
@@ -172,6 +172,13 @@ impl Storage {
         let result = self.write(durable);
         self.failed = result.is_err();
         result
+    }
+
+    /// Tests: let `ops` more disk operations through, then fail every later one, as if the
+    /// process had crashed there.
+    #[cfg(test)]
+    pub(super) fn crash_after(&mut self, ops: u32) {
+        self.dir.crash_after = Some(ops);
     }
 
     /// fsyncs (of files and of the directory) since `open`, for group-commit statistics.
@@ -341,7 +348,7 @@ fn is_log_file(name: &str) -> bool {
 }
 
 /// Remove files a write cut short left behind (they never replaced anything).
-fn remove_temp_files(dir: &DataDir, names: &[String]) -> Result<(), StorageError> {
+fn remove_temp_files(dir: &mut DataDir, names: &[String]) -> Result<(), StorageError> {
     for name in names.iter().filter(|n| n.ends_with(TEMP_SUFFIX)) {
         dir.remove(name)?;
     }

@@ -140,6 +140,7 @@ impl Active {
             max_index: LogIndex(0),
         };
         let path = dir.join(&segment.name());
+        dir.op(&path)?;
         let file = OpenOptions::new()
             .create(true)
             .truncate(true)

@@ -628,3 +628,132 @@ fn other_rules_or_another_node_are_refused() {
     let err = Storage::open(dir.path(), owner()).expect_err("no meta");
     assert!(err.to_string().contains("has no meta.json"), "{err}");
 }
+
+/// A durable state as comparable text.
+fn state_text(d: &Durable) -> String {
+    format!(
+        "term {} vote {:?} snapshot {} log {}",
+        d.current_term,
+        d.voted_for,
+        d.snapshot_index(),
+        log_text(&d.log)
+    )
+}
+
+/// `durable` with another term and vote.
+fn with_vote(durable: &Durable, term: u64, vote: Option<NodeId>) -> Durable {
+    Durable {
+        current_term: Term(term),
+        voted_for: vote,
+        ..durable.clone()
+    }
+}
+
+/// A node's state as it installs a snapshot up to `base` (replacing its log, Figure 13).
+fn installed(durable: &Durable, term: u64, base: LogBase) -> Durable {
+    let mut d = with_vote(durable, term, None);
+    d.log.reset_to(base);
+    let snapshot = Snapshot::new(base, StateMachine::new(Dedup::Sessions));
+    d.snapshot = Some(Arc::new(snapshot));
+    d
+}
+
+/// A crash at any disk operation of one persist (each is tried in turn: the operations
+/// before it done, none after) leaves a directory that opens, in the state before the
+/// persist, after it, or one of the states between that the write order allows: the term
+/// before the log (a term is never behind its log), a cut conflicting log before the
+/// snapshot that replaced it, a snapshot before the entries that follow it.
+#[test]
+fn a_crash_at_any_write_leaves_a_state_the_node_could_be_in() {
+    struct Case {
+        name: &'static str,
+        before: Durable,
+        after: Durable,
+        between: Vec<Durable>,
+    }
+    let mut cases = Vec::new();
+
+    // A snapshot installed over a log whose entry at the snapshot's index conflicts.
+    let before = durable_with(2, 12);
+    let base = LogBase {
+        index: LogIndex(10),
+        term: Term(3),
+        stamp_us: 100,
+    };
+    let after = installed(&before, 3, base);
+    let mut cut = with_vote(&before, 3, None);
+    cut.log.truncate_from(LogIndex(11));
+    cases.push(Case {
+        name: "install over a conflict",
+        between: vec![with_vote(&before, 3, None), cut],
+        before,
+        after,
+    });
+
+    // A snapshot installed past the end of the log, and the entry after it.
+    let before = durable_with(1, 5);
+    let base = LogBase {
+        index: LogIndex(40),
+        term: Term(3),
+        stamp_us: 400,
+    };
+    let bare = installed(&before, 3, base);
+    let mut after = bare.clone();
+    after.log.push(entry(3, 41));
+    cases.push(Case {
+        name: "install past the end",
+        between: vec![with_vote(&before, 3, None), bare],
+        before,
+        after,
+    });
+
+    // A node's own snapshot and compaction, with a new entry in the same persist.
+    let before = durable_with(1, 12);
+    let mut grown = before.clone();
+    grown.log.push(entry(1, 13));
+    let mut after = grown.clone();
+    take_snapshot(&mut after, LogIndex(8));
+    after.log.compact_to(LogIndex(8));
+    cases.push(Case {
+        name: "snapshot and compaction",
+        between: vec![grown],
+        before,
+        after,
+    });
+
+    for case in &cases {
+        let allowed: Vec<String> = [&case.before, &case.after]
+            .into_iter()
+            .chain(&case.between)
+            .map(state_text)
+            .collect();
+        let mut seen_between = 0;
+        for ops in 0..100 {
+            let dir = TempDir::new("crash");
+            let (mut storage, _) = Storage::open(dir.path(), owner()).expect("open fresh");
+            storage
+                .persist(&case.before)
+                .expect("persist the state before");
+            storage.crash_after(ops);
+            let finished = storage.persist(&case.after).is_ok();
+            drop(storage);
+            let back = Storage::open(dir.path(), owner())
+                .unwrap_or_else(|e| panic!("{}: crash after {ops} operations: {e}", case.name))
+                .1
+                .expect("state");
+            let text = state_text(&back);
+            assert!(
+                allowed.contains(&text),
+                "{}: crash after {ops} operations left\n{text}\nnot one of\n{}",
+                case.name,
+                allowed.join("\n")
+            );
+            seen_between += usize::from(allowed[2..].contains(&text));
+            if finished {
+                break;
+            }
+            assert!(ops < 99, "{}: the persist never finished", case.name);
+        }
+        assert!(seen_between > 0, "{}: no crash fell between", case.name);
+    }
+}
