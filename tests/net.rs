@@ -1293,3 +1293,223 @@ fn bad_session_arguments_are_usage_errors() {
         assert!(stderr(&out).contains(message), "case {i}: {}", stderr(&out));
     }
 }
+
+/// The files of a node's data directory whose names start with `prefix`.
+fn data_files(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|items| {
+            items
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Wait (at most 15 s) until the node on `port` has applied everything the leader on
+/// `ports` has committed.
+fn wait_caught_up(ports: &[u16], port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let lead = ports
+            .iter()
+            .filter_map(|&p| status(addr(p), Duration::from_millis(200)).ok())
+            .find(|s| s.role == "leader");
+        let mine = status(addr(port), Duration::from_millis(200)).ok();
+        if let (Some(lead), Some(mine)) = (lead, mine)
+            && mine.last_applied >= lead.commit_index
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} did not catch up in 15 s");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Snapshots on real processes (`--snapshot-every 5`): the leader's data directory keeps a
+/// snapshot and a few short segments instead of the whole log; a follower that was down
+/// while the leader compacted catches up from the leader's snapshot (InstallSnapshot over
+/// TCP); and every node killed and restarted from snapshot plus log still counts every
+/// acknowledged increment exactly once.
+#[test]
+fn snapshots_bound_the_log_on_disk_and_catch_up_a_node_that_was_down() {
+    const INCREMENTS: u64 = 30;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(3);
+    let ports = [base, base + 1, base + 2];
+    let extra = ["--snapshot-every", "5"];
+    let mut servers: Vec<Server> = (1..=3)
+        .map(|id| Server::start(id, base, 3, dir.path(), &extra))
+        .collect();
+    let leader = wait_for_leader(&ports);
+    let down: u8 = if leader == 3 { 2 } else { 3 };
+    servers[usize::from(down) - 1].kill();
+
+    for seq in 1..=INCREMENTS {
+        let (result, _) = incr_until_acknowledged(base, seq);
+        assert_eq!(result, format!("\"{seq}\""), "seq {seq}");
+    }
+    let leader = leader_now(&ports);
+    let leader_dir = dir.path().join(format!("n{leader}"));
+    let snapshots = data_files(&leader_dir, "snapshot-");
+    let segments = data_files(&leader_dir, "log-");
+    assert_eq!(snapshots.len(), 1, "one snapshot file: {snapshots:?}");
+    assert!(
+        (1..=3).contains(&segments.len()) && !segments.contains(&"log-1.wal".to_owned()),
+        "the segments a snapshot covers are removed: {segments:?}"
+    );
+
+    servers[usize::from(down) - 1].restart();
+    wait_caught_up(&ports, ports[usize::from(down) - 1], &format!("n{down}"));
+    let log = servers[usize::from(down) - 1].log_text();
+    assert!(
+        log.contains("[snapshot] installed"),
+        "n{down} was behind the leader's snapshot and must have installed it:\n{log}"
+    );
+    assert_eq!(
+        data_files(&dir.path().join(format!("n{down}")), "snapshot-").len(),
+        1,
+        "the installed snapshot is on n{down}'s disk"
+    );
+
+    for server in &mut servers {
+        server.kill();
+    }
+    for server in &mut servers {
+        server.restart();
+    }
+    wait_for_leader(&ports);
+    assert_counted_once(
+        base,
+        INCREMENTS,
+        "after every node restarted from snapshots",
+    );
+    let logs: String = servers.iter().map(Server::log_text).collect();
+    assert!(
+        logs.contains("(snapshot up to index"),
+        "a restart says it started from a snapshot:\n{logs}"
+    );
+}
+
+/// The session rules a data directory was written under are kept there: restarting the
+/// node with another `--max-sessions` (or none) is refused with exit 65, naming the
+/// recorded and the requested value, before the log is replayed under the wrong rules; the
+/// old flags still start it.
+#[test]
+fn a_restart_with_other_session_rules_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let mut server = Server::start(1, base, 1, dir.path(), &["--max-sessions", "4"]);
+    wait_for_leader(&[base]);
+    let out = client(base, &["--register", "put", "k", "v"]);
+    assert_ok(&out, "put under a registered session");
+    server.kill();
+
+    let listen = addr(base).to_string();
+    let data = dir.path().join("n1").display().to_string();
+    let serve = |extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "--id",
+            "1",
+            "--listen",
+            &listen,
+            "--data-dir",
+            &data,
+            // Should it start after all, it stops at once (stdin is closed) instead of
+            // hanging the test.
+            "--exit-with-stdin",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = serve(&["--max-sessions", "5"]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    for said in [
+        "--max-sessions 4",
+        "this start has --max-sessions 5",
+        "Restart with the old flags",
+        "fresh data directory",
+    ] {
+        assert!(stderr(&out).contains(said), "`{said}`: {}", stderr(&out));
+    }
+    let out = serve(&[]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("this start has --max-sessions 0"),
+        "{}",
+        stderr(&out)
+    );
+
+    server.restart();
+    wait_for_leader(&[base]);
+    let out = client(base, &["--register", "get", "k"]);
+    assert_ok(&out, "get after a restart with the old flags");
+    assert_eq!(field(&out, "result"), "\"v\"");
+}
+
+/// What a crash leaves at the end of a real node's log (a record cut short) is cut off with
+/// a warning and the node starts with everything before it; damage in the middle of the log
+/// stops the node with exit 65, naming the file and byte offset, and leaves the file as it
+/// was.
+#[test]
+fn a_torn_log_tail_is_cut_and_a_damaged_log_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let base = free_ports(1);
+    let mut server = Server::start(1, base, 1, dir.path(), &[]);
+    wait_for_leader(&[base]);
+    for seq in 1..=5 {
+        incr_until_acknowledged(base, seq);
+    }
+    server.kill();
+    let node_dir = dir.path().join("n1");
+    let segments = data_files(&node_dir, "log-");
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    let segment = node_dir.join(&segments[0]);
+    let sound = fs::read(&segment).expect("segment");
+
+    // A record header saying 200 bytes, and only 10 of them: a write cut short.
+    let mut torn = sound.clone();
+    torn.extend_from_slice(&200u32.to_le_bytes());
+    torn.extend_from_slice(&[0xab; 14]);
+    fs::write(&segment, &torn).expect("tear");
+    server.restart();
+    wait_for_leader(&[base]);
+    assert_counted_once(base, 5, "after a torn tail was cut");
+    let log = server.log_text();
+    assert!(
+        log.contains("cut a torn record at byte offset"),
+        "the cut is reported:\n{log}"
+    );
+    server.kill();
+
+    // One byte flipped early in the log, with sound records after it.
+    let mut damaged = fs::read(&segment).expect("segment");
+    damaged[20] ^= 0x01;
+    fs::write(&segment, &damaged).expect("damage");
+    let listen = addr(base).to_string();
+    let data = node_dir.display().to_string();
+    let out = run(&[
+        "serve",
+        "--id",
+        "1",
+        "--listen",
+        &listen,
+        "--data-dir",
+        &data,
+        "--exit-with-stdin",
+    ]);
+    assert_eq!(out.status.code(), Some(65), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&segments[0]) && stderr(&out).contains("byte offset 0:"),
+        "names the file and offset: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read(&segment).expect("segment"),
+        damaged,
+        "the damaged file is left as it was"
+    );
+}

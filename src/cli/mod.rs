@@ -4,7 +4,8 @@
 //!
 //! Exit codes: 0 pass; 1 safety violation; 2 usage error; 3 liveness failure;
 //! 65 invalid scenario file; 66 scenario file not found. The real-network commands add
-//! 65 for an invalid state file, 69 when no node answers and 74 for disk or socket errors.
+//! 65 for a data directory that is not this node's, was written under other session rules
+//! or is damaged, 69 when no node answers and 74 for disk or socket errors.
 
 mod catch_table;
 mod logging;
@@ -40,7 +41,8 @@ pub const EXIT_USAGE: u8 = 2;
                   duplicates messages, clients retry, and checkers prove that every \
                   (client_id, seq) takes effect exactly once.",
     after_help = "Exit codes: 0 pass, 1 safety violation, 2 usage error, 3 liveness failure, \
-                  65 invalid scenario file (serve: invalid state file), 66 scenario file not \
+                  65 invalid scenario file (serve: data directory of another node or other session \
+                  rules, or damaged), 66 scenario file not \
                   found, 69 no node answered (client), 70 node stopped at --crash-at (serve), 74 disk or \
                   socket error (serve, cluster)."
 )]

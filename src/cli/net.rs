@@ -1,6 +1,7 @@
 //! `idemsim serve`, `cluster` and `client`: the real-network mode's command lines.
 //!
-//! Exit codes beyond docs/DESIGN.md §9's: 65 a node's state file is corrupt or another node's;
+//! Exit codes beyond docs/DESIGN.md §9's: 65 a node's data directory is another node's, was
+//! written under other session rules, or is damaged (beyond a torn last write);
 //! 69 no node answered the client (or a node refused its request, session-expired included);
 //! 70 a node stopped at its `--crash-at` fault; 74 a disk or socket error.
 
@@ -18,7 +19,8 @@ use crate::net::cluster::{self, ClusterError, ClusterOptions};
 use crate::net::server::{self, CrashAt, CrashPoint, ServeError, ServeOptions};
 use crate::net::wire::check_op_size;
 
-/// A state file that is corrupt or belongs to another node (sysexits' EX_DATAERR).
+/// A data directory that belongs to another node, was written under other session rules, or
+/// is damaged beyond a torn last write (sysexits' EX_DATAERR).
 pub const EXIT_BAD_STATE: u8 = 65;
 /// No node answered, or a node refused the request: malformed, forgotten, conflicting, or
 /// under a session that is not live (session-expired) (sysexits' EX_UNAVAILABLE).
@@ -62,6 +64,16 @@ pub struct SessionArgs {
     pub max_sessions: u32,
 }
 
+/// Snapshots, shared by `serve` and `cluster`.
+#[derive(Clone, Copy, Debug, Args)]
+pub struct SnapshotArgs {
+    /// Snapshot the state machine (KV map and session table) every N applied entries, then
+    /// drop the log it covers (on disk: the log segments it wholly covers); 0: never, and
+    /// the log grows without bound. Each node snapshots on its own: nodes need not agree.
+    #[arg(long, default_value_t = 1000)]
+    pub snapshot_every: u64,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// This node's number, 1..=9.
@@ -74,14 +86,17 @@ pub struct ServeArgs {
     /// With --id the nodes must be numbered 1..=N. Empty for a one-node cluster.
     #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
     pub peers: Vec<(NodeId, SocketAddr)>,
-    /// Directory for this node's durable state (term, vote, log); created if missing. A
-    /// restarted node given the same directory rejoins with its log.
+    /// Directory for this node's durable state (term, vote, snapshot, log); created if
+    /// missing. A restarted node given the same directory rejoins with its log; it must be
+    /// given the same --dedup, --session-timeout-ms and --max-sessions (recorded there).
     #[arg(long)]
     pub data_dir: PathBuf,
     #[command(flatten)]
     pub timing: TimingArgs,
     #[command(flatten)]
     pub sessions: SessionArgs,
+    #[command(flatten)]
+    pub snapshots: SnapshotArgs,
     /// Exit when standard input closes (`cluster` sets it so nodes never outlive it).
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
@@ -115,6 +130,8 @@ pub struct ClusterArgs {
     pub timing: TimingArgs,
     #[command(flatten)]
     pub sessions: SessionArgs,
+    #[command(flatten)]
+    pub snapshots: SnapshotArgs,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +216,7 @@ pub fn serve(args: &ServeArgs) -> u8 {
             args.sessions.session_timeout_ms,
             args.sessions.max_sessions,
         ),
+        snapshot_every: args.snapshots.snapshot_every,
         election_timeout_ms: args.timing.election_timeout_ms,
         heartbeat_ms: args.timing.heartbeat_ms,
         exit_with_stdin: args.exit_with_stdin,
@@ -230,6 +248,7 @@ pub fn cluster(args: &ClusterArgs) -> u8 {
         heartbeat_ms: args.timing.heartbeat_ms,
         session_timeout_ms: args.sessions.session_timeout_ms,
         max_sessions: args.sessions.max_sessions,
+        snapshot_every: args.snapshots.snapshot_every,
     };
     match cluster::run(&options) {
         Ok(()) => 0,

@@ -34,6 +34,8 @@ pub struct ClusterOptions {
     pub session_timeout_ms: u64,
     /// Passed to every node as `--max-sessions` (0: unbounded).
     pub max_sessions: u32,
+    /// Passed to every node as `--snapshot-every` (0: never).
+    pub snapshot_every: u64,
 }
 
 /// Why the cluster stopped other than by Ctrl-C.
@@ -189,6 +191,8 @@ fn serve_command(
         options.session_timeout_ms.to_string(),
         "--max-sessions".to_owned(),
         options.max_sessions.to_string(),
+        "--snapshot-every".to_owned(),
+        options.snapshot_every.to_string(),
         "--cluster-token".to_owned(),
         token.to_owned(),
     ]
@@ -296,7 +300,7 @@ mod tests {
     use super::*;
 
     /// Every node gets the cluster's session limits (state-machine parameters they must
-    /// share).
+    /// share) and snapshot interval.
     #[test]
     fn nodes_get_the_session_limits() {
         let options = ClusterOptions {
@@ -308,6 +312,7 @@ mod tests {
             heartbeat_ms: 50,
             session_timeout_ms: 1500,
             max_sessions: 7,
+            snapshot_every: 25,
         };
         let addrs: Vec<SocketAddr> = ["127.0.0.1:9001", "127.0.0.1:9002"]
             .iter()
@@ -321,6 +326,7 @@ mod tests {
             };
             assert_eq!(after("--session-timeout-ms").as_deref(), Some("1500"));
             assert_eq!(after("--max-sessions").as_deref(), Some("7"));
+            assert_eq!(after("--snapshot-every").as_deref(), Some("25"));
         }
     }
 }

@@ -113,6 +113,8 @@ pub enum Input {
     /// The connection will send nothing more (closed, half-closed or idle). Replies may
     /// still be written to it.
     Closed { conn: ClientNo },
+    /// Standard input closed (the `cluster` that started this node is gone): stop.
+    Stop,
 }
 
 /// The writing half of a connection: a bounded queue drained by the connection's writer

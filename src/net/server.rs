@@ -1,6 +1,7 @@
 //! `idemsim serve`: one Raft node on real TCP. It drives the very [`RaftNode`] the simulator
 //! runs: time is the process's monotonic clock, messages are frames on sockets, and the durable
-//! state is a file fsynced before any message that depends on it leaves.
+//! state is a write-ahead log ([`super::storage`]) fsynced before any message that depends on
+//! it leaves.
 
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener};
@@ -16,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::conn::{self, ConnWriter, Input, WriteError};
 use super::guard;
-use super::storage::{Storage, StorageError};
+use super::storage::{Meta, Rules, Storage, StorageError};
 use super::wire::{
     self, Frame, NodeStatus, SessionRules, WireMessage, WireRegisterReply, WireReply,
 };
@@ -39,6 +40,8 @@ pub struct ServeOptions {
     /// How sessions open and end (see [`session_limits`]); every node of a cluster must
     /// have the same.
     pub limits: SessionLimits,
+    /// Take a snapshot and compact the log every this many applied entries; 0: never.
+    pub snapshot_every: u64,
     /// Election timeouts are drawn uniformly from `[t, 2t]`.
     pub election_timeout_ms: u64,
     pub heartbeat_ms: u64,
@@ -80,7 +83,8 @@ pub struct CrashAt {
 pub enum ServeError {
     /// The options do not describe a cluster.
     Usage(String),
-    /// The state file is not this node's, or is corrupt.
+    /// The data directory is not this node's, was written under other session rules, or
+    /// is damaged other than by a torn last write.
     BadState(StorageError),
     /// Disk or socket failure.
     Io(String),
@@ -98,7 +102,9 @@ impl fmt::Display for ServeError {
 impl From<StorageError> for ServeError {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Invalid { .. } => ServeError::BadState(e),
+            StorageError::Invalid { .. }
+            | StorageError::Corrupt { .. }
+            | StorageError::RulesChanged { .. } => ServeError::BadState(e),
             StorageError::Io { .. } => ServeError::Io(e.to_string()),
         }
     }
@@ -179,7 +185,12 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
     let members = members(options)?;
     let cluster_size = u8::try_from(members.len()).expect("at most 9 members");
     check_timing(options.election_timeout_ms, options.heartbeat_ms).map_err(ServeError::Usage)?;
-    let (storage, durable) = Storage::open(&options.data_dir, options.id, cluster_size)?;
+    let owner = Meta {
+        node: options.id,
+        cluster_size,
+        rules: Rules::new(options.dedup, options.limits),
+    };
+    let (storage, durable) = Storage::open(&options.data_dir, owner)?;
     let listener = TcpListener::bind(options.listen)
         .map_err(|e| ServeError::Io(format!("cannot listen on {}: {e}", options.listen)))?;
     let config = NodeConfig {
@@ -193,7 +204,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         dedup: options.dedup,
         limits: options.limits,
         mutations: Mutations::default(),
-        snapshot_every: 0,
+        snapshot_every: options.snapshot_every,
         snapshot_chunk_bytes: 64 << 10,
     };
     let restored = durable.is_some();
@@ -207,9 +218,13 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         options.data_dir.display(),
         if restored {
             format!(
-                "restored term {} and {} log entries",
+                "restored term {} and {} log entries{}",
                 durable.current_term,
-                durable.log.last_index()
+                durable.log.last_index(),
+                match durable.snapshot_index() {
+                    LogIndex(0) => String::new(),
+                    index => format!(" (snapshot up to index {index}, the rest from the log)"),
+                }
             )
         } else {
             "fresh state".to_owned()
@@ -218,10 +233,10 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
 
     let (inputs, input_rx) = sync_channel(conn::INPUT_QUEUE);
     let rules = SessionRules::from(options.limits);
-    conn::spawn_listener(listener, inputs, options.cluster_token.clone(), rules);
     if options.exit_with_stdin {
-        watch_stdin(options.id);
+        watch_stdin(inputs.clone());
     }
+    conn::spawn_listener(listener, inputs, options.cluster_token.clone(), rules);
     let peers = members
         .iter()
         .enumerate()
@@ -243,6 +258,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
     );
     let mut node = NodeLoop {
         saved: raft.durable_version(),
+        persists: 0,
         raft,
         storage,
         start,
@@ -259,19 +275,25 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
     node.run(&input_rx)
 }
 
-/// Exit the process once standard input reaches end of file (the parent `cluster` is gone).
-fn watch_stdin(id: NodeId) {
+/// Stop the node once standard input reaches end of file (the parent `cluster` is gone):
+/// the node loop is told, and the process exits anyway if the loop has not within a second.
+fn watch_stdin(inputs: SyncSender<Input>) {
     thread::Builder::new()
         .name("stdin".to_owned())
         .spawn(move || {
             let mut sink = [0u8; 256];
             let mut stdin = io::stdin();
             while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-            tracing::info!("{id}: standard input closed (cluster stopped); exiting");
+            if inputs.try_send(Input::Stop).is_ok() {
+                thread::sleep(Duration::from_secs(1));
+            }
             std::process::exit(0);
         })
         .expect("spawn stdin watcher");
 }
+
+/// Most inputs handled in one step of the loop, persisted together (group commit).
+const MAX_BATCH: usize = 256;
 
 /// How long a connection that stopped sending is kept for the reply it is owed.
 const HALF_CLOSED_GRACE_S: u64 = 30;
@@ -299,6 +321,8 @@ struct NodeLoop {
     storage: Storage,
     /// `durable_version()` of the state last written to disk.
     saved: (Term, Option<NodeId>, u64, LogIndex),
+    /// Calls of `Storage::persist` so far (each is at most one fsync of the log).
+    persists: u64,
     start: Instant,
     /// Send queue of each peer, by node index (`None` for this node).
     peers: Vec<Option<SyncSender<Vec<u8>>>>,
@@ -324,7 +348,16 @@ impl NodeLoop {
         SimTime(us)
     }
 
+    /// Serve until stopped. Each turn handles a due timer, or what has arrived (up to
+    /// [`MAX_BATCH`] inputs; one at a time with `--crash-at`, whose crash points are
+    /// moments of one step), then persists once and sends: one fsync covers every input of
+    /// the turn.
     fn run(&mut self, inputs: &Receiver<Input>) -> Result<(), ServeError> {
+        let batch = if self.crash_at.is_some() {
+            1
+        } else {
+            MAX_BATCH
+        };
         loop {
             let now = self.now();
             let wait = match self.raft.poll_timeout() {
@@ -336,17 +369,51 @@ impl NodeLoop {
                 Some(due) => Duration::from_micros(due.as_us() - now.as_us()),
                 None => Duration::from_secs(1),
             };
-            match inputs.recv_timeout(wait) {
-                Ok(input) => self.handle(input)?,
-                Err(RecvTimeoutError::Timeout) => {}
+            let first = match inputs.recv_timeout(wait) {
+                Ok(input) => input,
+                Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(ServeError::Io("the listener stopped".to_owned()));
                 }
+            };
+            let mut stepped = false;
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(input) = next.take() {
+                if matches!(input, Input::Stop) {
+                    if stepped {
+                        self.after_step()?;
+                    }
+                    self.stop();
+                    return Ok(());
+                }
+                stepped |= self.handle(input);
+                taken += 1;
+                if taken < batch {
+                    next = inputs.try_recv().ok();
+                }
             }
+            if stepped {
+                self.after_step()?;
+            }
+            self.sweep();
         }
     }
 
-    fn handle(&mut self, input: Input) -> Result<(), ServeError> {
+    /// The node is stopping on its own (not killed): say so, with what persisting cost.
+    fn stop(&self) {
+        tracing::info!(
+            "{}: standard input closed (cluster stopped); exiting after {} log writes with {} \
+             fsyncs",
+            self.raft.id(),
+            self.persists,
+            self.storage.fsyncs()
+        );
+    }
+
+    /// Take one input; returns whether the Raft node took a step (to persist and send
+    /// after).
+    fn handle(&mut self, input: Input) -> bool {
         let now = self.now();
         match input {
             Input::Opened { conn, writer } => {
@@ -371,7 +438,7 @@ impl NodeLoop {
                 let size = u8::try_from(self.members.len()).expect("at most 9 members");
                 if let Err(why) = guard::check_peer_message(&self.raft, size, from, &message) {
                     tracing::warn!("{}: dropping a peer message: {why}", self.raft.id());
-                    return Ok(());
+                    return false;
                 }
                 let envelope = Envelope {
                     from: Addr::Node(from),
@@ -379,7 +446,7 @@ impl NodeLoop {
                     msg: message,
                 };
                 self.raft.handle_message(now, envelope);
-                self.after_step()?;
+                return true;
             }
             Input::Request {
                 conn,
@@ -388,7 +455,7 @@ impl NodeLoop {
             } => {
                 if let Err(reason) = check_request(&request, attempt) {
                     self.refuse(conn, &reason, false);
-                    return Ok(());
+                    return false;
                 }
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pending = Some(Pending::Request(request.client, request.seq));
@@ -409,12 +476,12 @@ impl NodeLoop {
                     },
                 };
                 self.raft.handle_message(now, envelope);
-                self.after_step()?;
+                return true;
             }
             Input::Register { conn, attempt } => {
                 if let Err(reason) = self.check_register(attempt) {
                     self.refuse(conn, &reason, false);
-                    return Ok(());
+                    return false;
                 }
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pending = Some(Pending::Register(attempt));
@@ -433,7 +500,7 @@ impl NodeLoop {
                     },
                 };
                 self.raft.handle_message(now, envelope);
-                self.after_step()?;
+                return true;
             }
             Input::Status { conn } => {
                 let status = Frame::StatusReply(self.status());
@@ -444,9 +511,9 @@ impl NodeLoop {
                 reason,
                 retry,
             } => self.refuse(conn, &reason, retry),
+            Input::Stop => {}
         }
-        self.sweep();
-        Ok(())
+        false
     }
 
     /// Drop half-closed connections that waited too long for their reply (at most once a
@@ -461,7 +528,8 @@ impl NodeLoop {
             .retain(|_, c| c.closed_at.is_none_or(|at| at.elapsed() < grace));
     }
 
-    /// After every step: log what happened, persist, then send (Raft's persist-before-answer).
+    /// After every step (or batch of steps): log what happened, persist, then send (Raft's
+    /// persist-before-answer).
     fn after_step(&mut self) -> Result<(), ServeError> {
         while let Some(event) = self.raft.poll_event() {
             let line = &mut self.line;
@@ -473,8 +541,9 @@ impl NodeLoop {
         }
         let version = self.raft.durable_version();
         if version != self.saved {
-            self.storage.save(self.raft.durable())?;
+            self.storage.persist(self.raft.durable())?;
             self.saved = version;
+            self.persists += 1;
         }
         self.maybe_crash(&[CrashPoint::BeforeReplicate, CrashPoint::AfterCommit]);
         while let Some(envelope) = self.raft.poll_transmit() {
