@@ -4,16 +4,18 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use idemsim::net::client::status;
+
+mod loopback;
 use idemsim::net::wire::{self, Frame};
+use loopback::addr;
 
 const BIN: &str = env!("CARGO_BIN_EXE_idemsim");
 
@@ -22,31 +24,7 @@ const TIMING: [&str; 4] = ["--election-timeout-ms", "150", "--heartbeat-ms", "30
 
 /// A base port with `n` consecutive free ports after it.
 fn free_ports(n: u16) -> u16 {
-    // Each call takes its own block of 32 ports, and the 8 ports either side of the ones it
-    // returns must be free too: a client that cannot reach its node probes up to 8 ports
-    // around it, and must not find another test's cluster there.
-    const BLOCK: u16 = 32;
-    const MARGIN: u16 = 8;
-    static SALT: AtomicU16 = AtomicU16::new(0);
-    assert!(n + 2 * MARGIN <= BLOCK, "{n} ports do not fit a block");
-    for _ in 0..500 {
-        let salt = SALT.fetch_add(BLOCK, Ordering::SeqCst);
-        let pid = std::process::id() as u16;
-        // Below Linux's ephemeral range (32768 and up), so no outgoing connection takes a
-        // port between this probe and the node binding it (or re-binding it on restart).
-        let block = 10_000 + pid.wrapping_mul(7919).wrapping_add(salt) % 22_000;
-        let held: Vec<_> = (0..n + 2 * MARGIN)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", block + i)).ok())
-            .collect();
-        if held.len() == usize::from(n + 2 * MARGIN) {
-            return block + MARGIN;
-        }
-    }
-    panic!("no {n} consecutive free ports found in 500 tries");
-}
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
+    loopback::free_ports(n, 7919)
 }
 
 /// One `idemsim serve` process; killed when dropped (and it exits by itself if the test

@@ -33,17 +33,19 @@
 //! however it ends, and exit by themselves if the test process dies (their stdin is ours).
 
 use std::fs::{self, OpenOptions};
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use idemsim::ids::{ClientId, Seq};
+
+mod loopback;
 use idemsim::kv::Op;
 use idemsim::net::client::{CallError, CallOptions, call, status};
+use loopback::addr;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -62,34 +64,9 @@ const OP_BUDGET: Duration = Duration::from_secs(20);
 /// Longest pause a client takes between two operations (drawn from 0 up to this).
 const THINK_MS: u64 = 8;
 
-/// A base port with `n` consecutive free ports after it (as in tests/net.rs).
+/// A base port with `n` consecutive free ports after it.
 fn free_ports(n: u16) -> u16 {
-    // Each call takes its own block of 32 ports, and the 8 ports either side of the ones it
-    // returns must be free too: a client that cannot reach its node probes up to 8 ports
-    // around it, and must not find another test's cluster there.
-    const BLOCK: u16 = 32;
-    const MARGIN: u16 = 8;
-    static SALT: AtomicU16 = AtomicU16::new(0);
-    assert!(n + 2 * MARGIN <= BLOCK, "{n} ports do not fit a block");
-    for _ in 0..500 {
-        let salt = SALT.fetch_add(BLOCK, Ordering::SeqCst);
-        // Another multiplier than tests/net.rs, so the two test binaries start far apart.
-        let pid = std::process::id() as u16;
-        // Below Linux's ephemeral range (32768 and up), so no outgoing connection takes a
-        // port between this probe and the node binding it (or re-binding it on restart).
-        let block = 10_000 + pid.wrapping_mul(7907).wrapping_add(salt) % 22_000;
-        let held: Vec<_> = (0..n + 2 * MARGIN)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", block + i)).ok())
-            .collect();
-        if held.len() == usize::from(n + 2 * MARGIN) {
-            return block + MARGIN;
-        }
-    }
-    panic!("no {n} consecutive free ports found in 500 tries");
-}
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
+    loopback::free_ports(n, 7907)
 }
 
 /// One `idemsim serve` process; SIGKILLed when dropped (and it exits by itself if the test

@@ -125,18 +125,7 @@ impl RaftNode {
             self.reply_install(leader, base.index, 0, false);
             return;
         }
-        assert!(
-            self.role != Role::Leader,
-            "node {} term {}: InstallSnapshot from {} for its own leadership term",
-            self.config.id,
-            current,
-            leader
-        );
-        if self.role == Role::Candidate {
-            self.become_follower(now);
-        }
-        self.leader_hint = Some(leader);
-        self.reset_election_timer(now);
+        self.heard_from_leader(now, leader, "InstallSnapshot");
         if self.commit_index >= base.index {
             // Everything the snapshot covers is committed here already.
             self.install = None;

@@ -142,6 +142,21 @@ impl Cluster {
         );
     }
 
+    /// A cluster compacting every 5 entries whose leader applied 20 writes while one
+    /// follower (returned last) was cut off, and is still: it lags behind the compacted log.
+    fn with_lagging_follower() -> (Cluster, NodeId, NodeId) {
+        let mut c = Cluster::new(5);
+        let leader = c.elect();
+        let lagging = NodeId(if leader.0 == 3 { 2 } else { 3 });
+        c.cut[lagging.index()] = true;
+        for seq in 1..=20 {
+            c.write(leader, seq);
+            c.tick(1);
+            c.tick(1);
+        }
+        (c, leader, lagging)
+    }
+
     /// Run until a leader exists; returns it.
     fn elect(&mut self) -> NodeId {
         for _ in 0..200 {
@@ -159,15 +174,7 @@ impl Cluster {
 /// snapshots.
 #[test]
 fn a_lagging_follower_catches_up_by_install_snapshot() {
-    let mut c = Cluster::new(5);
-    let leader = c.elect();
-    let lagging = NodeId(if leader.0 == 3 { 2 } else { 3 });
-    c.cut[lagging.index()] = true;
-    for seq in 1..=20 {
-        c.write(leader, seq);
-        c.tick(1);
-        c.tick(1);
-    }
+    let (mut c, leader, lagging) = Cluster::with_lagging_follower();
     let l = c.node(leader.0);
     assert!(
         l.log().base().index.0 >= 15,
@@ -268,15 +275,7 @@ fn restart_from_a_snapshot_replays_only_the_suffix() {
 /// leader starts over from byte 0 and the follower still ends with the leader's state.
 #[test]
 fn a_crash_mid_install_starts_the_snapshot_over() {
-    let mut c = Cluster::new(5);
-    let leader = c.elect();
-    let lagging = NodeId(if leader.0 == 3 { 2 } else { 3 });
-    c.cut[lagging.index()] = true;
-    for seq in 1..=20 {
-        c.write(leader, seq);
-        c.tick(1);
-        c.tick(1);
-    }
+    let (mut c, leader, lagging) = Cluster::with_lagging_follower();
     c.cut[lagging.index()] = false;
     c.crash_mid_install = Some(lagging);
     for _ in 0..40 {

@@ -74,19 +74,7 @@ impl RaftNode {
             );
             return;
         }
-        // A valid leader for this term: a candidate steps down, everyone resets the timer.
-        assert!(
-            self.role != Role::Leader,
-            "node {} term {}: AppendEntries from {} for its own leadership term",
-            self.config.id,
-            current,
-            leader
-        );
-        if self.role == Role::Candidate {
-            self.become_follower(now);
-        }
-        self.leader_hint = Some(leader);
-        self.reset_election_timer(now);
+        self.heard_from_leader(now, leader, "AppendEntries");
 
         let log = &mut self.durable.log;
         let base = log.base();
@@ -167,6 +155,23 @@ impl RaftNode {
             self.fresh_ack = Some(match_index);
         }
         self.reply_append(leader, true, match_index, LogIndex(0));
+    }
+
+    /// `leader` sent `rpc` for this node's current term, so it is the valid leader: a
+    /// candidate steps down, everyone resets its election timer and follows it.
+    pub(super) fn heard_from_leader(&mut self, now: SimTime, leader: NodeId, rpc: &str) {
+        assert!(
+            self.role != Role::Leader,
+            "node {} term {}: {rpc} from {} for its own leadership term",
+            self.config.id,
+            self.durable.current_term,
+            leader
+        );
+        if self.role == Role::Candidate {
+            self.become_follower(now);
+        }
+        self.leader_hint = Some(leader);
+        self.reset_election_timer(now);
     }
 
     /// The deliberate bugs of an append (kept off the path of an unmutated node): an

@@ -5,10 +5,20 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::StorageError;
+use crate::ids::LogIndex;
 
 /// Suffix of a file being written, before it is renamed into place. One left behind was
 /// never in place: opening the directory removes it.
 pub(super) const TEMP_SUFFIX: &str = ".tmp";
+
+/// The index in a file name `<prefix><digits><suffix>` (`None`: not such a name).
+pub(super) fn index_in_name(name: &str, prefix: &str, suffix: &str) -> Option<LogIndex> {
+    let digits = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().map(LogIndex)
+}
 
 /// One node's data directory, and how many fsyncs it took so far.
 #[derive(Debug)]

@@ -22,11 +22,7 @@ pub(super) fn file_name(first: LogIndex) -> String {
 
 /// The `first` index of a segment file's name (`None`: not a segment file).
 pub(super) fn parse_name(name: &str) -> Option<LogIndex> {
-    let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok().map(LogIndex)
+    super::dir::index_in_name(name, PREFIX, SUFFIX)
 }
 
 /// A segment on disk, as the storage keeps track of it.

@@ -19,11 +19,7 @@ pub(super) fn file_name(index: LogIndex) -> String {
 
 /// The index of a snapshot file's name (`None`: not a snapshot file).
 pub(super) fn parse_name(name: &str) -> Option<LogIndex> {
-    let digits = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok().map(LogIndex)
+    super::dir::index_in_name(name, PREFIX, SUFFIX)
 }
 
 /// Durably write `snapshot` as its file.

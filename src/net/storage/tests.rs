@@ -448,6 +448,22 @@ fn compaction_keeps_disk_use_bounded() {
     assert_eq!(back.log.base().index, LogIndex(n - 3));
 }
 
+/// What a follower's durable state becomes when it installs a leader's snapshot up to
+/// `index` (of term 3): a log that starts after it, and the snapshot.
+fn install(durable: &mut Durable, index: u64, stamp_us: u64) {
+    let base = LogBase {
+        index: LogIndex(index),
+        term: Term(3),
+        stamp_us,
+    };
+    durable.current_term = Term(3);
+    durable.log.reset_to(base);
+    durable.snapshot = Some(Arc::new(Snapshot::new(
+        base,
+        StateMachine::new(Dedup::Sessions),
+    )));
+}
+
 /// A snapshot installed from a leader: past the end of the log (the log restarts after it)
 /// or over a log that conflicts with it (the conflicting suffix goes); either way the log
 /// after it, and later appends, read back.
@@ -458,17 +474,7 @@ fn an_installed_snapshot_replaces_the_log() {
     let (mut storage, _) = Storage::open(dir.path(), owner()).expect("open fresh");
     let mut durable = durable_with(1, 5);
     storage.persist(&durable).expect("persist 5");
-    let base = LogBase {
-        index: LogIndex(40),
-        term: Term(3),
-        stamp_us: 400,
-    };
-    durable.current_term = Term(3);
-    durable.log.reset_to(base);
-    durable.snapshot = Some(Arc::new(Snapshot::new(
-        base,
-        StateMachine::new(Dedup::Sessions),
-    )));
+    install(&mut durable, 40, 400);
     storage.persist(&durable).expect("install");
     durable.log.push(entry(3, 41));
     storage.persist(&durable).expect("append after");
@@ -480,17 +486,7 @@ fn an_installed_snapshot_replaces_the_log() {
     let (mut storage, _) = Storage::open(dir.path(), owner()).expect("open fresh");
     let mut durable = durable_with(2, 12);
     storage.persist(&durable).expect("persist 12 of term 2");
-    let base = LogBase {
-        index: LogIndex(10),
-        term: Term(3),
-        stamp_us: 100,
-    };
-    durable.current_term = Term(3);
-    durable.log.reset_to(base);
-    durable.snapshot = Some(Arc::new(Snapshot::new(
-        base,
-        StateMachine::new(Dedup::Sessions),
-    )));
+    install(&mut durable, 10, 100);
     storage.persist(&durable).expect("install");
     drop(storage);
     let back = reopen(dir.path());
