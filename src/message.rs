@@ -108,6 +108,17 @@ pub enum Message {
         received: u64,
         done: bool,
     },
+    /// Reads outside the log (`[server] reads`): a leader asks its followers to confirm it
+    /// still leads `term`; `round` numbers the confirmation round.
+    ReadProbe { term: Term, round: u64 },
+    /// The answer to `ReadProbe`: the follower's term (the round is confirmed when it is the
+    /// probe's).
+    ProbeReply { term: Term, round: u64 },
+    /// A follower asks its leader for a read index for its read `id` (Raft §6.4).
+    ReadIndex { id: u64 },
+    /// The answer to `ReadIndex`: the index to apply before answering read `id`, or `None`
+    /// when the node asked does not lead.
+    ReadIndexReply { id: u64, index: Option<LogIndex> },
 }
 
 /// One `InstallSnapshot`: the snapshot up to `base`, the chunk at byte `offset`; `done` on
@@ -215,6 +226,10 @@ impl Message {
             Message::RegisterReply { .. } => "register_reply",
             Message::InstallSnapshot { .. } => "install_snapshot",
             Message::InstallReply { .. } => "install_reply",
+            Message::ReadProbe { .. } => "read_probe",
+            Message::ProbeReply { .. } => "probe_reply",
+            Message::ReadIndex { .. } => "read_index",
+            Message::ReadIndexReply { .. } => "read_index_reply",
         }
     }
 

@@ -26,6 +26,7 @@ use crate::campaign::{SeedRange, Shard};
 use crate::client::OnRestart;
 use crate::kv::Dedup;
 use crate::mutation::Mutation;
+use crate::raft::Reads;
 
 /// Usage error (clap's own code for bad arguments).
 pub const EXIT_USAGE: u8 = 2;
@@ -97,6 +98,9 @@ pub struct DesignArgs {
     /// Dedup strategy; overrides each scenario's `[server] dedup`.
     #[arg(long, value_enum)]
     pub dedup: Option<Dedup>,
+    /// How nodes answer gets; overrides each scenario's `[server] reads` (see `run --help`).
+    #[arg(long, value_enum)]
+    pub reads: Option<Reads>,
     /// What a crashed client does about its identity when it restarts; overrides each
     /// scenario's `[clients] on_restart`.
     #[arg(long, value_enum)]
@@ -182,6 +186,10 @@ pub struct RunArgs {
     /// Dedup strategy; overrides the scenario's `[server] dedup`.
     #[arg(long, value_enum)]
     pub dedup: Option<Dedup>,
+    /// How nodes answer gets; overrides the scenario's `[server] reads`. The linearizability
+    /// rule checks every read
+    #[arg(long, value_enum)]
+    pub reads: Option<Reads>,
     /// What a crashed client does about its identity when it restarts; overrides the
     /// scenario's `[clients] on_restart`.
     #[arg(long, value_enum)]

@@ -7,6 +7,7 @@ use std::time::Instant;
 use super::summary;
 use super::{RunArgs, SummaryFormat, TraceFormat};
 use crate::client::OnRestart;
+use crate::raft::Reads;
 use crate::scenario::{self, Scenario, SwarmSpec};
 use crate::sim::determinism::{self, Determinism};
 use crate::sim::{self, RunOptions, RunReport};
@@ -25,6 +26,9 @@ pub fn run(args: &RunArgs) -> u8 {
     };
     if let Some(dedup) = args.dedup {
         scenario.dedup = dedup;
+    }
+    if let Some(reads) = args.reads {
+        scenario.server.reads = reads;
     }
     if let Some(on_restart) = args.on_restart {
         scenario.clients.on_restart = on_restart;
@@ -134,6 +138,9 @@ pub fn replay_command(path: Option<&Path>, seed: u64, scenario: &Scenario) -> St
         cmd.push_str(&shell_quote(&path.display().to_string()));
     }
     cmd.push_str(&format!(" --seed {seed} --dedup {}", scenario.dedup.name()));
+    if scenario.server.reads != Reads::Log {
+        cmd.push_str(&format!(" --reads {}", scenario.server.reads.name()));
+    }
     if scenario.clients.on_restart != OnRestart::default() {
         cmd.push_str(&format!(
             " --on-restart {}",

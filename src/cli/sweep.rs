@@ -131,6 +131,9 @@ fn render_totals(args: &SweepArgs, plan: &Plan<'_>, totals: &Totals, wall: Durat
     if let Some(d) = args.design.dedup {
         designs.push(format!("dedup={}", d.name()));
     }
+    if let Some(r) = args.design.reads {
+        designs.push(format!("reads={}", r.name()));
+    }
     if let Some(r) = args.design.on_restart {
         designs.push(format!("on_restart={}", r.name()));
     }

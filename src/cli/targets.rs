@@ -29,6 +29,9 @@ pub fn load(paths: &[PathBuf], design: Option<&DesignArgs>) -> Result<Vec<Target
             if let Some(dedup) = design.dedup {
                 t.scenario.dedup = dedup;
             }
+            if let Some(reads) = design.reads {
+                t.scenario.server.reads = reads;
+            }
             if let Some(on_restart) = design.on_restart {
                 t.scenario.clients.on_restart = on_restart;
             }

@@ -104,6 +104,11 @@ impl StateMachine {
         }
     }
 
+    /// The current value of `key`, as a read outside the log answers it.
+    pub fn read(&self, key: &str) -> OpResult {
+        self.store.get(key).cloned()
+    }
+
     /// Apply the committed entry at `index`. With registration on, the log time first moves
     /// to the entry's stamp (under the flawed `expire-local-clock`, to `local_now_us`, this
     /// replica's own clock) and idle sessions expire; a `register` entry opens session

@@ -150,6 +150,19 @@ pub fn check_peer_message(
             sender_term(*term)?;
             index("index", *i)
         }
+        Message::ReadProbe { term, .. } => {
+            sender_term(*term)?;
+            if *term == current && node.is_leader() {
+                return Err(format!(
+                    "ReadProbe for term {term}, in which {} is the leader",
+                    node.id()
+                ));
+            }
+            Ok(())
+        }
+        Message::ProbeReply { term, .. } => sender_term(*term),
+        Message::ReadIndex { .. } | Message::ReadIndexReply { index: None, .. } => Ok(()),
+        Message::ReadIndexReply { index: Some(i), .. } => index("read index", *i),
         Message::ClientRequest { .. }
         | Message::ClientReply { .. }
         | Message::Register { .. }
@@ -170,7 +183,7 @@ mod tests {
     use crate::message::{Addr, Envelope};
     use crate::message::{Entry, Payload};
     use crate::process::Process;
-    use crate::raft::{CrashedNode, Durable, Mutations, NodeConfig};
+    use crate::raft::{CrashedNode, Durable, Mutations, NodeConfig, Reads};
 
     /// Node 1 of a cluster of one, leader of term 1 with its no-op and one write committed.
     fn leader() -> RaftNode {
@@ -184,6 +197,7 @@ mod tests {
             mutations: Mutations::default(),
             snapshot_every: 0,
             snapshot_chunk_bytes: 64,
+            reads: Reads::Log,
         };
         let crashed = CrashedNode {
             config,

@@ -25,7 +25,7 @@ use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{Dedup, Request, SessionLimits};
 use crate::message::{Addr, Envelope, Message, RegisterAnswer, Reply};
 use crate::process::Process;
-use crate::raft::{CrashedNode, Mutations, NodeConfig, RaftNode, Role};
+use crate::raft::{CrashedNode, Mutations, NodeConfig, RaftNode, Reads, Role};
 use crate::trace::{self, Traced};
 
 /// Everything `idemsim serve` needs.
@@ -206,6 +206,7 @@ pub fn serve(options: &ServeOptions) -> Result<(), ServeError> {
         mutations: Mutations::default(),
         snapshot_every: options.snapshot_every,
         snapshot_chunk_bytes: 64 << 10,
+        reads: Reads::Log,
     };
     let restored = durable.is_some();
     let durable = durable.unwrap_or_default();

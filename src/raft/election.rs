@@ -47,6 +47,17 @@ impl RaftNode {
         last_log_index: LogIndex,
         last_log_term: Term,
     ) {
+        if term > self.durable.current_term && self.ignores_votes(now) {
+            // Under a lease: this node may be inside a leader's lease, so it neither adopts
+            // the newer term nor votes (Raft dissertation §4.2.3).
+            let term = self.durable.current_term;
+            let reply = Message::VoteReply {
+                term,
+                granted: false,
+            };
+            self.send(Addr::Node(candidate), reply);
+            return;
+        }
         self.observe_term(now, term, None);
         let current = self.durable.current_term;
         let granted = term == current
@@ -101,6 +112,7 @@ impl RaftNode {
         self.votes = 0;
         self.waiting.clear();
         self.registering.clear();
+        self.reads_became_leader();
         self.stamp_base_us = self.durable.log.last_stamp_us();
         self.elected_at = now;
         self.state.leader_changed();

@@ -53,6 +53,15 @@ pub enum NodeEvent {
         term: Term,
         digest: StateDigest,
     },
+    /// The node answered `client`'s read `seq` from its state, applied up to `index`,
+    /// outside the log.
+    Read {
+        client: ClientId,
+        seq: Seq,
+        path: super::ReadPath,
+        index: LogIndex,
+        result: OpResult,
+    },
     /// A leader found an arriving request already applied and answered it from the session
     /// table without appending it (`cached` is `None` when the result was already forgotten,
     /// or when `conflict`: the seq took effect as a different operation and it was refused).

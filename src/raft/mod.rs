@@ -11,12 +11,17 @@ mod compaction;
 mod election;
 mod event;
 mod log;
+mod reads;
 mod replication;
 mod requests;
 mod snapshot;
 
 #[cfg(test)]
 mod compaction_tests;
+#[cfg(test)]
+mod reads_tests;
+#[cfg(test)]
+mod test_cluster;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +33,7 @@ use rand_chacha::ChaCha8Rng;
 
 pub use event::NodeEvent;
 pub use log::{Log, LogBase};
+pub use reads::{MAX_CLOCK_DRIFT_PPM, ReadPath, Reads};
 pub use snapshot::Snapshot;
 
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
@@ -59,6 +65,8 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// Bytes of snapshot per `InstallSnapshot` message.
     pub snapshot_chunk_bytes: u32,
+    /// How `get`s are answered.
+    pub reads: Reads,
 }
 
 impl NodeConfig {
@@ -159,10 +167,13 @@ enum Timer {
     /// taken, so there is a moment when the snapshot is written and the log not yet
     /// truncated (the mid-snapshot crash point).
     Compact = 4,
+    /// Leader: send a confirmation round for reads outside the log. Armed at `now` when a
+    /// read needs one, so reads arriving in one step share a round.
+    Probe = 5,
 }
 
 /// Number of [`Timer`] kinds.
-const TIMERS: usize = 5;
+const TIMERS: usize = 6;
 
 /// Where the leader stands with respect to the crash points of docs/DESIGN.md §4.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -228,6 +239,8 @@ pub struct RaftNode {
     install: Option<compaction::Incoming>,
     /// Under the flawed `snapshot-split-index`: a snapshot waiting for its session table.
     split_snapshot: Option<compaction::SplitSnapshot>,
+    /// Reads outside the log.
+    reads: reads::ReadState,
     outbox: VecDeque<Envelope>,
     events: VecDeque<NodeEvent>,
 }
@@ -292,10 +305,12 @@ impl RaftNode {
             unsynced_from: None,
             install: None,
             split_snapshot: None,
+            reads: reads::ReadState::default(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         };
         node.reset_election_timer(now);
+        node.reads_heard_leader(now);
         node
     }
 
@@ -388,6 +403,7 @@ impl RaftNode {
         for timer in self.timers.iter_mut().flatten() {
             timer.0 = timer.0.saturating_add_signed(delta_us);
         }
+        self.reads_clock_jumped(delta_us);
     }
 
     /// The leader this node believes in, if any.
@@ -522,6 +538,8 @@ impl RaftNode {
         self.state.leader_changed();
         if self.role != Role::Follower {
             self.become_follower(now);
+        } else {
+            self.reads_stepped_down();
         }
     }
 
@@ -562,6 +580,7 @@ impl RaftNode {
                 );
             }
         }
+        self.reads_stepped_down();
     }
 }
 
@@ -631,6 +650,10 @@ impl Process for RaftNode {
                 received,
                 done,
             } => self.handle_install_reply(now, from, term, index, received, done),
+            Message::ReadProbe { term, round } => self.handle_probe(now, from, term, round),
+            Message::ProbeReply { term, round } => self.handle_probe_reply(now, from, term, round),
+            Message::ReadIndex { id } => self.handle_read_index(now, from, id),
+            Message::ReadIndexReply { id, index } => self.handle_read_index_reply(id, index),
             // Nodes never send client traffic to each other.
             Message::ClientRequest { .. }
             | Message::ClientReply { .. }
@@ -661,6 +684,11 @@ impl Process for RaftNode {
         if due(self.timers[Timer::Heartbeat as usize]) {
             self.arm(Timer::Heartbeat, now.plus_us(self.config.heartbeat_us));
             self.broadcast_append();
+            self.renew_lease(now);
+        }
+        if due(self.timers[Timer::Probe as usize]) {
+            self.disarm(Timer::Probe);
+            self.send_round(now);
         }
         if due(self.timers[Timer::Election as usize]) {
             self.start_election(now);

@@ -172,6 +172,7 @@ impl RaftNode {
         }
         self.leader_hint = Some(leader);
         self.reset_election_timer(now);
+        self.reads_heard_leader(now);
     }
 
     /// The deliberate bugs of an append (kept off the path of an unmutated node): an

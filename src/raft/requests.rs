@@ -21,6 +21,10 @@ impl RaftNode {
         request: Arc<Request>,
         attempt: u32,
     ) {
+        if self.reads_outside_log(&request) {
+            self.handle_read(now, client_no, request, attempt);
+            return;
+        }
         let client = Addr::Client(client_no);
         if self.role != Role::Leader {
             let hint = self.leader_hint.filter(|&l| l != self.config.id);
@@ -195,6 +199,7 @@ impl RaftNode {
             });
             self.maybe_snapshot(now, index, entry.term, entry.stamp_us);
         }
+        self.serve_reads();
     }
 
     /// If this leader appended the register entry at `index` and its client still waits,

@@ -25,6 +25,7 @@ fn config(id: u8, nodes: u8) -> NodeConfig {
         mutations: Mutations::default(),
         snapshot_every: 0,
         snapshot_chunk_bytes: 64,
+        reads: Reads::Log,
     }
 }
 

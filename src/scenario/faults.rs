@@ -23,7 +23,8 @@ use crate::ids::{ClientNo, NodeId};
 const MAX_CLOCK_OFFSET_MS: u64 = 3_600_000;
 
 /// Largest clock rate error: half as fast or half again as fast as true time.
-const MAX_DRIFT_PPM: u64 = 500_000;
+/// A lease survives any drift a scenario may set ([`crate::raft::MAX_CLOCK_DRIFT_PPM`]).
+const MAX_DRIFT_PPM: u64 = crate::raft::MAX_CLOCK_DRIFT_PPM;
 
 /// Most old requests one replay fault re-delivers.
 const MAX_REPLAYED: u64 = 100;

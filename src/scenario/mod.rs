@@ -21,7 +21,7 @@ pub use write::to_toml;
 
 use crate::client::{Mix, OnRestart};
 use crate::kv::Dedup;
-use crate::raft::Mutations;
+use crate::raft::{Mutations, Reads};
 
 /// The path shown for the built-in default scenario in messages and replay commands.
 pub const DEFAULT_NAME: &str = "<built-in leader-crash-mid-replication>";
@@ -133,6 +133,8 @@ pub struct ServerSpec {
     pub session_timeout_ms: u64,
     /// Most live sessions; past it the least recently active one is evicted; 0: unbounded.
     pub max_sessions: u32,
+    /// How `get`s are answered (`reads`).
+    pub reads: Reads,
 }
 
 /// Parse and validate scenario `text`; `file` names it in errors.

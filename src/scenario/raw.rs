@@ -64,6 +64,7 @@ pub struct RawServer {
     pub dedup: Option<Dedup>,
     pub session_timeout_ms: Option<u64>,
     pub max_sessions: Option<u64>,
+    pub reads: Option<crate::raft::Reads>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -427,14 +427,21 @@ pub fn instantiate(
                 1 => NodeSelector::Follower,
                 _ => NodeSelector::Node(NodeId(rng.random_range(1..=nodes))),
             };
-            let offset_ms = rng.random_range(-2000..=2000);
+            let mut offset_ms = rng.random_range(-2000..=2000);
             let drift_ppm = if rng.random_bool(0.5) {
                 rng.random_range(-100_000..=100_000)
             } else {
                 0
             };
+            let at_ms = rng.random_range(0..phase_ms);
+            if s.server.reads.leases() {
+                // A clock set back past zero stops there until true time catches up: a
+                // drift of -100%, beyond what a lease assumes. Leases get clocks that never
+                // stop (other read paths keep their draws as they were).
+                offset_ms = offset_ms.max(-(at_ms as i64));
+            }
             s.faults.push(FaultSpec {
-                at_ms: rng.random_range(0..phase_ms),
+                at_ms,
                 kind: FaultKind::Clock {
                     node,
                     offset_ms: if offset_ms == 0 && drift_ppm == 0 {

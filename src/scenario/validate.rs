@@ -349,6 +349,7 @@ impl Checker<'_> {
         Ok(ServerSpec {
             session_timeout_ms,
             max_sessions,
+            reads: s.reads.unwrap_or_default(),
         })
     }
 }

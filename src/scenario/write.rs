@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use super::Scenario;
+use crate::raft::Reads;
 
 /// `s` as TOML, after `comments` (each written as a `# ` line).
 pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
@@ -45,6 +46,9 @@ pub fn to_toml(s: &Scenario, comments: &[String]) -> String {
     }
     if s.server.max_sessions > 0 {
         let _ = writeln!(out, "max_sessions = {}", s.server.max_sessions);
+    }
+    if s.server.reads != Reads::Log {
+        let _ = writeln!(out, "reads = {}", quote(s.server.reads.name()));
     }
 
     let k = &s.clients;

@@ -92,6 +92,7 @@ impl<'s> World<'s> {
                     mutations: scenario.mutations,
                     snapshot_every: c.snapshot_every,
                     snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
+                    reads: scenario.server.reads,
                 };
                 let rng = stream_rng(seed, stream::NODE_BASE + u64::from(id.0));
                 RaftNode::new(config, rng, start)

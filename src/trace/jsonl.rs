@@ -261,6 +261,21 @@ pub fn format_event(line: &mut String, t: SimTime, event: &TraceEvent<'_>) {
                 .raw("index", index)
                 .raw("term", term);
         }
+        TraceEvent::Read {
+            node,
+            client,
+            seq,
+            path,
+            index,
+            result,
+        } => {
+            o.raw("node", node.0)
+                .raw("client", client)
+                .raw("seq", seq)
+                .str("path", path.name())
+                .raw("index", index)
+                .result("result", result);
+        }
         TraceEvent::Register {
             client_no,
             client,
@@ -480,6 +495,7 @@ pub(super) fn event_name(event: &TraceEvent<'_>) -> &'static str {
         TraceEvent::Apply { .. } => "apply",
         TraceEvent::Expire { .. } => "expire",
         TraceEvent::Register { .. } => "register",
+        TraceEvent::Read { .. } => "read",
         TraceEvent::SessionExpired { .. } => "session_expired",
         TraceEvent::Clock { .. } => "clock",
         TraceEvent::Snapshot { .. } => "snapshot",

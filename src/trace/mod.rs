@@ -24,7 +24,7 @@ use crate::digest::DigestHasher;
 use crate::ids::{ClientId, ClientNo, LogIndex, NodeId, Seq, SimTime, Term};
 use crate::kv::{EndReason, OpResult, Origin, Outcome, Request, StateDigest, TableSize};
 use crate::message::{Addr, Payload, Refusal};
-use crate::raft::Log;
+use crate::raft::{Log, ReadPath};
 use crate::scenario::CrashWhen;
 use crate::verdict::Violation;
 
@@ -267,6 +267,16 @@ pub enum TraceEvent<'a> {
         index: LogIndex,
         term: Term,
         digest: StateDigest,
+    },
+    /// `node` answered `client`'s read `seq` outside the log, by `path`, from its state
+    /// applied up to `index` (a `get` under `[server] reads = "log"` is an `apply`).
+    Read {
+        node: NodeId,
+        client: ClientId,
+        seq: Seq,
+        path: ReadPath,
+        index: LogIndex,
+        result: &'a OpResult,
     },
     /// A clock fault set (`offset_us`, `drift_ppm`) or cleared (both 0) a node's clock.
     Clock {

@@ -133,6 +133,20 @@ impl Traced for RaftNode {
                     (false, None) => DedupAnswer::Forgotten,
                 },
             }),
+            NodeEvent::Read {
+                client,
+                seq,
+                path,
+                index,
+                result,
+            } => emit(&TraceEvent::Read {
+                node,
+                client: *client,
+                seq: *seq,
+                path: *path,
+                index: *index,
+                result,
+            }),
         }
     }
 }

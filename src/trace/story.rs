@@ -267,6 +267,10 @@ impl<W: Write> TraceSink for StorySink<W> {
             | TraceEvent::Register { client, .. }
             | TraceEvent::SessionExpired { client, .. } => About::Session(client),
             TraceEvent::Append { request, .. } => About::Op(request.client, request.seq),
+            TraceEvent::Read { client, seq, .. } => {
+                self.op(client, seq, t);
+                About::Op(client, seq)
+            }
             TraceEvent::Apply {
                 node,
                 payload: Payload::Client(request),

@@ -116,6 +116,19 @@ fn write_event(l: &mut String, event: &TraceEvent<'_>) -> std::fmt::Result {
             "{node} [session] client {client} expired at index={index} ({})",
             reason.name()
         ),
+        TraceEvent::Read {
+            node,
+            client,
+            seq,
+            path,
+            index,
+            result,
+        } => write!(
+            l,
+            "{node} read client {client} seq={seq} via {} at applied index={index} -> {}",
+            path.name(),
+            quoted(result)
+        ),
         TraceEvent::Register {
             client_no,
             client,

@@ -12,6 +12,7 @@
 use idemsim::client::Mix;
 use idemsim::ids::{ClientNo, NodeId};
 use idemsim::kv::Dedup;
+use idemsim::raft::Reads;
 use idemsim::scenario::{
     self, ClientSelector, ClientsSpec, ClusterSpec, CrashWhen, FaultKind, FaultSpec, NetworkSpec,
     NodeSelector, Scenario, ServerSpec, Split,
@@ -231,12 +232,25 @@ fn scenario_and_seed() -> impl Strategy<Value = (Scenario, u64)> {
                     .prop_map(|(session_timeout_ms, max_sessions)| ServerSpec {
                         session_timeout_ms,
                         max_sessions,
+                        ..ServerSpec::default()
                     })
                     .boxed()
             } else {
                 Just(ServerSpec::default()).boxed()
             };
-            (faults, server, any::<u64>()).prop_map(move |(faults, server, seed)| {
+            // Every correct read path.
+            let reads = prop_oneof![Just(Reads::Log), Just(Reads::ReadIndex), Just(Reads::Lease)];
+            (faults, server, any::<u64>(), reads).prop_map(move |(faults, server, seed, reads)| {
+                let mut server = server;
+                // A lease assumes clocks that never stop; one set back past zero stops there.
+                let stops_a_clock = faults.iter().any(|f| {
+                    matches!(f.kind, FaultKind::Clock { offset_ms, .. } if offset_ms < -(f.at_ms as i64))
+                });
+                server.reads = if reads == Reads::Lease && stops_a_clock {
+                    Reads::ReadIndex
+                } else {
+                    reads
+                };
                 // A crash that waits for a snapshot moment needs compaction.
                 let mut cluster = cluster;
                 let waits_for_snapshot = faults.iter().any(
