@@ -11,18 +11,20 @@ use super::sweep::{Plan, RunSummary, Target, sweep};
 use crate::client::OnRestart;
 use crate::kv::Dedup;
 use crate::mutation::{Mutation, Mutations};
+use crate::raft::Reads;
 use crate::verdict::{PerRule, Rule};
 
 /// A design under test: a dedup strategy on the servers, what clients do with their id when
 /// they restart (`None`: what each scenario says, a correct behaviour), how many requests
 /// each client pipelines (`None`: what each scenario says, except that `last-seq`, whose
-/// contract is one request in flight, gets 1), and a deliberate bug in the nodes or clients,
-/// if any.
+/// contract is one request in flight, gets 1), how nodes answer gets (`None`: what each
+/// scenario says), and a deliberate bug in the nodes or clients, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Design {
     pub dedup: Dedup,
     pub on_restart: Option<OnRestart>,
     pub window: Option<u32>,
+    pub reads: Option<Reads>,
     pub mutation: Option<Mutation>,
 }
 
@@ -32,36 +34,39 @@ impl Design {
             dedup,
             on_restart: None,
             window: None,
+            reads: None,
             mutation: None,
         }
     }
 
     const fn reuse_id(dedup: Dedup) -> Design {
         Design {
-            dedup,
             on_restart: Some(OnRestart::ReuseId),
-            window: None,
-            mutation: None,
+            ..Design::servers(dedup)
         }
     }
 
     /// Clients that pipeline `window` requests, against `dedup`.
     const fn pipelined(dedup: Dedup, window: u32) -> Design {
         Design {
-            dedup,
-            on_restart: None,
             window: Some(window),
-            mutation: None,
+            ..Design::servers(dedup)
+        }
+    }
+
+    /// `sessions`, answering gets by `reads`.
+    const fn reading(reads: Reads) -> Design {
+        Design {
+            reads: Some(reads),
+            ..Design::servers(Dedup::Sessions)
         }
     }
 
     /// `sessions` with one deliberate bug.
     const fn mutated(mutation: Mutation) -> Design {
         Design {
-            dedup: Dedup::Sessions,
-            on_restart: None,
-            window: None,
             mutation: Some(mutation),
+            ..Design::servers(Dedup::Sessions)
         }
     }
 
@@ -69,6 +74,7 @@ impl Design {
     pub fn all() -> Vec<Design> {
         Design::DEDUP
             .into_iter()
+            .chain(Design::READS)
             .chain(Mutation::ALL.into_iter().map(Design::mutated))
             .collect()
     }
@@ -95,8 +101,20 @@ impl Design {
         Design::pipelined(Dedup::LastSeq, 4),
     ];
 
-    /// `off`, `reuse-id + last-seq`, `last-seq + window 4`, or `mutation vote-not-kept`.
+    /// The read paths other than `log`: the correct ones, then the flawed ones.
+    pub const READS: [Design; 4] = [
+        Design::reading(Reads::ReadIndex),
+        Design::reading(Reads::Lease),
+        Design::reading(Reads::Local),
+        Design::reading(Reads::LeaseUnbounded),
+    ];
+
+    /// `off`, `reuse-id + last-seq`, `last-seq + window 4`, `reads local`, or
+    /// `mutation vote-not-kept`.
     pub fn name(self) -> String {
+        if let (None, Some(reads)) = (self.mutation, self.reads) {
+            return format!("reads {}", reads.name());
+        }
         match (self.mutation, self.on_restart, self.window) {
             (Some(m), _, _) => format!("mutation {m}"),
             (None, None, None) => self.dedup.name().to_owned(),
@@ -110,6 +128,7 @@ impl Design {
         self.mutation.is_none()
             && self.dedup.is_correct_for(self.window.unwrap_or(1))
             && self.on_restart != Some(OnRestart::ReuseId)
+            && !self.reads.is_some_and(Reads::is_flawed)
     }
 
     /// Apply the design to a scenario.
@@ -123,6 +142,9 @@ impl Design {
             // `last-seq` promises exactly-once only to clients with one request in flight.
             None if self.dedup == Dedup::LastSeq => scenario.clients.window = 1,
             None => {}
+        }
+        if let Some(reads) = self.reads {
+            scenario.server.reads = reads;
         }
         scenario.mutations = self.mutation.map_or(Mutations::NONE, Mutations::of);
     }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::raft::{ReadPath, Reads};
 use crate::sim::RunReport;
 use crate::sim::determinism::Determinism;
 use crate::verdict::Rule;
@@ -66,6 +67,21 @@ pub fn render(
             plural(s.registrations, "registration", "registrations"),
             plural(s.sessions_expired, "expired", "expired"),
             plural(s.sessions_evicted, "evicted", "evicted"),
+        );
+    }
+    if report.reads != Reads::Log {
+        let by_path: Vec<String> = ReadPath::ALL
+            .into_iter()
+            .filter(|&p| s.reads[p as usize] > 0)
+            .map(|p| format!("{} by {}", thousands(s.reads[p as usize]), p.name()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "reads     reads={} · {} answered outside the log{}{}",
+            report.reads.name(),
+            thousands(s.reads.iter().sum()),
+            if by_path.is_empty() { "" } else { ": " },
+            by_path.join(", ")
         );
     }
     if s.snapshots > 0 || s.installs > 0 {
@@ -257,6 +273,11 @@ pub fn json(
         "sessions_registered": s.registrations,
         "sessions_expired": s.sessions_expired,
         "sessions_evicted": s.sessions_evicted,
+        "reads": report.reads.name(),
+        "reads_outside_log": ReadPath::ALL
+            .into_iter()
+            .map(|p| (p.name().to_owned(), serde_json::Value::from(s.reads[p as usize])))
+            .collect::<serde_json::Map<_, _>>(),
         "snapshots": s.snapshots,
         "snapshots_installed": s.installs,
         "ops_abandoned": s.abandoned,

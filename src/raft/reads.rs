@@ -111,6 +111,14 @@ pub enum ReadPath {
 }
 
 impl ReadPath {
+    pub const ALL: [ReadPath; 5] = [
+        ReadPath::ReadIndex,
+        ReadPath::FollowerReadIndex,
+        ReadPath::Lease,
+        ReadPath::Local,
+        ReadPath::LeaseUnbounded,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             ReadPath::ReadIndex => "read-index",

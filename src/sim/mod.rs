@@ -64,6 +64,8 @@ pub struct RunReport {
     pub scenario: String,
     pub seed: u64,
     pub dedup: Dedup,
+    /// How nodes answered gets.
+    pub reads: crate::raft::Reads,
     pub nodes: u8,
     pub clients: u32,
     pub ops_per_client: u64,
@@ -187,6 +189,7 @@ fn run_drawn(
         scenario: scenario.name.clone(),
         seed,
         dedup: scenario.dedup,
+        reads: scenario.server.reads,
         nodes: scenario.cluster.nodes,
         clients: scenario.clients.count,
         ops_per_client: scenario.clients.ops,

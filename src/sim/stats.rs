@@ -49,6 +49,8 @@ pub struct Stats {
     /// leader.
     pub snapshots: u64,
     pub installs: u64,
+    /// Reads answered outside the log, by [`crate::raft::ReadPath`].
+    pub reads: [u64; 5],
     pub network: NetStats,
     duplicate_entries: BTreeSet<LogIndex>,
     ended_sessions: BTreeSet<crate::ids::ClientId>,
@@ -97,6 +99,7 @@ impl Stats {
             TraceEvent::FaultSkipped { .. } => self.faults_skipped += 1,
             TraceEvent::Snapshot { .. } => self.snapshots += 1,
             TraceEvent::Install { .. } => self.installs += 1,
+            TraceEvent::Read { path, .. } => self.reads[path as usize] += 1,
             _ => {}
         }
     }
