@@ -7,6 +7,7 @@
 //! that every `(client_id, seq)` takes effect exactly once, or report the seed, the command
 //! and the trace ([`trace`]) that show where it did not. Scenarios are TOML files
 //! ([`scenario`]); the replicated state machine and its dedup strategies live in [`kv`].
+//! [`history`] checks any client history for linearizability.
 
 // The run summary's `json!` object has more fields than the default limit expands.
 #![recursion_limit = "256"]
@@ -16,6 +17,7 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod digest;
+pub mod history;
 pub mod ids;
 pub mod kv;
 pub mod message;

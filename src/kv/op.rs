@@ -79,6 +79,11 @@ impl Op {
     }
 
     pub fn key(&self) -> &str {
+        self.key_arc()
+    }
+
+    /// The key, shared.
+    pub fn key_arc(&self) -> &Arc<str> {
         match self {
             Op::Put { key, .. }
             | Op::Append { key, .. }

@@ -35,38 +35,23 @@ impl KvStore {
     }
 
     /// Apply one operation and return its result. Never deduplicates: that is the session
-    /// table's job, decided before this is called.
+    /// table's job, decided before this is called. The semantics live in [`apply_to_value`],
+    /// which the linearizability checker's model calls too.
     pub fn apply(&mut self, op: &Op) -> OpResult {
-        match op {
-            Op::Put { key, value } => self.set(key, Arc::clone(value)),
-            Op::Append { key, value } => {
-                let new: Arc<str> = match self.map.get(&**key) {
-                    Some(old) => {
-                        self.scratch.clear();
-                        self.scratch.push_str(&old.value);
-                        self.scratch.push_str(value);
-                        Arc::from(self.scratch.as_str())
-                    }
-                    None => Arc::clone(value),
-                };
-                self.set(key, Arc::clone(&new));
-                Some(new)
+        let current = self.map.get(op.key()).map(|s| &s.value);
+        let (effect, result) = apply_to_value(op, current, &mut self.scratch);
+        match effect {
+            Effect::Unchanged => {}
+            Effect::Set(value) => {
+                self.set(op.key_arc(), value);
             }
-            Op::Incr { key, amount } => {
-                let current = self.map.get(&**key).map(|s| &*s.value);
-                let Some(new) = incremented(current, *amount) else {
-                    return Some(Arc::from(ERR_NOT_AN_INTEGER));
-                };
-                self.set(key, Arc::clone(&new));
-                Some(new)
+            Effect::Remove => {
+                if let Some(old) = self.map.remove(op.key()) {
+                    self.digest.remove_hash(old.hash);
+                }
             }
-            Op::Delete { key } => {
-                let old = self.map.remove(&**key)?;
-                self.digest.remove_hash(old.hash);
-                Some(old.value)
-            }
-            Op::Get { key } => self.map.get(&**key).map(|s| Arc::clone(&s.value)),
         }
+        result
     }
 
     /// Set `key` to `value`, returning the previous value.
@@ -100,6 +85,49 @@ impl KvStore {
 
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+}
+
+/// What an operation does to its key's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    Unchanged,
+    Set(Arc<str>),
+    Remove,
+}
+
+/// The semantics of the five operations on one key (docs/DESIGN.md §5), as a pure function
+/// of the key's current value (`None` = absent): what happens to the value, and the result.
+/// The store and the linearizability checker's model ([`crate::history`]) both call it, so
+/// the two cannot drift. `scratch` is reused to build appended values.
+pub fn apply_to_value(
+    op: &Op,
+    current: Option<&Arc<str>>,
+    scratch: &mut String,
+) -> (Effect, OpResult) {
+    match op {
+        Op::Put { value, .. } => (Effect::Set(Arc::clone(value)), current.cloned()),
+        Op::Append { value, .. } => {
+            let new: Arc<str> = match current {
+                Some(old) => {
+                    scratch.clear();
+                    scratch.push_str(old);
+                    scratch.push_str(value);
+                    Arc::from(scratch.as_str())
+                }
+                None => Arc::clone(value),
+            };
+            (Effect::Set(Arc::clone(&new)), Some(new))
+        }
+        Op::Incr { amount, .. } => match incremented(current.map(|s| &**s), *amount) {
+            Some(new) => (Effect::Set(Arc::clone(&new)), Some(new)),
+            None => (Effect::Unchanged, Some(Arc::from(ERR_NOT_AN_INTEGER))),
+        },
+        Op::Delete { .. } => match current {
+            Some(old) => (Effect::Remove, Some(Arc::clone(old))),
+            None => (Effect::Unchanged, None),
+        },
+        Op::Get { .. } => (Effect::Unchanged, current.cloned()),
     }
 }
 

@@ -1,0 +1,401 @@
+//! The per-key search: Wing & Gong's algorithm with Lowe's cache, as porcupine does it. Call
+//! and return entries sit in one doubly-linked list in time order; linearizing an operation
+//! lifts its two entries out of the list, backtracking puts them back. A set of
+//! (linearized operations as a bitset, state) configurations already explored means no
+//! configuration is explored twice. States are interned per key (string → `u32`), and
+//! transitions of appends and incrs are cached, so a step allocates nothing once seen.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use foldhash::fast::FixedState;
+
+use super::Operation;
+use crate::kv::{Effect, apply_to_value};
+
+/// Interned state id of an absent key.
+pub(crate) const ABSENT: u32 = 0;
+/// Return time of an indefinite operation.
+pub(crate) const INFINITY: u64 = u64::MAX;
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+
+/// What a step does, precomputed where it needs no string work.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    Get,
+    Put(u32),
+    Delete,
+    /// Append or incr: through [`apply_to_value`], cached per (state, operation).
+    Computed,
+}
+
+/// One operation of one key, as the search sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyOp {
+    /// Index into `History::ops`.
+    pub hist: usize,
+    pub call: u64,
+    /// [`INFINITY`] if indefinite.
+    pub ret: u64,
+    /// Interned expected result; `None` = any.
+    pub result: Option<u32>,
+    pub kind: Kind,
+}
+
+/// States of one key, interned. Id 0 is "absent"; id `k >= 1` is `values[k - 1]`.
+#[derive(Default)]
+pub(crate) struct Interner {
+    ids: HashMap<Arc<str>, u32, FixedState>,
+    values: Vec<Arc<str>>,
+}
+
+impl Interner {
+    pub fn intern(&mut self, value: Option<&Arc<str>>) -> u32 {
+        let Some(value) = value else {
+            return ABSENT;
+        };
+        if let Some(&id) = self.ids.get(&**value) {
+            return id;
+        }
+        self.values.push(Arc::clone(value));
+        let id = self.values.len() as u32;
+        self.ids.insert(Arc::clone(value), id);
+        id
+    }
+
+    pub fn value(&self, id: u32) -> Option<&Arc<str>> {
+        (id != ABSENT).then(|| &self.values[id as usize - 1])
+    }
+}
+
+/// The model of one key: interned states and cached transitions.
+#[derive(Default)]
+pub(crate) struct Model {
+    pub states: Interner,
+    transitions: HashMap<(u32, u32), (u32, u32), FixedState>,
+    scratch: String,
+}
+
+impl Model {
+    /// The state after `ops[i]` from `state`, or `None` if its result cannot be produced
+    /// from `state`.
+    #[inline]
+    pub fn step(&mut self, ops: &[KeyOp], history: &[Operation], i: u32, state: u32) -> Option<u32> {
+        let op = &ops[i as usize];
+        let (new, result) = match op.kind {
+            Kind::Get => (state, state),
+            Kind::Put(v) => (v, state),
+            Kind::Delete => (ABSENT, state),
+            Kind::Computed => match self.transitions.get(&(state, i)) {
+                Some(&t) => t,
+                None => {
+                    let t = self.compute(&history[op.hist].op, state);
+                    self.transitions.insert((state, i), t);
+                    t
+                }
+            },
+        };
+        match op.result {
+            Some(expected) if expected != result => None,
+            _ => Some(new),
+        }
+    }
+
+    fn compute(&mut self, op: &crate::kv::Op, state: u32) -> (u32, u32) {
+        let current = self.states.value(state).cloned();
+        let (effect, result) = apply_to_value(op, current.as_ref(), &mut self.scratch);
+        let new = match effect {
+            Effect::Unchanged => state,
+            Effect::Set(v) => self.states.intern(Some(&v)),
+            Effect::Remove => ABSENT,
+        };
+        (new, self.states.intern(result.as_ref()))
+    }
+}
+
+/// Zobrist value of operation `i`: the bitset's hash is the XOR of its members'.
+#[inline]
+fn zobrist(i: u32) -> u64 {
+    mix(u64::from(i).wrapping_add(0x9e37_79b9_7f4a_7c15))
+}
+
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The set of explored configurations: open addressing over an arena of fixed-stride
+/// records (state, then the bitset's words).
+#[derive(Default)]
+struct Cache {
+    stride: usize,
+    arena: Vec<u64>,
+    hashes: Vec<u64>,
+    /// 0 = empty, else record index + 1.
+    slots: Vec<u32>,
+    len: usize,
+}
+
+impl Cache {
+    fn reset(&mut self, words: usize) {
+        self.stride = words + 1;
+        self.arena.clear();
+        self.hashes.clear();
+        self.len = 0;
+        self.slots.clear();
+        self.slots.resize(1024, 0);
+    }
+
+    /// Insert; false if it was there.
+    fn insert(&mut self, bits: &[u64], state: u32, hash: u64) -> bool {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = hash as usize & mask;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                break;
+            }
+            let r = slot as usize - 1;
+            if self.hashes[r] == hash {
+                let rec = &self.arena[r * self.stride..(r + 1) * self.stride];
+                if rec[0] == u64::from(state) && rec[1..] == *bits {
+                    return false;
+                }
+            }
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = self.len as u32 + 1;
+        self.hashes.push(hash);
+        self.arena.push(u64::from(state));
+        self.arena.extend_from_slice(bits);
+        self.len += 1;
+        true
+    }
+
+    fn grow(&mut self) {
+        let size = self.slots.len() * 2;
+        self.slots.clear();
+        self.slots.resize(size, 0);
+        let mask = size - 1;
+        for (r, &hash) in self.hashes.iter().enumerate() {
+            let mut at = hash as usize & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = r as u32 + 1;
+        }
+    }
+}
+
+/// What a search is after.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Goal {
+    /// Is there a linearization?
+    Any,
+    /// Every state a linearization can end in, up to this many (more: `None`).
+    EndStates(usize),
+}
+
+/// Buffers reused from key to key.
+#[derive(Default)]
+pub(crate) struct Search {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    /// Per entry: operation index, with the top bit set on a return entry.
+    entry_op: Vec<u32>,
+    /// Per operation: its call entry and its return entry (or NIL).
+    call_entry: Vec<u32>,
+    ret_entry: Vec<u32>,
+    order: Vec<(u64, u8, u32)>,
+    bits: Vec<u64>,
+    cache: Cache,
+    stack: Vec<(u32, u32)>,
+    pub ends: Vec<u32>,
+}
+
+const RET_BIT: u32 = 1 << 31;
+
+impl Search {
+    /// Whether `ops` (one key's) are linearizable from `init`; with [`Goal::EndStates`],
+    /// also collects the end states into `self.ends` (returns false if there are more than
+    /// the limit).
+    pub fn run(
+        &mut self,
+        model: &mut Model,
+        ops: &[KeyOp],
+        history: &[Operation],
+        init: u32,
+        goal: Goal,
+    ) -> bool {
+        self.ends.clear();
+        if ops.is_empty() {
+            self.ends.push(init);
+            return true;
+        }
+        if goal == Goal::Any {
+            if let Some(ok) = sequential(model, ops, history, init) {
+                return ok;
+            }
+        }
+        self.build(ops);
+        let words = ops.len().div_ceil(64);
+        self.bits.clear();
+        self.bits.resize(words, 0);
+        self.cache.reset(words);
+        self.stack.clear();
+        let mut hash = 0u64;
+        let mut state = init;
+        let mut entry = self.next[HEAD as usize];
+        loop {
+            if entry == NIL {
+                // No return entry left: every definite operation is linearized.
+                match goal {
+                    Goal::Any => return true,
+                    Goal::EndStates(limit) => {
+                        if !self.ends.contains(&state) {
+                            if self.ends.len() == limit {
+                                return false;
+                            }
+                            self.ends.push(state);
+                        }
+                        match self.backtrack(&mut state, &mut hash) {
+                            Some(next) => entry = next,
+                            None => return true,
+                        }
+                        continue;
+                    }
+                }
+            }
+            let e = self.entry_op[entry as usize];
+            if e & RET_BIT == 0 {
+                let i = e;
+                if let Some(new) = model.step(ops, history, i, state) {
+                    let word = (i / 64) as usize;
+                    let bit = 1u64 << (i % 64);
+                    self.bits[word] |= bit;
+                    let h = hash ^ zobrist(i);
+                    if self.cache.insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40)) {
+                        self.stack.push((i, state));
+                        state = new;
+                        hash = h;
+                        self.lift(i);
+                        entry = self.next[HEAD as usize];
+                        continue;
+                    }
+                    self.bits[word] &= !bit;
+                }
+                entry = self.next[entry as usize];
+            } else {
+                match self.backtrack(&mut state, &mut hash) {
+                    Some(next) => entry = next,
+                    None => return goal != Goal::Any && !self.ends.is_empty(),
+                }
+            }
+        }
+    }
+
+    /// Undo the last linearized operation; the entry to go on from, or `None` if there is
+    /// nothing to undo.
+    fn backtrack(&mut self, state: &mut u32, hash: &mut u64) -> Option<u32> {
+        let (i, s) = self.stack.pop()?;
+        self.bits[(i / 64) as usize] &= !(1u64 << (i % 64));
+        *hash ^= zobrist(i);
+        *state = s;
+        self.unlift(i);
+        Some(self.next[self.call_entry[i as usize] as usize])
+    }
+
+    fn build(&mut self, ops: &[KeyOp]) {
+        self.order.clear();
+        for (i, op) in ops.iter().enumerate() {
+            self.order.push((op.call, 0, i as u32));
+            if op.ret != INFINITY {
+                self.order.push((op.ret, 1, i as u32));
+            }
+        }
+        // At equal times calls come first: such operations count as concurrent.
+        self.order.sort_unstable();
+        let n = self.order.len() + 1;
+        self.next.clear();
+        self.prev.clear();
+        self.entry_op.clear();
+        self.call_entry.clear();
+        self.call_entry.resize(ops.len(), NIL);
+        self.ret_entry.clear();
+        self.ret_entry.resize(ops.len(), NIL);
+        self.entry_op.push(NIL);
+        for (k, &(_, is_ret, i)) in self.order.iter().enumerate() {
+            let entry = k as u32 + 1;
+            if is_ret == 1 {
+                self.entry_op.push(i | RET_BIT);
+                self.ret_entry[i as usize] = entry;
+            } else {
+                self.entry_op.push(i);
+                self.call_entry[i as usize] = entry;
+            }
+        }
+        for entry in 0..n as u32 {
+            self.next.push(if entry + 1 == n as u32 { NIL } else { entry + 1 });
+            self.prev.push(entry.wrapping_sub(1));
+        }
+    }
+
+    fn remove(&mut self, entry: u32) {
+        let (p, n) = (self.prev[entry as usize], self.next[entry as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    fn reinsert(&mut self, entry: u32) {
+        let (p, n) = (self.prev[entry as usize], self.next[entry as usize]);
+        self.next[p as usize] = entry;
+        if n != NIL {
+            self.prev[n as usize] = entry;
+        }
+    }
+
+    fn lift(&mut self, i: u32) {
+        self.remove(self.call_entry[i as usize]);
+        let r = self.ret_entry[i as usize];
+        if r != NIL {
+            self.remove(r);
+        }
+    }
+
+    fn unlift(&mut self, i: u32) {
+        let r = self.ret_entry[i as usize];
+        if r != NIL {
+            self.reinsert(r);
+        }
+        self.reinsert(self.call_entry[i as usize]);
+    }
+}
+
+/// The fast path: if every operation is definite and each returns before the next is
+/// called, there is one order to try. `None` if the operations overlap. `ops` must be
+/// sorted by call time.
+fn sequential(model: &mut Model, ops: &[KeyOp], history: &[Operation], init: u32) -> Option<bool> {
+    let mut last_ret = None;
+    for op in ops {
+        if op.ret == INFINITY || last_ret.is_some_and(|r| r >= op.call) {
+            return None;
+        }
+        last_ret = Some(op.ret);
+    }
+    let mut state = init;
+    for i in 0..ops.len() as u32 {
+        match model.step(ops, history, i, state) {
+            Some(new) => state = new,
+            None => return Some(false),
+        }
+    }
+    Some(true)
+}
