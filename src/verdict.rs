@@ -13,6 +13,9 @@ pub enum Rule {
     ExactlyOnce,
     RaftSafety,
     Convergence,
+    /// The clients' history (invoke and return times, results) cannot be put in one order
+    /// per key that respects real time and the KV semantics.
+    Linearizability,
     /// A replica's session table passed its bounds (`max_sessions`, or more cached results
     /// for a client than its window).
     TableSize,
@@ -26,13 +29,14 @@ pub enum Rule {
 
 impl Rule {
     /// Number of rules.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 
     /// Every rule, in report order.
     pub const ALL: [Rule; Rule::COUNT] = [
         Rule::ExactlyOnce,
         Rule::RaftSafety,
         Rule::Convergence,
+        Rule::Linearizability,
         Rule::TableSize,
         Rule::Liveness,
         Rule::Invariant,
@@ -44,6 +48,7 @@ impl Rule {
             Rule::ExactlyOnce => "exactly-once",
             Rule::RaftSafety => "raft-safety",
             Rule::Convergence => "convergence",
+            Rule::Linearizability => "linearizability",
             Rule::TableSize => "table-size",
             Rule::Liveness => "liveness",
             Rule::Invariant => "invariant",

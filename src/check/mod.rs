@@ -5,6 +5,7 @@
 
 mod convergence;
 mod exactly_once;
+mod linearizability;
 mod liveness;
 mod raft_safety;
 mod table_size;
@@ -21,6 +22,7 @@ pub struct Checks {
     exactly_once: exactly_once::ExactlyOnce,
     raft_safety: raft_safety::RaftSafety,
     convergence: convergence::Convergence,
+    linearizability: linearizability::Linearizability,
     table_size: table_size::TableSize,
     found: Violations,
 }
@@ -36,6 +38,7 @@ impl Checks {
             exactly_once: exactly_once::ExactlyOnce::default(),
             raft_safety: raft_safety::RaftSafety::new(nodes),
             convergence: convergence::Convergence::default(),
+            linearizability: linearizability::Linearizability::default(),
             table_size: table_size::TableSize::new(bounds),
             found: Violations::default(),
         }
@@ -47,9 +50,11 @@ impl Checks {
         match event {
             TraceEvent::Submit { .. } | TraceEvent::Reply { .. } | TraceEvent::Refused { .. } => {
                 self.exactly_once.observe(t, event, &mut self.found);
+                self.linearizability.observe(t, event);
             }
             TraceEvent::Apply { .. } => {
                 self.exactly_once.observe(t, event, &mut self.found);
+                self.linearizability.observe(t, event);
                 self.raft_safety.observe(event, &mut self.found);
                 self.convergence.observe(event, &mut self.found);
                 self.table_size.observe(event, &mut self.found);
@@ -69,6 +74,7 @@ impl Checks {
     /// pending. Returns every violation found.
     pub fn finish(mut self, end: SimTime, pending: &[PendingOp]) -> Violations {
         self.exactly_once.finish(&mut self.found);
+        self.linearizability.finish(&mut self.found);
         liveness::check(end, pending, &mut self.found);
         self.found
     }
@@ -78,6 +84,7 @@ impl Checks {
     /// observed; liveness does not.
     pub fn finish_stopped(mut self, rule: Rule, message: String) -> Violations {
         self.exactly_once.finish(&mut self.found);
+        self.linearizability.finish(&mut self.found);
         self.found.push(rule, message);
         self.found
     }

@@ -288,7 +288,13 @@ fn window(
             next_states.clear();
             let mut known = true;
             for &s in &states {
-                let all = search.run(model, &buf[segment_start..j], &history.ops, s, Goal::EndStates(MAX_END_STATES));
+                let all = search.run(
+                    model,
+                    &buf[segment_start..j],
+                    &history.ops,
+                    s,
+                    Goal::EndStates(MAX_END_STATES),
+                );
                 if !all || next_states.len() + search.ends.len() > MAX_END_STATES {
                     known = false;
                     break;

@@ -81,7 +81,13 @@ impl Model {
     /// The state after `ops[i]` from `state`, or `None` if its result cannot be produced
     /// from `state`.
     #[inline]
-    pub fn step(&mut self, ops: &[KeyOp], history: &[Operation], i: u32, state: u32) -> Option<u32> {
+    pub fn step(
+        &mut self,
+        ops: &[KeyOp],
+        history: &[Operation],
+        i: u32,
+        state: u32,
+    ) -> Option<u32> {
         let op = &ops[i as usize];
         let (new, result) = match op.kind {
             Kind::Get => (state, state),
@@ -215,7 +221,9 @@ pub(crate) struct Search {
     order: Vec<(u64, u8, u32)>,
     bits: Vec<u64>,
     cache: Cache,
-    stack: Vec<(u32, u32)>,
+    /// Linearized operations: the operation, the state before it, and whether it was taken
+    /// greedily (see [`Search::greedy`]).
+    stack: Vec<(u32, u32, bool)>,
     pub ends: Vec<u32>,
 }
 
@@ -253,6 +261,33 @@ impl Search {
         let mut state = init;
         let mut entry = self.next[HEAD as usize];
         loop {
+            if entry == self.next[HEAD as usize] {
+                // A new level: first, any operation that can go now without changing the
+                // state goes, with no alternative tried.
+                if let Some(i) = self.greedy(model, ops, history, state) {
+                    let word = (i / 64) as usize;
+                    let bit = 1u64 << (i % 64);
+                    self.bits[word] |= bit;
+                    let h = hash ^ zobrist(i);
+                    if self
+                        .cache
+                        .insert(&self.bits, state, h ^ mix(u64::from(state) | 1 << 40))
+                    {
+                        self.stack.push((i, state, true));
+                        hash = h;
+                        self.lift(i);
+                        entry = self.next[HEAD as usize];
+                        continue;
+                    }
+                    // Explored before, and it failed: so does this configuration.
+                    self.bits[word] &= !bit;
+                    match self.backtrack(&mut state, &mut hash) {
+                        Some(next) => entry = next,
+                        None => return goal != Goal::Any && !self.ends.is_empty(),
+                    }
+                    continue;
+                }
+            }
             if entry == NIL {
                 // No return entry left: every definite operation is linearized.
                 match goal {
@@ -280,8 +315,11 @@ impl Search {
                     let bit = 1u64 << (i % 64);
                     self.bits[word] |= bit;
                     let h = hash ^ zobrist(i);
-                    if self.cache.insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40)) {
-                        self.stack.push((i, state));
+                    if self
+                        .cache
+                        .insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40))
+                    {
+                        self.stack.push((i, state, false));
                         state = new;
                         hash = h;
                         self.lift(i);
@@ -302,13 +340,46 @@ impl Search {
 
     /// Undo the last linearized operation; the entry to go on from, or `None` if there is
     /// nothing to undo.
+    ///
+    /// An operation taken greedily has no alternative: the configuration before it fails if
+    /// the one after it does, so backtracking goes on past it.
     fn backtrack(&mut self, state: &mut u32, hash: &mut u64) -> Option<u32> {
-        let (i, s) = self.stack.pop()?;
-        self.bits[(i / 64) as usize] &= !(1u64 << (i % 64));
-        *hash ^= zobrist(i);
-        *state = s;
-        self.unlift(i);
-        Some(self.next[self.call_entry[i as usize] as usize])
+        loop {
+            let (i, s, greedy) = self.stack.pop()?;
+            self.bits[(i / 64) as usize] &= !(1u64 << (i % 64));
+            *hash ^= zobrist(i);
+            *state = s;
+            self.unlift(i);
+            if !greedy {
+                return Some(self.next[self.call_entry[i as usize] as usize]);
+            }
+        }
+    }
+
+    /// A pending operation that may be linearized now and leaves `state` as it is (a read
+    /// that matches it, a put of the value already there). Taking it first loses nothing:
+    /// in any linearization from here it can move to the front, since every operation that
+    /// must precede it (returned before its call) is already linearized, and no state
+    /// after it changes. So the search takes it without branching.
+    fn greedy(
+        &mut self,
+        model: &mut Model,
+        ops: &[KeyOp],
+        history: &[Operation],
+        state: u32,
+    ) -> Option<u32> {
+        let mut entry = self.next[HEAD as usize];
+        while entry != NIL {
+            let e = self.entry_op[entry as usize];
+            if e & RET_BIT != 0 {
+                return None; // past the last operation that may go now
+            }
+            if model.step(ops, history, e, state) == Some(state) {
+                return Some(e);
+            }
+            entry = self.next[entry as usize];
+        }
+        None
     }
 
     fn build(&mut self, ops: &[KeyOp]) {
@@ -341,7 +412,11 @@ impl Search {
             }
         }
         for entry in 0..n as u32 {
-            self.next.push(if entry + 1 == n as u32 { NIL } else { entry + 1 });
+            self.next.push(if entry + 1 == n as u32 {
+                NIL
+            } else {
+                entry + 1
+            });
             self.prev.push(entry.wrapping_sub(1));
         }
     }
