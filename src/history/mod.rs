@@ -150,9 +150,10 @@ impl Window {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "key {:?}: {} operations from state {} are not linearizable (window ends at t={})",
+            "key {:?}: {} operation{} from state {} not linearizable (window ends at t={})",
             &*self.key,
             self.ops.len(),
+            if self.ops.len() == 1 { "" } else { "s" },
             show_value(self.state_before.as_deref()),
             self.end_us
         );
