@@ -13,7 +13,10 @@ fn main() {
 }
 
 fn history(name: &str) -> History {
-    let path = format!("{}/tests/data/porcupine-kv/{name}.txt", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/porcupine-kv/{name}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).expect("the test data is in the repository");
     parse(&text, Format::PorcupineKv).expect("porcupine's histories parse")
 }
@@ -31,7 +34,10 @@ fn check_only(bencher: Bencher, name: &str) {
 
 #[divan::bench(args = ["c01-ok", "c01-bad", "c10-ok", "c10-bad", "c50-ok", "c50-bad"])]
 fn parse_and_check(bencher: Bencher, name: &str) {
-    let path = format!("{}/tests/data/porcupine-kv/{name}.txt", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/data/porcupine-kv/{name}.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).expect("the test data is in the repository");
     bencher.bench(|| {
         let h = parse(black_box(&text), Format::PorcupineKv).expect("parses");

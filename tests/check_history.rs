@@ -43,7 +43,10 @@ fn porcupine_bad_histories_are_not_and_show_a_window() {
         assert_eq!(code, 1, "{name}: {out}{err}");
         assert!(out.starts_with("NOT linearizable: "), "{name}: {out}");
         assert!(out.contains("\nkey \""), "{name}: {out}");
-        assert!(out.contains("<- its answer ends the window"), "{name}: {out}");
+        assert!(
+            out.contains("<- its answer ends the window"),
+            "{name}: {out}"
+        );
     }
 }
 
@@ -64,7 +67,10 @@ fn malformed_histories_exit_65_naming_the_line() {
     std::fs::write(&path, "{\"t_us\":0,\"event\":\"submit\"}\n").unwrap();
     let (code, _, err) = check(&path);
     assert_eq!(code, 65, "{err}");
-    assert!(err.contains("bad.jsonl:1: submit: no \"client_no\" number"), "{err}");
+    assert!(
+        err.contains("bad.jsonl:1: submit: no \"client_no\" number"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -89,7 +95,11 @@ fn a_correct_runs_trace_is_linearizable() {
     let dir = tempfile::tempdir().unwrap();
     for args in [
         &[][..],
-        &["sim-scenarios/lossy-duplicating-network.toml", "--seed", "3"][..],
+        &[
+            "sim-scenarios/lossy-duplicating-network.toml",
+            "--seed",
+            "3",
+        ][..],
     ] {
         let (code, out, err) = check(&trace(dir.path(), args));
         assert_eq!(code, 0, "{args:?}: {out}{err}");
@@ -101,7 +111,13 @@ fn a_run_without_dedup_that_applies_twice_is_not_linearizable() {
     let dir = tempfile::tempdir().unwrap();
     let path = trace(
         dir.path(),
-        &["sim-scenarios/lossy-duplicating-network.toml", "--dedup", "off", "--seed", "0"],
+        &[
+            "sim-scenarios/lossy-duplicating-network.toml",
+            "--dedup",
+            "off",
+            "--seed",
+            "0",
+        ],
     );
     let (code, out, err) = check(&path);
     assert_eq!(code, 1, "{out}{err}");

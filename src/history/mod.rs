@@ -192,8 +192,9 @@ fn show_value(v: Option<&str>) -> String {
 /// (in order of first appearance) that fails.
 pub fn check(history: &History) -> Verdict {
     let mut search = Search::default();
+    let mut model = Model::default();
     for (key, indices) in history.by_key() {
-        let mut model = Model::default();
+        model.clear();
         let init = model.states.intern(history.initial.as_ref());
         let ops = key_ops(&mut model, history, &indices);
         if !search.run(&mut model, &ops, &history.ops, init, Goal::Any) {
@@ -289,7 +290,13 @@ fn window(
             next_states.clear();
             let mut known = true;
             for &s in &states {
-                let all = search.run(model, &buf[segment_start..j], &history.ops, s, Goal::EndStates(MAX_END_STATES));
+                let all = search.run(
+                    model,
+                    &buf[segment_start..j],
+                    &history.ops,
+                    s,
+                    Goal::EndStates(MAX_END_STATES),
+                );
                 if !all || next_states.len() + search.ends.len() > MAX_END_STATES {
                     known = false;
                     break;

@@ -162,13 +162,18 @@ pub fn porcupine_kv(text: &str) -> Result<History, ParseError> {
                 if o.op.kind().name() != f.as_str() {
                     return error(
                         line_no,
-                        format!(":{kind} :{f} closes an operation invoked as :{}", o.op.kind().name()),
+                        format!(
+                            ":{kind} :{f} closes an operation invoked as :{}",
+                            o.op.kind().name()
+                        ),
                     );
                 }
                 match kind.as_str() {
                     "ok" => {
                         let result = match (&o.op, value) {
-                            (Op::Get { .. }, Some(Edn::Str(v))) => Some(Some(Arc::from(v.as_str()))),
+                            (Op::Get { .. }, Some(Edn::Str(v))) => {
+                                Some(Some(Arc::from(v.as_str())))
+                            }
                             (Op::Get { .. }, Some(Edn::Nil)) => Some(None),
                             (Op::Get { .. }, _) => {
                                 return error(line_no, ":ok :get needs a string or nil :value");

@@ -64,6 +64,11 @@ impl Interner {
         id
     }
 
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.values.clear();
+    }
+
     pub fn value(&self, id: u32) -> Option<&Arc<str>> {
         (id != ABSENT).then(|| &self.values[id as usize - 1])
     }
@@ -78,10 +83,22 @@ pub(crate) struct Model {
 }
 
 impl Model {
+    /// Forget every state and transition, keeping the allocations for the next key.
+    pub fn clear(&mut self) {
+        self.states.clear();
+        self.transitions.clear();
+    }
+
     /// The state after `ops[i]` from `state`, or `None` if its result cannot be produced
     /// from `state`.
     #[inline]
-    pub fn step(&mut self, ops: &[KeyOp], history: &[Operation], i: u32, state: u32) -> Option<u32> {
+    pub fn step(
+        &mut self,
+        ops: &[KeyOp],
+        history: &[Operation],
+        i: u32,
+        state: u32,
+    ) -> Option<u32> {
         let op = &ops[i as usize];
         let (new, result) = match op.kind {
             Kind::Get => (state, state),
@@ -105,12 +122,17 @@ impl Model {
     fn compute(&mut self, op: &crate::kv::Op, state: u32) -> (u32, u32) {
         let current = self.states.value(state).cloned();
         let (effect, result) = apply_to_value(op, current.as_ref(), &mut self.scratch);
-        let new = match effect {
-            Effect::Unchanged => state,
-            Effect::Set(v) => self.states.intern(Some(&v)),
-            Effect::Remove => ABSENT,
+        let (new, set) = match effect {
+            Effect::Unchanged => (state, None),
+            Effect::Set(v) => (self.states.intern(Some(&v)), Some(v)),
+            Effect::Remove => (ABSENT, None),
         };
-        (new, self.states.intern(result.as_ref()))
+        // Append and incr return the value they set: do not hash it twice.
+        let result = match (&result, &set) {
+            (Some(r), Some(v)) if Arc::ptr_eq(r, v) => new,
+            _ => self.states.intern(result.as_ref()),
+        };
+        (new, result)
     }
 }
 
@@ -280,7 +302,10 @@ impl Search {
                     let bit = 1u64 << (i % 64);
                     self.bits[word] |= bit;
                     let h = hash ^ zobrist(i);
-                    if self.cache.insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40)) {
+                    if self
+                        .cache
+                        .insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40))
+                    {
                         self.stack.push((i, state));
                         state = new;
                         hash = h;
@@ -341,7 +366,11 @@ impl Search {
             }
         }
         for entry in 0..n as u32 {
-            self.next.push(if entry + 1 == n as u32 { NIL } else { entry + 1 });
+            self.next.push(if entry + 1 == n as u32 {
+                NIL
+            } else {
+                entry + 1
+            });
             self.prev.push(entry.wrapping_sub(1));
         }
     }

@@ -15,7 +15,14 @@ impl H {
         H(History::default())
     }
 
-    fn add(&mut self, process: u64, op: Op, call: u64, ret: Option<u64>, result: Option<Option<&str>>) -> usize {
+    fn add(
+        &mut self,
+        process: u64,
+        op: Op,
+        call: u64,
+        ret: Option<u64>,
+        result: Option<Option<&str>>,
+    ) -> usize {
         self.0.push(Operation {
             process,
             seq: None,
@@ -27,15 +34,40 @@ impl H {
     }
 
     fn put(&mut self, p: u64, v: &str, call: u64, ret: u64, prev: Option<&str>) -> usize {
-        self.add(p, Op::Put { key: s("k"), value: s(v) }, call, Some(ret), Some(prev))
+        self.add(
+            p,
+            Op::Put {
+                key: s("k"),
+                value: s(v),
+            },
+            call,
+            Some(ret),
+            Some(prev),
+        )
     }
 
     fn get(&mut self, p: u64, call: u64, ret: u64, result: Option<&str>) -> usize {
         self.add(p, Op::Get { key: s("k") }, call, Some(ret), Some(result))
     }
 
-    fn append(&mut self, p: u64, v: &str, call: u64, ret: Option<u64>, result: Option<Option<&str>>) -> usize {
-        self.add(p, Op::Append { key: s("k"), value: s(v) }, call, ret, result)
+    fn append(
+        &mut self,
+        p: u64,
+        v: &str,
+        call: u64,
+        ret: Option<u64>,
+        result: Option<Option<&str>>,
+    ) -> usize {
+        self.add(
+            p,
+            Op::Append {
+                key: s("k"),
+                value: s(v),
+            },
+            call,
+            ret,
+            result,
+        )
     }
 
     fn ok(&self) -> bool {
@@ -118,20 +150,92 @@ fn an_unknown_result_with_a_return_must_take_effect_before_it() {
 fn incr_follows_the_store() {
     let k = || s("k");
     let mut h = H::new();
-    h.add(1, Op::Incr { key: k(), amount: 5 }, 0, Some(10), Some(Some("5")));
-    h.add(1, Op::Append { key: k(), value: s("a") }, 20, Some(30), Some(Some("5a")));
-    h.add(1, Op::Incr { key: k(), amount: 1 }, 40, Some(50), Some(Some(crate::kv::ERR_NOT_AN_INTEGER)));
+    h.add(
+        1,
+        Op::Incr {
+            key: k(),
+            amount: 5,
+        },
+        0,
+        Some(10),
+        Some(Some("5")),
+    );
+    h.add(
+        1,
+        Op::Append {
+            key: k(),
+            value: s("a"),
+        },
+        20,
+        Some(30),
+        Some(Some("5a")),
+    );
+    h.add(
+        1,
+        Op::Incr {
+            key: k(),
+            amount: 1,
+        },
+        40,
+        Some(50),
+        Some(Some(crate::kv::ERR_NOT_AN_INTEGER)),
+    );
     h.add(1, Op::Delete { key: k() }, 60, Some(70), Some(Some("5a")));
-    h.add(1, Op::Incr { key: k(), amount: -2 }, 80, Some(90), Some(Some("-2")));
+    h.add(
+        1,
+        Op::Incr {
+            key: k(),
+            amount: -2,
+        },
+        80,
+        Some(90),
+        Some(Some("-2")),
+    );
     assert!(h.ok());
     // Two concurrent incrs cannot both see 0.
     let mut h = H::new();
-    h.add(1, Op::Incr { key: k(), amount: 1 }, 0, Some(10), Some(Some("1")));
-    h.add(2, Op::Incr { key: k(), amount: 1 }, 0, Some(10), Some(Some("1")));
+    h.add(
+        1,
+        Op::Incr {
+            key: k(),
+            amount: 1,
+        },
+        0,
+        Some(10),
+        Some(Some("1")),
+    );
+    h.add(
+        2,
+        Op::Incr {
+            key: k(),
+            amount: 1,
+        },
+        0,
+        Some(10),
+        Some(Some("1")),
+    );
     assert!(!h.ok());
     let mut h = H::new();
-    h.add(1, Op::Incr { key: k(), amount: 1 }, 0, Some(10), Some(Some("2")));
-    h.add(2, Op::Incr { key: k(), amount: 1 }, 0, Some(10), Some(Some("1")));
+    h.add(
+        1,
+        Op::Incr {
+            key: k(),
+            amount: 1,
+        },
+        0,
+        Some(10),
+        Some(Some("2")),
+    );
+    h.add(
+        2,
+        Op::Incr {
+            key: k(),
+            amount: 1,
+        },
+        0,
+        Some(10),
+        Some(Some("1")),
+    );
     assert!(h.ok());
 }
 
@@ -164,8 +268,14 @@ fn the_window_starts_at_the_last_known_state() {
     assert_eq!(w.end_us, 70);
     let text = w.describe(&h.0);
     assert!(text.contains("from state \"a\""), "{text}");
-    assert!(text.contains("get k  [60, 70]  -> \"a\"  <- its answer ends the window"), "{text}");
-    assert!(text.contains("[45, 100]  -> \"b\"  (open at the window's end)"), "{text}");
+    assert!(
+        text.contains("get k  [60, 70]  -> \"a\"  <- its answer ends the window"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[45, 100]  -> \"b\"  (open at the window's end)"),
+        "{text}"
+    );
 }
 
 #[test]

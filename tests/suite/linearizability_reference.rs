@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use idemsim::history::{Verdict, check};
 use idemsim::history::{History, Operation};
+use idemsim::history::{Verdict, check};
 use idemsim::kv::{Effect, Op, apply_to_value};
 
 /// True if `history` is linearizable.
@@ -16,14 +16,23 @@ pub fn brute_force(history: &History) -> bool {
     keys.sort_unstable();
     keys.dedup();
     keys.iter().all(|key| {
-        let ops: Vec<&Operation> = history.ops().iter().filter(|o| o.op.key() == *key).collect();
+        let ops: Vec<&Operation> = history
+            .ops()
+            .iter()
+            .filter(|o| o.op.key() == *key)
+            .collect();
         key_linearizable(&ops, history.initial_value().cloned())
     })
 }
 
 fn key_linearizable(ops: &[&Operation], initial: Option<Arc<str>>) -> bool {
-    let indefinite: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].return_us.is_none()).collect();
-    assert!(indefinite.len() < 16, "too many indefinite operations for brute force");
+    let indefinite: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].return_us.is_none())
+        .collect();
+    assert!(
+        indefinite.len() < 16,
+        "too many indefinite operations for brute force"
+    );
     (0u32..1 << indefinite.len()).any(|dropped| {
         let kept: Vec<&Operation> = (0..ops.len())
             .filter(|i| {
@@ -50,15 +59,18 @@ fn orders(ops: &[&Operation], used: &mut [bool], state: Option<Arc<str>>) -> boo
             continue;
         }
         // `i` may go next only if no other unplaced operation returned before it was called.
-        let must_wait = (0..ops.len()).any(|j| {
-            !used[j] && j != i && ops[j].return_us.is_some_and(|r| r < ops[i].call_us)
-        });
+        let must_wait = (0..ops.len())
+            .any(|j| !used[j] && j != i && ops[j].return_us.is_some_and(|r| r < ops[i].call_us));
         if must_wait {
             continue;
         }
         let mut scratch = String::new();
         let (effect, result) = apply_to_value(&ops[i].op, state.as_ref(), &mut scratch);
-        if ops[i].result.as_ref().is_some_and(|expected| *expected != result) {
+        if ops[i]
+            .result
+            .as_ref()
+            .is_some_and(|expected| *expected != result)
+        {
             continue;
         }
         let next = match effect {
@@ -180,11 +192,17 @@ fn the_search_agrees_with_brute_force_on_random_small_histories() {
                 }
                 window.push(op);
             }
-            assert!(!brute_force(&window), "history {i}: window passes: {w:?} {h:#?}");
+            assert!(
+                !brute_force(&window),
+                "history {i}: window passes: {w:?} {h:#?}"
+            );
         }
         if expected { yes += 1 } else { no += 1 }
     }
-    assert!(yes > 1000 && no > 1000, "{yes} linearizable, {no} not: a poor mix");
+    assert!(
+        yes > 1000 && no > 1000,
+        "{yes} linearizable, {no} not: a poor mix"
+    );
 }
 
 fn op(op: Op, call: u64, ret: Option<u64>, result: Option<Option<&str>>) -> Operation {
@@ -201,20 +219,83 @@ fn op(op: Op, call: u64, ret: Option<u64>, result: Option<Option<&str>>) -> Oper
 #[test]
 fn brute_force_detects_the_hand_made_violations() {
     let k = || Arc::<str>::from("k");
-    let put = |v: &str| Op::Put { key: k(), value: Arc::from(v) };
+    let put = |v: &str| Op::Put {
+        key: k(),
+        value: Arc::from(v),
+    };
     let get = || Op::Get { key: k() };
-    let append = |v: &str| Op::Append { key: k(), value: Arc::from(v) };
+    let append = |v: &str| Op::Append {
+        key: k(),
+        value: Arc::from(v),
+    };
     let cases: Vec<(Vec<Operation>, bool)> = vec![
         // A stale read.
-        (vec![op(put("a"), 0, Some(10), Some(None)), op(put("b"), 20, Some(30), Some(Some("a"))), op(get(), 40, Some(50), Some(Some("a")))], false),
+        (
+            vec![
+                op(put("a"), 0, Some(10), Some(None)),
+                op(put("b"), 20, Some(30), Some(Some("a"))),
+                op(get(), 40, Some(50), Some(Some("a"))),
+            ],
+            false,
+        ),
         // Concurrent writes, either order.
-        (vec![op(put("a"), 0, Some(10), Some(None)), op(put("b"), 0, Some(10), Some(Some("a"))), op(get(), 20, Some(30), Some(Some("b")))], true),
-        (vec![op(put("a"), 0, Some(10), Some(Some("b"))), op(put("b"), 0, Some(10), Some(None)), op(get(), 20, Some(30), Some(Some("a")))], true),
+        (
+            vec![
+                op(put("a"), 0, Some(10), Some(None)),
+                op(put("b"), 0, Some(10), Some(Some("a"))),
+                op(get(), 20, Some(30), Some(Some("b"))),
+            ],
+            true,
+        ),
+        (
+            vec![
+                op(put("a"), 0, Some(10), Some(Some("b"))),
+                op(put("b"), 0, Some(10), Some(None)),
+                op(get(), 20, Some(30), Some(Some("a"))),
+            ],
+            true,
+        ),
         // An indefinite append that shows up later, and one that shows up twice.
-        (vec![op(append("x"), 0, None, None), op(get(), 10, Some(20), Some(None)), op(get(), 30, Some(40), Some(Some("x")))], true),
-        (vec![op(append("x"), 0, None, None), op(get(), 10, Some(20), Some(Some("x"))), op(get(), 30, Some(40), Some(Some("xx")))], false),
+        (
+            vec![
+                op(append("x"), 0, None, None),
+                op(get(), 10, Some(20), Some(None)),
+                op(get(), 30, Some(40), Some(Some("x"))),
+            ],
+            true,
+        ),
+        (
+            vec![
+                op(append("x"), 0, None, None),
+                op(get(), 10, Some(20), Some(Some("x"))),
+                op(get(), 30, Some(40), Some(Some("xx"))),
+            ],
+            false,
+        ),
         // Two incrs that both saw 0.
-        (vec![op(Op::Incr { key: k(), amount: 1 }, 0, Some(10), Some(Some("1"))), op(Op::Incr { key: k(), amount: 1 }, 0, Some(10), Some(Some("1")))], false),
+        (
+            vec![
+                op(
+                    Op::Incr {
+                        key: k(),
+                        amount: 1,
+                    },
+                    0,
+                    Some(10),
+                    Some(Some("1")),
+                ),
+                op(
+                    Op::Incr {
+                        key: k(),
+                        amount: 1,
+                    },
+                    0,
+                    Some(10),
+                    Some(Some("1")),
+                ),
+            ],
+            false,
+        ),
     ];
     for (i, (ops, linearizable)) in cases.into_iter().enumerate() {
         let mut h = History::default();
@@ -222,6 +303,10 @@ fn brute_force_detects_the_hand_made_violations() {
             h.push(o);
         }
         assert_eq!(brute_force(&h), linearizable, "case {i}");
-        assert_eq!(matches!(check(&h), Verdict::Linearizable), linearizable, "case {i}");
+        assert_eq!(
+            matches!(check(&h), Verdict::Linearizable),
+            linearizable,
+            "case {i}"
+        );
     }
 }
