@@ -224,6 +224,7 @@ fn brute_force_detects_the_hand_made_violations() {
         value: Arc::from(v),
     };
     let get = || Op::Get { key: k() };
+    let incr = |amount: i64| Op::Incr { key: k(), amount };
     let append = |v: &str| Op::Append {
         key: k(),
         value: Arc::from(v),
@@ -275,24 +276,8 @@ fn brute_force_detects_the_hand_made_violations() {
         // Two incrs that both saw 0.
         (
             vec![
-                op(
-                    Op::Incr {
-                        key: k(),
-                        amount: 1,
-                    },
-                    0,
-                    Some(10),
-                    Some(Some("1")),
-                ),
-                op(
-                    Op::Incr {
-                        key: k(),
-                        amount: 1,
-                    },
-                    0,
-                    Some(10),
-                    Some(Some("1")),
-                ),
+                op(incr(1), 0, Some(10), Some(Some("1"))),
+                op(incr(1), 0, Some(10), Some(Some("1"))),
             ],
             false,
         ),
