@@ -3,11 +3,13 @@
 //! nowhere in the simulated world.
 //!
 //! Exit codes: 0 pass; 1 safety violation; 2 usage error; 3 liveness failure;
-//! 65 invalid scenario file; 66 scenario file not found. The real-network commands add
-//! 65 for a data directory that is not this node's, was written under other session rules
+//! 65 invalid scenario file; 66 scenario file not found (`check-history`: 1 not
+//! linearizable, 65 unreadable history, 66 history file not found). The real-network commands
+//! add 65 for a data directory that is not this node's, was written under other session rules
 //! or is damaged, 69 when no node answers and 74 for disk or socket errors.
 
 mod catch_table;
+mod check_history;
 mod logging;
 mod net;
 mod progress;
@@ -41,10 +43,11 @@ pub const EXIT_USAGE: u8 = 2;
                   by one seed; leaders crash mid-replication, the network partitions, loses and \
                   duplicates messages, clients retry, and checkers prove that every \
                   (client_id, seq) takes effect exactly once.",
-    after_help = "Exit codes: 0 pass, 1 safety violation, 2 usage error, 3 liveness failure, \
-                  65 invalid scenario file (serve: data directory of another node or other session \
-                  rules, or damaged), 66 scenario file not \
-                  found, 69 no node answered (client), 70 node stopped at --crash-at (serve), 74 disk or \
+    after_help = "Exit codes: 0 pass, 1 safety violation (check-history: not linearizable), 2 \
+                  usage error, 3 liveness failure, 65 invalid scenario file (serve: data \
+                  directory of another node or other session rules, or damaged; check-history: \
+                  unreadable history), 66 scenario or history file not found, 69 no node \
+                  answered (client), 70 node stopped at --crash-at (serve), 74 disk or \
                   socket error (serve, cluster)."
 )]
 pub struct Cli {
@@ -76,6 +79,10 @@ pub enum Command {
     /// same (client_id, seq) to another node on a timeout; prints the result and whether it
     /// was a cached duplicate.
     Client(net::ClientArgs),
+    /// Check a client history for linearizability: idemsim's JSONL trace or porcupine's
+    /// key-value logs. Exit 0 linearizable, 1 not (prints a minimal failing window), 65
+    /// unreadable history, 66 file not found.
+    CheckHistory(check_history::CheckHistoryArgs),
 }
 
 #[derive(Debug, Args)]
@@ -265,5 +272,6 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Serve(args) => net::serve(&args),
         Command::Cluster(args) => net::cluster(&args),
         Command::Client(args) => net::client(&args),
+        Command::CheckHistory(args) => check_history::check_history(&args),
     }
 }

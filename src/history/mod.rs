@@ -150,9 +150,10 @@ impl Window {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "key {:?}: {} operations from state {} are not linearizable (window ends at t={})",
+            "key {:?}: {} operation{} from state {} not linearizable (window ends at t={})",
             &*self.key,
             self.ops.len(),
+            if self.ops.len() == 1 { "" } else { "s" },
             show_value(self.state_before.as_deref()),
             self.end_us
         );
@@ -191,8 +192,9 @@ fn show_value(v: Option<&str>) -> String {
 /// (in order of first appearance) that fails.
 pub fn check(history: &History) -> Verdict {
     let mut search = Search::default();
+    let mut model = Model::default();
     for (key, indices) in history.by_key() {
-        let mut model = Model::default();
+        model.clear();
         let init = model.states.intern(history.initial.as_ref());
         let ops = key_ops(&mut model, history, &indices);
         if !search.run(&mut model, &ops, &history.ops, init, Goal::Any) {

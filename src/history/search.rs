@@ -64,6 +64,11 @@ impl Interner {
         id
     }
 
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.values.clear();
+    }
+
     pub fn value(&self, id: u32) -> Option<&Arc<str>> {
         (id != ABSENT).then(|| &self.values[id as usize - 1])
     }
@@ -78,6 +83,12 @@ pub(crate) struct Model {
 }
 
 impl Model {
+    /// Forget every state and transition, keeping the allocations for the next key.
+    pub fn clear(&mut self) {
+        self.states.clear();
+        self.transitions.clear();
+    }
+
     /// The state after `ops[i]` from `state`, or `None` if its result cannot be produced
     /// from `state`.
     #[inline]
@@ -111,12 +122,17 @@ impl Model {
     fn compute(&mut self, op: &crate::kv::Op, state: u32) -> (u32, u32) {
         let current = self.states.value(state).cloned();
         let (effect, result) = apply_to_value(op, current.as_ref(), &mut self.scratch);
-        let new = match effect {
-            Effect::Unchanged => state,
-            Effect::Set(v) => self.states.intern(Some(&v)),
-            Effect::Remove => ABSENT,
+        let (new, set) = match effect {
+            Effect::Unchanged => (state, None),
+            Effect::Set(v) => (self.states.intern(Some(&v)), Some(v)),
+            Effect::Remove => (ABSENT, None),
         };
-        (new, self.states.intern(result.as_ref()))
+        // Append and incr return the value they set: do not hash it twice.
+        let result = match (&result, &set) {
+            (Some(r), Some(v)) if Arc::ptr_eq(r, v) => new,
+            _ => self.states.intern(result.as_ref()),
+        };
+        (new, result)
     }
 }
 

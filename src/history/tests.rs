@@ -70,6 +70,14 @@ impl H {
         )
     }
 
+    fn incr(&mut self, p: u64, amount: i64, call: u64, ret: u64, result: &str) -> usize {
+        let op = Op::Incr {
+            key: s("k"),
+            amount,
+        };
+        self.add(p, op, call, Some(ret), Some(Some(result)))
+    }
+
     fn ok(&self) -> bool {
         matches!(check(&self.0), Verdict::Linearizable)
     }
@@ -150,16 +158,7 @@ fn an_unknown_result_with_a_return_must_take_effect_before_it() {
 fn incr_follows_the_store() {
     let k = || s("k");
     let mut h = H::new();
-    h.add(
-        1,
-        Op::Incr {
-            key: k(),
-            amount: 5,
-        },
-        0,
-        Some(10),
-        Some(Some("5")),
-    );
+    h.incr(1, 5, 0, 10, "5");
     h.add(
         1,
         Op::Append {
@@ -170,72 +169,18 @@ fn incr_follows_the_store() {
         Some(30),
         Some(Some("5a")),
     );
-    h.add(
-        1,
-        Op::Incr {
-            key: k(),
-            amount: 1,
-        },
-        40,
-        Some(50),
-        Some(Some(crate::kv::ERR_NOT_AN_INTEGER)),
-    );
+    h.incr(1, 1, 40, 50, crate::kv::ERR_NOT_AN_INTEGER);
     h.add(1, Op::Delete { key: k() }, 60, Some(70), Some(Some("5a")));
-    h.add(
-        1,
-        Op::Incr {
-            key: k(),
-            amount: -2,
-        },
-        80,
-        Some(90),
-        Some(Some("-2")),
-    );
+    h.incr(1, -2, 80, 90, "-2");
     assert!(h.ok());
     // Two concurrent incrs cannot both see 0.
     let mut h = H::new();
-    h.add(
-        1,
-        Op::Incr {
-            key: k(),
-            amount: 1,
-        },
-        0,
-        Some(10),
-        Some(Some("1")),
-    );
-    h.add(
-        2,
-        Op::Incr {
-            key: k(),
-            amount: 1,
-        },
-        0,
-        Some(10),
-        Some(Some("1")),
-    );
+    h.incr(1, 1, 0, 10, "1");
+    h.incr(2, 1, 0, 10, "1");
     assert!(!h.ok());
     let mut h = H::new();
-    h.add(
-        1,
-        Op::Incr {
-            key: k(),
-            amount: 1,
-        },
-        0,
-        Some(10),
-        Some(Some("2")),
-    );
-    h.add(
-        2,
-        Op::Incr {
-            key: k(),
-            amount: 1,
-        },
-        0,
-        Some(10),
-        Some(Some("1")),
-    );
+    h.incr(1, 1, 0, 10, "2");
+    h.incr(2, 1, 0, 10, "1");
     assert!(h.ok());
 }
 
