@@ -177,9 +177,21 @@ pub const MAX_KEPT_PER_RULE: usize = 20;
 pub struct Violations {
     kept: Vec<Violation>,
     counts: PerRule<u64>,
+    /// What a checker could not decide (no violation: the run still passes).
+    notes: Vec<String>,
 }
 
 impl Violations {
+    /// Record what a checker could not decide.
+    pub fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    /// What checkers could not decide.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     pub fn push(&mut self, rule: Rule, message: String) {
         self.push_about(rule, None, message);
     }

@@ -4,6 +4,10 @@
 //! `forgotten` or `conflict`, given up, abandoned by a crashed client, or still waiting at
 //! the end) is indefinite: it may have taken effect at any time after its submit, or never.
 //!
+//! An operation is known by its `(client_id, seq)`: a restarted client that kept both
+//! (`on_restart = "resume"`) and reissues the very operation its earlier process left
+//! unanswered continues that operation (called when it first was), as the servers see it.
+//!
 //! The simulator knows more than a client: it sees every replica apply. An indefinite write
 //! that no replica ever applied took effect nowhere, so the rule resolves it as never having
 //! taken effect, and an indefinite read constrains nothing; both are left out of the search.
@@ -32,6 +36,8 @@ pub struct Linearizability {
     applied: Vec<bool>,
     /// Every operation, by who issued it; `true` while it waits for its answer.
     index: BTreeMap<(Origin, ClientId, Seq), (usize, bool)>,
+    /// The last operation submitted under each `(client_id, seq)`.
+    by_id: BTreeMap<(ClientId, Seq), usize>,
 }
 
 impl Linearizability {
@@ -39,7 +45,20 @@ impl Linearizability {
     pub fn observe(&mut self, t: SimTime, event: &TraceEvent<'_>) {
         match *event {
             TraceEvent::Submit { request, .. } => {
+                let id = (request.client, request.seq);
+                if let Some(&at) = self.by_id.get(&id) {
+                    if self.ops[at].return_us.is_none() && self.ops[at].op == request.op {
+                        // A restarted client that kept its id and seq counter reissued the
+                        // same operation its earlier process never had answered: servers
+                        // know an operation only by (client_id, seq), so this is that
+                        // operation, called when it first was.
+                        self.index
+                            .insert((request.origin, request.client, request.seq), (at, true));
+                        return;
+                    }
+                }
                 let at = self.ops.len();
+                self.by_id.insert(id, at);
                 self.ops.push(Operation {
                     process: u64::from(request.origin.client_no.0),
                     seq: Some(request.seq.0),
@@ -114,7 +133,18 @@ impl Linearizability {
             history.push(op);
             kept.push(i);
         }
-        if let Verdict::NotLinearizable(window) = history::check(&history) {
+        let verdict = history::check(&history);
+        if let Verdict::Undecided {
+            key,
+            configurations,
+        } = &verdict
+        {
+            found.note(format!(
+                "linearizability undecided: the search of key {key} explored {configurations} \
+                 configurations, its memory bound, without an answer"
+            ));
+        }
+        if let Verdict::NotLinearizable(window) = verdict {
             let about = window.ops.first().map(|&i| {
                 let op = &history.ops()[i];
                 (clients[kept[i]], Seq(op.seq.unwrap_or(0)))

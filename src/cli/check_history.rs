@@ -11,6 +11,8 @@ use crate::history::{self, Verdict};
 
 /// The history is not linearizable.
 const EXIT_NOT_LINEARIZABLE: u8 = 1;
+/// The search gave up at its memory bound: no verdict (EX_TEMPFAIL).
+const EXIT_UNDECIDED: u8 = 75;
 /// The history cannot be read.
 const EXIT_DATA: u8 = 65;
 /// No such file.
@@ -87,6 +89,19 @@ pub fn check_history(args: &CheckHistoryArgs) -> u8 {
             );
             print!("{}", window.describe(&history));
             EXIT_NOT_LINEARIZABLE
+        }
+        Verdict::Undecided {
+            key,
+            configurations,
+        } => {
+            println!(
+                "UNDECIDED: {} operations on {} keys; the search of key {key:?} explored {configurations} \
+                 configurations, its memory bound, without an answer ({:.3} ms)",
+                history.len(),
+                history.keys(),
+                elapsed.as_secs_f64() * 1e3
+            );
+            EXIT_UNDECIDED
         }
     }
 }

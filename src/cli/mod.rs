@@ -4,7 +4,8 @@
 //!
 //! Exit codes: 0 pass; 1 safety violation; 2 usage error; 3 liveness failure;
 //! 65 invalid scenario file; 66 scenario file not found (`check-history`: 1 not
-//! linearizable, 65 unreadable history, 66 history file not found). The real-network commands
+//! linearizable, 65 unreadable history, 66 history file not found, 75 undecided: the search
+//! reached its memory bound). The real-network commands
 //! add 65 for a data directory that is not this node's, was written under other session rules
 //! or is damaged, 69 when no node answers and 74 for disk or socket errors.
 
@@ -48,7 +49,8 @@ pub const EXIT_USAGE: u8 = 2;
                   directory of another node or other session rules, or damaged; check-history: \
                   unreadable history), 66 scenario or history file not found, 69 no node \
                   answered (client), 70 node stopped at --crash-at (serve), 74 disk or \
-                  socket error (serve, cluster)."
+                  socket error (serve, cluster), 75 check-history undecided (the search \
+                  reached its memory bound)."
 )]
 pub struct Cli {
     #[command(subcommand)]

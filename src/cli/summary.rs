@@ -187,6 +187,9 @@ pub fn render(
             );
         }
     }
+    for note in report.violations.notes() {
+        let _ = writeln!(out, "note      {note}");
+    }
     if report.passed() {
         let rules: Vec<String> = Rule::ALL.iter().map(|r| format!("{r} ok")).collect();
         let _ = writeln!(out, "verdict   PASS  {}", rules.join(" · "));
@@ -308,6 +311,7 @@ pub fn json(
         "exit_code": report.exit_code(),
         "rules_broken": rules,
         "violations": violations,
+        "notes": report.violations.notes(),
         "violations_total": report.violations.total(),
         "replay": (!report.passed()).then_some(replay),
     })

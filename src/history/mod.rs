@@ -115,6 +115,12 @@ impl History {
 pub enum Verdict {
     Linearizable,
     NotLinearizable(Window),
+    /// The search of `key` explored `configurations` without an answer and gave up (its
+    /// cache reached its memory bound): the history may or may not be linearizable.
+    Undecided {
+        key: Arc<str>,
+        configurations: usize,
+    },
 }
 
 /// A minimal non-linearizable window of one key.
@@ -191,13 +197,26 @@ fn show_value(v: Option<&str>) -> String {
 /// Whether `history` is linearizable; if not, the minimal failing window of the first key
 /// (in order of first appearance) that fails.
 pub fn check(history: &History) -> Verdict {
+    check_bounded(history, search::MAX_CACHE_WORDS)
+}
+
+/// [`check`], with the search's configuration cache bounded to `max_cache_words` 64-bit
+/// words per key instead of 128 MiB.
+pub fn check_bounded(history: &History, max_cache_words: usize) -> Verdict {
     let mut search = Search::default();
+    search.max_cache_words = max_cache_words;
     let mut model = Model::default();
     for (key, indices) in history.by_key() {
         model.clear();
         let init = model.states.intern(history.initial.as_ref());
         let ops = key_ops(&mut model, history, &indices);
         if !search.run(&mut model, &ops, &history.ops, init, Goal::Any) {
+            if search.exhausted {
+                return Verdict::Undecided {
+                    key,
+                    configurations: search.configurations(),
+                };
+            }
             let window = window(&mut search, &mut model, history, key, &ops, init);
             return Verdict::NotLinearizable(window);
         }
@@ -269,7 +288,9 @@ fn window(
     while lo < hi {
         let mid = (lo + hi) / 2;
         truncate(ops, returns[mid], &mut buf);
-        if search.run(model, &buf, &history.ops, init, Goal::Any) {
+        // A truncation the search cannot decide counts as passing: the window then ends
+        // later, never at a point not known to fail.
+        if search.run(model, &buf, &history.ops, init, Goal::Any) || search.exhausted {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -319,7 +340,9 @@ fn window(
         max_ret = max_ret.max(buf[j].ret);
     }
     let window_ops = &buf[start..];
-    debug_assert!(!search.run(model, window_ops, &history.ops, start_state, Goal::Any));
+    debug_assert!(
+        !search.run(model, window_ops, &history.ops, start_state, Goal::Any) || search.exhausted
+    );
     Window {
         key,
         ops: window_ops.iter().map(|o| o.hist).collect(),

@@ -241,7 +241,15 @@ pub(crate) struct Search {
     /// greedily (see [`Search::greedy`]).
     stack: Vec<(u32, u32, bool)>,
     pub ends: Vec<u32>,
+    /// The last run stopped at its bound: its answer is no answer.
+    pub exhausted: bool,
+    /// The bound, in words ([`MAX_CACHE_WORDS`] when 0).
+    pub max_cache_words: usize,
 }
+
+/// The most memory one search's configuration cache may take, in 64-bit words (128 MiB):
+/// past it the search gives up and says so, so that a run always ends.
+pub(crate) const MAX_CACHE_WORDS: usize = 1 << 24;
 
 const RET_BIT: u32 = 1 << 31;
 
@@ -258,6 +266,7 @@ impl Search {
         goal: Goal,
     ) -> bool {
         self.ends.clear();
+        self.exhausted = false;
         if ops.is_empty() {
             self.ends.push(init);
             return true;
@@ -289,6 +298,9 @@ impl Search {
                         .cache
                         .insert(&self.bits, state, h ^ mix(u64::from(state) | 1 << 40))
                     {
+                        if self.over_budget(words) {
+                            return false;
+                        }
                         self.stack.push((i, state, true));
                         hash = h;
                         self.lift(i);
@@ -335,6 +347,9 @@ impl Search {
                         .cache
                         .insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40))
                     {
+                        if self.over_budget(words) {
+                            return false;
+                        }
                         self.stack.push((i, state, false));
                         state = new;
                         hash = h;
@@ -352,6 +367,21 @@ impl Search {
                 }
             }
         }
+    }
+
+    /// Configurations the last run explored.
+    pub fn configurations(&self) -> usize {
+        self.cache.len
+    }
+
+    /// Whether the cache has grown past [`MAX_CACHE_WORDS`] (then the search is exhausted).
+    fn over_budget(&mut self, words: usize) -> bool {
+        let max = match self.max_cache_words {
+            0 => MAX_CACHE_WORDS,
+            max => max,
+        };
+        self.exhausted = self.cache.len * (words + 2) > max;
+        self.exhausted
     }
 
     /// Undo the last linearized operation; the entry to go on from, or `None` if there is
@@ -372,11 +402,12 @@ impl Search {
         }
     }
 
-    /// A pending operation that may be linearized now and leaves `state` as it is (a read
-    /// that matches it, a put of the value already there). Taking it first loses nothing:
-    /// in any linearization from here it can move to the front, since every operation that
-    /// must precede it (returned before its call) is already linearized, and no state
-    /// after it changes. So the search takes it without branching.
+    /// A pending read that may be linearized now and matches `state`. Taking it first loses
+    /// nothing: in any linearization from here it can move to the front, since every
+    /// operation that must precede it (returned before its call) is already linearized, and
+    /// a read changes no state wherever it stands. So the search takes it without branching.
+    /// (Only reads: a put of the value already there changes nothing now, but may be needed
+    /// later, where it would.)
     fn greedy(
         &mut self,
         model: &mut Model,
@@ -390,7 +421,8 @@ impl Search {
             if e & RET_BIT != 0 {
                 return None; // past the last operation that may go now
             }
-            if model.step(ops, history, e, state) == Some(state) {
+            let read = matches!(ops[e as usize].kind, Kind::Get);
+            if read && model.step(ops, history, e, state) == Some(state) {
                 return Some(e);
             }
             entry = self.next[entry as usize];

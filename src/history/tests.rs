@@ -277,3 +277,30 @@ fn jsonl_errors_leave_an_operation_indefinite() {
     assert_eq!(h.ops()[0].return_us, None);
     assert_eq!(check(&h), Verdict::Linearizable);
 }
+
+/// Fourteen concurrent puts with unknown results, then a read no order explains: the search
+/// must try every subset of them, and under a small bound it stops and says so instead of
+/// exhausting the machine; under the full bound it finds the violation.
+#[test]
+fn a_search_past_its_bound_is_undecided() {
+    let mut h = H::new();
+    for p in 0..14 {
+        let op = Op::Put {
+            key: s("k"),
+            value: s(&p.to_string()),
+        };
+        h.add(p, op, 0, Some(1_000), None);
+    }
+    h.get(99, 2_000, 2_001, Some("impossible"));
+    match crate::history::check_bounded(&h.0, 1 << 12) {
+        Verdict::Undecided {
+            key,
+            configurations,
+        } => {
+            assert_eq!(&*key, "k");
+            assert!(configurations > 0);
+        }
+        other => panic!("expected undecided, got {other:?}"),
+    }
+    assert!(matches!(check(&h.0), Verdict::NotLinearizable(_)));
+}
