@@ -115,8 +115,9 @@ impl Linearizability {
         }
     }
 
-    /// Search the whole history; report the smallest window that cannot be linearized.
-    pub fn finish(self, found: &mut Violations) {
+    /// The history the rule searches: every operation but the indefinite ones it leaves out
+    /// (see the module doc), with the client id of each.
+    pub fn into_history(self) -> (History, Vec<ClientId>) {
         let Linearizability {
             ops,
             clients,
@@ -131,8 +132,14 @@ impl Linearizability {
                 continue; // it constrains nothing, or it took effect nowhere
             }
             history.push(op);
-            kept.push(i);
+            kept.push(clients[i]);
         }
+        (history, kept)
+    }
+
+    /// Search the whole history; report the smallest window that cannot be linearized.
+    pub fn finish(self, found: &mut Violations) {
+        let (history, clients) = self.into_history();
         let verdict = history::check(&history);
         if let Verdict::Undecided {
             key,
@@ -147,7 +154,7 @@ impl Linearizability {
         if let Verdict::NotLinearizable(window) = verdict {
             let about = window.ops.first().map(|&i| {
                 let op = &history.ops()[i];
-                (clients[kept[i]], Seq(op.seq.unwrap_or(0)))
+                (clients[i], Seq(op.seq.unwrap_or(0)))
             });
             let message = format!(
                 "the reads and writes of key {} cannot be put in any order that respects their \

@@ -5,11 +5,12 @@
 
 mod convergence;
 mod exactly_once;
-mod linearizability;
+pub mod linearizability;
 mod liveness;
 mod raft_safety;
 mod table_size;
 
+pub use linearizability::Linearizability;
 pub use liveness::PendingOp;
 pub use table_size::TableBounds;
 

@@ -8,6 +8,7 @@ mod common;
 mod campaign;
 mod cli;
 mod faults;
+mod linearizability_agreement;
 mod linearizability_reference;
 mod mutations;
 mod properties;
