@@ -239,7 +239,8 @@ fn key_ops(model: &mut Model, history: &History, indices: &[usize]) -> Vec<KeyOp
             KeyOp {
                 hist: i,
                 call: o.call_us,
-                ret: o.return_us.unwrap_or(INFINITY),
+                // A return before its call (malformed) counts as at the call.
+                ret: o.return_us.map_or(INFINITY, |r| r.max(o.call_us)),
                 result: o.result.as_ref().map(|r| model.states.intern(r.as_ref())),
                 kind,
             }

@@ -304,3 +304,30 @@ fn a_search_past_its_bound_is_undecided() {
     }
     assert!(matches!(check(&h.0), Verdict::NotLinearizable(_)));
 }
+
+/// Malformed input is an error with a line number, never a panic: every prefix of valid
+/// lines, and every line with one byte-changing edit, parses or fails cleanly.
+#[test]
+fn parsers_never_panic_on_cut_or_edited_lines() {
+    let porcupine = "{:process 0, :type :invoke, :f :append, :key \"k\", :value \"x \\\"1\\\"\"}\n\
+                     {:process 0, :type :ok, :f :append, :key \"k\", :value \"x\"}\n";
+    let jsonl = r#"{"t_us":1,"event":"submit","client":7,"seq":1,"op":"incr","key":"k","value":"-3","client_no":1,"incarnation":0}
+{"t_us":5,"event":"reply","client":7,"seq":1,"node":0,"result":"é","cached":false,"client_no":1,"incarnation":0}
+"#;
+    for (text, format) in [(porcupine, Format::PorcupineKv), (jsonl, Format::Jsonl)] {
+        for (i, _) in text.char_indices() {
+            let cut = &text[..i];
+            if let Err(e) = parse(cut, format) {
+                assert!(e.line >= 1 && e.line <= cut.lines().count().max(1), "{e}");
+            }
+            for replacement in ["", "}", "\"", ":", "{", ",", "9", " "] {
+                let edited = format!(
+                    "{}{replacement}{}",
+                    &text[..i],
+                    &text[i..].chars().skip(1).collect::<String>()
+                );
+                let _ = parse(&edited, format).map(|h| check(&h));
+            }
+        }
+    }
+}

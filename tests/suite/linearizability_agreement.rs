@@ -38,11 +38,7 @@ pub fn memo_reference(history: &History) -> Option<bool> {
     keys.sort_unstable();
     keys.dedup();
     for key in keys {
-        let ops: Vec<&Operation> = history
-            .ops()
-            .iter()
-            .filter(|o| o.op.key() == key)
-            .collect();
+        let ops: Vec<&Operation> = history.ops().iter().filter(|o| o.op.key() == key).collect();
         let mut search = Reference {
             ops: &ops,
             placed: vec![false; ops.len()],
@@ -64,9 +60,8 @@ struct Reference<'a> {
 
 impl Reference<'_> {
     fn go(&mut self, state: Option<Arc<str>>) -> Option<bool> {
-        let pending_definite = |r: &Reference<'_>, j: usize| {
-            !r.placed[j] && r.ops[j].return_us.is_some()
-        };
+        let pending_definite =
+            |r: &Reference<'_>, j: usize| !r.placed[j] && r.ops[j].return_us.is_some();
         if !(0..self.ops.len()).any(|j| pending_definite(self, j)) {
             return Some(true);
         }
@@ -99,7 +94,11 @@ impl Reference<'_> {
                 continue;
             }
             let (effect, result) = apply_to_value(&self.ops[i].op, state.as_ref(), &mut scratch);
-            if self.ops[i].result.as_ref().is_some_and(|want| *want != result) {
+            if self.ops[i]
+                .result
+                .as_ref()
+                .is_some_and(|want| *want != result)
+            {
                 continue;
             }
             let next = match effect {
@@ -180,8 +179,16 @@ fn the_rule_agrees_with_a_reference_on_every_shipped_scenario_and_design() {
                         "{} seed {seed} under {}: the rule says {}, the reference {}",
                         s.name,
                         design.name(),
-                        if rule_failed { "not linearizable" } else { "linearizable" },
-                        if linearizable { "linearizable" } else { "not linearizable" },
+                        if rule_failed {
+                            "not linearizable"
+                        } else {
+                            "linearizable"
+                        },
+                        if linearizable {
+                            "linearizable"
+                        } else {
+                            "not linearizable"
+                        },
                     );
                 }
                 (rule_failed, reference, undecided)
