@@ -18,14 +18,22 @@
 //! The rule only collects the history while the run goes on (one push per submit, one
 //! lookup per reply or apply); the search ([`crate::history::check`]) runs once, at the end.
 
-use std::collections::BTreeMap;
-
 use crate::history::{self, History, Operation, Verdict};
 use crate::ids::{ClientId, Seq, SimTime};
-use crate::kv::{Origin, Outcome};
+use crate::kv::{Op, Origin, Outcome};
 use crate::message::Payload;
 use crate::trace::TraceEvent;
 use crate::verdict::{Rule, Violations};
+
+/// The operations of one client process incarnation, by seq.
+struct Issued {
+    origin: Origin,
+    /// `ops[seq - 1]`: the operation's index in the history, and the client id it was sent
+    /// under; `NONE` for a seq not seen.
+    ops: Vec<(u32, ClientId)>,
+}
+
+const NONE: u32 = u32::MAX;
 
 #[derive(Default)]
 pub struct Linearizability {
@@ -34,43 +42,85 @@ pub struct Linearizability {
     clients: Vec<ClientId>,
     /// Whether a replica applied each operation (took effect somewhere).
     applied: Vec<bool>,
-    /// Every operation, by who issued it; `true` while it waits for its answer.
-    index: BTreeMap<(Origin, ClientId, Seq), (usize, bool)>,
-    /// The last operation submitted under each `(client_id, seq)`.
-    by_id: BTreeMap<(ClientId, Seq), usize>,
+    /// Whether each operation has ended (answered or refused).
+    ended: Vec<bool>,
+    /// Every client process incarnation seen, in order of first submit (a handful: a linear
+    /// scan beats a map).
+    issued: Vec<Issued>,
 }
 
 impl Linearizability {
+    /// The history index of `origin`'s `seq` sent as `client`, if submitted.
+    #[inline]
+    fn find(&self, origin: Origin, client: ClientId, seq: Seq) -> Option<usize> {
+        let issued = self.issued.iter().find(|i| i.origin == origin)?;
+        match issued.ops.get(seq.0.checked_sub(1)? as usize) {
+            Some(&(at, c)) if at != NONE && c == client => Some(at as usize),
+            _ => None,
+        }
+    }
+
+    /// Record that `origin`'s `seq` is the operation at `at`.
+    fn remember(&mut self, origin: Origin, client: ClientId, seq: Seq, at: usize) {
+        let slot = match self.issued.iter().position(|i| i.origin == origin) {
+            Some(p) => p,
+            None => {
+                self.issued.push(Issued {
+                    origin,
+                    ops: Vec::new(),
+                });
+                self.issued.len() - 1
+            }
+        };
+        let ops = &mut self.issued[slot].ops;
+        let i = seq.0.saturating_sub(1) as usize;
+        if i >= ops.len() {
+            ops.resize(i + 1, (NONE, ClientId(0)));
+        }
+        ops[i] = (at as u32, client);
+    }
+
+    /// An earlier incarnation of `origin`'s client that sent the same operation under the
+    /// same `(client_id, seq)` and never had it answered.
+    fn reissued(&self, origin: Origin, client: ClientId, seq: Seq, op: &Op) -> Option<usize> {
+        (0..origin.incarnation).rev().find_map(|incarnation| {
+            let earlier = Origin {
+                incarnation,
+                ..origin
+            };
+            self.find(earlier, client, seq)
+                .filter(|&at| !self.ended[at] && self.ops[at].op == *op)
+        })
+    }
+
     #[inline]
     pub fn observe(&mut self, t: SimTime, event: &TraceEvent<'_>) {
         match *event {
             TraceEvent::Submit { request, .. } => {
-                let id = (request.client, request.seq);
-                if let Some(&at) = self.by_id.get(&id) {
-                    if self.ops[at].return_us.is_none() && self.ops[at].op == request.op {
+                let (origin, client, seq) = (request.origin, request.client, request.seq);
+                if origin.incarnation > 0 {
+                    if let Some(at) = self.reissued(origin, client, seq, &request.op) {
                         // A restarted client that kept its id and seq counter reissued the
                         // same operation its earlier process never had answered: servers
                         // know an operation only by (client_id, seq), so this is that
                         // operation, called when it first was.
-                        self.index
-                            .insert((request.origin, request.client, request.seq), (at, true));
+                        self.remember(origin, client, seq, at);
                         return;
                     }
                 }
                 let at = self.ops.len();
-                self.by_id.insert(id, at);
                 self.ops.push(Operation {
-                    process: u64::from(request.origin.client_no.0),
-                    seq: Some(request.seq.0),
+                    process: u64::from(origin.client_no.0),
+                    seq: Some(seq.0),
                     op: request.op.clone(),
                     call_us: t.0,
                     return_us: None,
                     result: None,
                 });
-                self.clients.push(request.client);
+                self.clients.push(client);
                 self.applied.push(false);
-                self.index
-                    .insert((request.origin, request.client, request.seq), (at, true));
+                self.ended.push(false);
+                self.remember(origin, client, seq, at);
             }
             TraceEvent::Reply {
                 origin,
@@ -79,13 +129,11 @@ impl Linearizability {
                 result,
                 ..
             } => {
-                if let Some((at, open)) = self.index.get_mut(&(origin, client, seq)) {
-                    if *open {
-                        *open = false;
-                        let op = &mut self.ops[*at];
-                        op.return_us = Some(t.0);
-                        op.result = Some(result.clone());
-                    }
+                if let Some(at) = self.find(origin, client, seq).filter(|&at| !self.ended[at]) {
+                    self.ended[at] = true;
+                    let op = &mut self.ops[at];
+                    op.return_us = Some(t.0);
+                    op.result = Some(result.clone());
                 }
             }
             // Ended without a result: indefinite, as it already is.
@@ -95,8 +143,8 @@ impl Linearizability {
                 seq,
                 ..
             } => {
-                if let Some((_, open)) = self.index.get_mut(&(origin, client, seq)) {
-                    *open = false;
+                if let Some(at) = self.find(origin, client, seq) {
+                    self.ended[at] = true;
                 }
             }
             TraceEvent::Apply {
@@ -104,10 +152,7 @@ impl Linearizability {
                 outcome: Outcome::Applied,
                 ..
             } => {
-                if let Some(&(at, _)) =
-                    self.index
-                        .get(&(request.origin, request.client, request.seq))
-                {
+                if let Some(at) = self.find(request.origin, request.client, request.seq) {
                     self.applied[at] = true;
                 }
             }
@@ -152,16 +197,20 @@ impl Linearizability {
             ));
         }
         if let Verdict::NotLinearizable(window) = verdict {
-            let about = window.ops.first().map(|&i| {
+            // About the operation whose answer no order explains.
+            let about = window.failing.first().or(window.ops.first()).map(|&i| {
                 let op = &history.ops()[i];
                 (clients[i], Seq(op.seq.unwrap_or(0)))
             });
-            let message = format!(
+            let mut message = format!(
                 "the reads and writes of key {} cannot be put in any order that respects their \
-                 real times and the KV semantics:\n{}",
-                window.key,
-                window.describe(&history)
+                 real times and the KV semantics:",
+                window.key
             );
+            for line in window.describe(&history).lines() {
+                message.push_str("\n    ");
+                message.push_str(line);
+            }
             found.push_about(Rule::Linearizability, about, message);
         }
     }

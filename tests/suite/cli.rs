@@ -369,6 +369,10 @@ fn catch_table_lists_every_design() {
         "snapshot-split-index ",
         "install-keeps-table ",
         "last-seq + window 4",
+        "reads read-index ",
+        "reads lease ",
+        "reads local ",
+        "reads lease-unbounded ",
         "mutation vote-not-kept",
         "mutation rebuild-on-retry",
         "mutation keep-acknowledged",
@@ -379,6 +383,7 @@ fn catch_table_lists_every_design() {
             "{design} missing:\n{out}"
         );
     }
-    assert_eq!(out.matches("never fails").count(), 2, "{out}");
-    assert_eq!(out.matches("  caught  ").count(), 26, "{out}");
+    // sessions, last-seq, reads read-index, reads lease.
+    assert_eq!(out.matches("never fails").count(), 4, "{out}");
+    assert_eq!(out.matches("  caught  ").count(), 28, "{out}");
 }

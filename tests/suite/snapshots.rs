@@ -61,11 +61,12 @@ fn shipped_scenarios_tell_their_dedup_stories() {
 }
 
 /// Each flawed design, on the first shipped scenario and seed that catches it: the story
-/// shows the double apply, the wrong answer or the request never answered.
+/// shows the double apply, the wrong answer, the stale read or the request never answered.
 #[test]
 fn flawed_designs_are_caught_in_the_act() {
     let shipped = common::shipped_scenarios();
-    for design in Design::DEDUP.into_iter().filter(|d| !d.is_correct()) {
+    let designs = Design::DEDUP.into_iter().chain(Design::READS);
+    for design in designs.filter(|d| !d.is_correct()) {
         let caught = shipped.iter().find_map(|path| {
             let mut s = scenario::load(path).unwrap();
             design.apply(&mut s);
