@@ -203,21 +203,45 @@ pub fn check(history: &History) -> Verdict {
 /// [`check`], with the search's configuration cache bounded to `max_cache_words` 64-bit
 /// words per key instead of 128 MiB.
 pub fn check_bounded(history: &History, max_cache_words: usize) -> Verdict {
-    let mut search = Search::default();
+    thread_local! {
+        /// A search's buffers and a model, kept from check to check on this thread: a sweep
+        /// checks a history per run, and allocating them each time showed in its profile.
+        static SCRATCH: std::cell::RefCell<(Search, Model)> = Default::default();
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let (search, model) = &mut *scratch;
+            check_with(history, max_cache_words, search, model)
+        }
+        // Re-entered on this thread (never, today): fresh buffers.
+        Err(_) => check_with(
+            history,
+            max_cache_words,
+            &mut Search::default(),
+            &mut Model::default(),
+        ),
+    })
+}
+
+fn check_with(
+    history: &History,
+    max_cache_words: usize,
+    search: &mut Search,
+    model: &mut Model,
+) -> Verdict {
     search.max_cache_words = max_cache_words;
-    let mut model = Model::default();
     for (key, indices) in history.by_key() {
         model.clear();
         let init = model.states.intern(history.initial.as_ref());
-        let ops = key_ops(&mut model, history, &indices);
-        if !search.run(&mut model, &ops, &history.ops, init, Goal::Any) {
+        let ops = key_ops(model, history, &indices);
+        if !search.run(model, &ops, &history.ops, init, Goal::Any) {
             if search.exhausted {
                 return Verdict::Undecided {
                     key,
                     configurations: search.configurations(),
                 };
             }
-            let window = window(&mut search, &mut model, history, key, &ops, init);
+            let window = window(search, model, history, key, &ops, init);
             return Verdict::NotLinearizable(window);
         }
     }

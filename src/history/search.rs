@@ -11,7 +11,7 @@ use std::sync::Arc;
 use foldhash::fast::FixedState;
 
 use super::Operation;
-use crate::kv::{Effect, apply_to_value};
+use crate::kv::{Effect, apply_to_value, sets_to};
 
 /// Interned state id of an absent key.
 pub(crate) const ABSENT: u32 = 0;
@@ -104,18 +104,37 @@ impl Model {
             Kind::Get => (state, state),
             Kind::Put(v) => (v, state),
             Kind::Delete => (ABSENT, state),
-            Kind::Computed => match self.transitions.get(&(state, i)) {
-                Some(&t) => t,
-                None => {
-                    let t = self.compute(&history[op.hist].op, state);
-                    self.transitions.insert((state, i), t);
-                    t
+            Kind::Computed if op.result.is_some_and(|r| r != ABSENT) => {
+                // An append or incr that took effect returns the value it set: with a known
+                // result, the step is valid exactly when it sets that value, which
+                // `sets_to` decides without building the string.
+                let expected = op.result.expect("checked");
+                let current = self.states.value(state).map(|s| &**s);
+                let want = self.states.value(expected).expect("not absent");
+                match sets_to(&history[op.hist].op, current, want) {
+                    Some(true) => return Some(expected),
+                    Some(false) => return None,
+                    None => self.computed(ops, history, i, state),
                 }
-            },
+            }
+            Kind::Computed => self.computed(ops, history, i, state),
         };
         match op.result {
             Some(expected) if expected != result => None,
             _ => Some(new),
+        }
+    }
+
+    /// The step of an append or incr through [`apply_to_value`], cached per (state, op).
+    fn computed(&mut self, ops: &[KeyOp], history: &[Operation], i: u32, state: u32) -> (u32, u32) {
+        let op = &ops[i as usize];
+        match self.transitions.get(&(state, i)) {
+            Some(&t) => t,
+            None => {
+                let t = self.compute(&history[op.hist].op, state);
+                self.transitions.insert((state, i), t);
+                t
+            }
         }
     }
 
@@ -245,6 +264,11 @@ pub(crate) struct Search {
     pub exhausted: bool,
     /// The bound, in words ([`MAX_CACHE_WORDS`] when 0).
     pub max_cache_words: usize,
+    /// Whether configurations are being remembered: only from the first backtrack on. A
+    /// search that never backtracks (a linearizable history whose first choices are right,
+    /// the common case) visits no configuration twice, so remembering them would only cost;
+    /// skipping it loses nothing but the pruning of repeats.
+    caching: bool,
 }
 
 /// The most memory one search's configuration cache may take, in 64-bit words (128 MiB):
@@ -281,6 +305,7 @@ impl Search {
         self.bits.clear();
         self.bits.resize(words, 0);
         self.cache.reset(words);
+        self.caching = false;
         self.stack.clear();
         let mut hash = 0u64;
         let mut state = init;
@@ -294,9 +319,10 @@ impl Search {
                     let bit = 1u64 << (i % 64);
                     self.bits[word] |= bit;
                     let h = hash ^ zobrist(i);
-                    if self
-                        .cache
-                        .insert(&self.bits, state, h ^ mix(u64::from(state) | 1 << 40))
+                    if !self.caching
+                        || self
+                            .cache
+                            .insert(&self.bits, state, h ^ mix(u64::from(state) | 1 << 40))
                     {
                         if self.over_budget(words) {
                             return false;
@@ -343,9 +369,10 @@ impl Search {
                     let bit = 1u64 << (i % 64);
                     self.bits[word] |= bit;
                     let h = hash ^ zobrist(i);
-                    if self
-                        .cache
-                        .insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40))
+                    if !self.caching
+                        || self
+                            .cache
+                            .insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40))
                     {
                         if self.over_budget(words) {
                             return false;
@@ -390,6 +417,7 @@ impl Search {
     /// An operation taken greedily has no alternative: the configuration before it fails if
     /// the one after it does, so backtracking goes on past it.
     fn backtrack(&mut self, state: &mut u32, hash: &mut u64) -> Option<u32> {
+        self.caching = true;
         loop {
             let (i, s, greedy) = self.stack.pop()?;
             self.bits[(i / 64) as usize] &= !(1u64 << (i % 64));

@@ -13,7 +13,7 @@ pub use crate::digest::Digest;
 pub use lifetime::{EndReason, Lifetimes, SessionLimits};
 pub use op::{Op, OpKind, OpResult, OpValue, Origin, Request};
 pub use session::{Decision, Dedup, SessionTable};
-pub use store::{ERR_NOT_AN_INTEGER, Effect, KvStore, apply_to_value};
+pub use store::{ERR_NOT_AN_INTEGER, Effect, KvStore, apply_to_value, sets_to};
 
 use std::sync::Arc;
 

@@ -131,6 +131,37 @@ pub fn apply_to_value(
     }
 }
 
+/// Whether an append or incr of `current` sets (and returns) exactly `expected`, decided
+/// without building the new value: what a history checker asks of every candidate order.
+/// `Some(answer)` when this can tell (an append; an incr whose operands fit an `i64`);
+/// `None` otherwise (ask [`apply_to_value`]). Agrees with `apply_to_value` (tested).
+pub fn sets_to(op: &Op, current: Option<&str>, expected: &str) -> Option<bool> {
+    match op {
+        Op::Append { value, .. } => {
+            let current = current.unwrap_or("");
+            Some(
+                expected.len() == current.len() + value.len()
+                    && expected.starts_with(current)
+                    && expected.ends_with(&**value),
+            )
+        }
+        Op::Incr { amount, .. } => {
+            let n = match current {
+                None => 0,
+                Some(c) if is_decimal_integer(c) => c.parse::<i64>().ok()?,
+                Some(_) => return None, // answered "ERR not an integer", and no change
+            };
+            let sum = n.checked_add(*amount)?;
+            let mut buf = [0u8; 20];
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            std::io::Write::write_fmt(&mut cursor, format_args!("{sum}")).ok()?;
+            let len = cursor.position() as usize;
+            Some(&buf[..len] == expected.as_bytes())
+        }
+        _ => None,
+    }
+}
+
 /// `current + amount` in decimal (absent = 0), of any length; `None` if `current` is not a
 /// decimal integer.
 fn incremented(current: Option<&str>, amount: i64) -> Option<Arc<str>> {
@@ -171,6 +202,66 @@ fn decimal(n: i64) -> Arc<str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `sets_to` answers, when it answers, what `apply_to_value` does.
+    #[test]
+    fn sets_to_agrees_with_apply() {
+        let values = [
+            None,
+            Some(""),
+            Some("7"),
+            Some("-3"),
+            Some("+4"),
+            Some("007"),
+            Some("ab"),
+            Some("9223372036854775807"),
+            Some("99999999999999999999"),
+            Some("12"),
+            Some("125"),
+        ];
+        let ops = [
+            Op::Append {
+                key: key("k"),
+                value: key("5"),
+            },
+            Op::Append {
+                key: key("k"),
+                value: key(""),
+            },
+            Op::Incr {
+                key: key("k"),
+                amount: 1,
+            },
+            Op::Incr {
+                key: key("k"),
+                amount: -10,
+            },
+            Op::Incr {
+                key: key("k"),
+                amount: i64::MAX,
+            },
+        ];
+        let mut scratch = String::new();
+        for op in &ops {
+            for current in values {
+                let current = current.map(Arc::<str>::from);
+                let (effect, result) = apply_to_value(op, current.as_ref(), &mut scratch);
+                for expected in values
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .chain(["8", "75", "-13", "1"])
+                {
+                    let Some(answer) = sets_to(op, current.as_deref(), expected) else {
+                        continue;
+                    };
+                    let truth = matches!(&effect, Effect::Set(v) if &**v == expected)
+                        && result.as_deref() == Some(expected);
+                    assert_eq!(answer, truth, "{op} on {current:?} to {expected:?}");
+                }
+            }
+        }
+    }
 
     fn key(k: &str) -> Arc<str> {
         Arc::from(k)
