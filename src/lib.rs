@@ -25,6 +25,7 @@ pub mod mutation;
 pub mod net;
 pub mod process;
 pub mod raft;
+pub mod report;
 pub mod scenario;
 pub mod sim;
 pub mod trace;

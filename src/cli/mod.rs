@@ -7,10 +7,12 @@
 //! linearizable, 65 unreadable history, 66 history file not found, 75 undecided: the search
 //! reached its memory bound). The real-network commands
 //! add 65 for a data directory that is not this node's, was written under other session rules
-//! or is damaged, 69 when no node answers and 74 for disk or socket errors.
+//! or is damaged, 69 when no node answers and 74 for disk or socket errors; `run --html` and
+//! `sweep --html-failures` exit 74 when they cannot write their report.
 
 mod catch_table;
 mod check_history;
+mod html;
 mod logging;
 mod net;
 mod progress;
@@ -49,8 +51,8 @@ pub const EXIT_USAGE: u8 = 2;
                   directory of another node or other session rules, or damaged; check-history: \
                   unreadable history), 66 scenario or history file not found, 69 no node \
                   answered (client), 70 node stopped at --crash-at (serve), 74 disk or \
-                  socket error (serve, cluster), 75 check-history undecided (the search \
-                  reached its memory bound)."
+                  socket error (serve, cluster; run --html, sweep --html-failures), 75 \
+                  check-history undecided (the search reached its memory bound)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -143,6 +145,11 @@ pub struct SweepArgs {
     pub format: Format,
     #[command(flatten)]
     pub design: DesignArgs,
+    /// For each failing run, run its seed again recording its trace and write its HTML
+    /// timeline (see `run --html`) to DIR/<scenario-stem>-seed<N>.html, printed next to its
+    /// replay command. DIR is created if missing; exit 74 if it cannot be written.
+    #[arg(long, value_name = "DIR")]
+    pub html_failures: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +191,7 @@ fn jobs(requested: Option<u16>) -> usize {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("trace_or_html").args(["trace", "html"]).multiple(true)))]
 pub struct RunArgs {
     /// Scenario file (TOML, see sim-scenarios/). Without one, the built-in default scenario
     /// (leader-crash-mid-replication) runs.
@@ -216,9 +224,14 @@ pub struct RunArgs {
     pub trace: Option<TraceFormat>,
     /// Also trace every message: `send`, `deliver`, `drop`, `dup` and `cut` events naming
     /// `from`, `to`, the message `kind` and its size in `bytes` (with --trace text, jsonl or
-    /// tracing; the dedup story leaves them out).
-    #[arg(long, requires = "trace")]
+    /// tracing, and as arrows in the --html report; the dedup story leaves them out).
+    #[arg(long, requires = "trace_or_html")]
     pub messages: bool,
+    /// Also write a self-contained HTML timeline of the run to FILE: a lane per node and
+    /// client, ops coloured by outcome, crashes, partitions, leader terms, the violations
+    /// marked (open it in a browser; it fetches nothing). Exit 74 if it cannot be written.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// The summary: `text` for people, `json` for one JSON object (on stdout, or on stderr
     /// with --trace jsonl).
     #[arg(long, value_enum, default_value = "text")]

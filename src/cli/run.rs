@@ -4,14 +4,15 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
-use super::summary;
+use super::net::EXIT_IO;
 use super::{RunArgs, SummaryFormat, TraceFormat};
+use super::{html, summary};
 use crate::client::OnRestart;
 use crate::raft::Reads;
 use crate::scenario::{self, Scenario, SwarmSpec};
+use crate::sim::RunReport;
 use crate::sim::determinism::{self, Determinism};
-use crate::sim::{self, RunOptions, RunReport};
-use crate::trace::{LineSink, StorySink, TraceSink, TracingSink};
+use crate::trace::{LineSink, RecordingSink, StorySink, TraceSink, TracingSink};
 
 pub fn run(args: &RunArgs) -> u8 {
     let mut scenario = match &args.scenario {
@@ -43,9 +44,19 @@ pub fn run(args: &RunArgs) -> u8 {
     let replay = replay_command(args.scenario.as_deref(), seed, &scenario);
 
     let started = Instant::now();
-    // The dedup story has no place for message events: do not pay for them.
-    let messages = args.messages && args.trace != Some(TraceFormat::Dedup);
-    let (report, trace_error) = run_traced(&scenario, seed, &replay, args.trace, messages);
+    // The dedup story has no place for message events: do not pay for them (unless the HTML
+    // report draws them).
+    let messages = args.messages && (args.trace != Some(TraceFormat::Dedup) || args.html.is_some());
+    // Recorded only for the HTML report: a run without --html pays nothing.
+    let mut record = args.html.as_ref().map(|_| RecordingSink::default());
+    let (report, trace_error) = run_traced(
+        &scenario,
+        seed,
+        &replay,
+        args.trace,
+        messages,
+        record.as_mut(),
+    );
     let wall = started.elapsed();
     if let Some(e) = trace_error.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
         eprintln!("error: writing the trace failed: {e}");
@@ -79,54 +90,55 @@ pub fn run(args: &RunArgs) -> u8 {
         eprintln!("error: writing the summary failed: {e}");
     }
 
+    if let (Some(path), Some(record)) = (&args.html, &record) {
+        if let Err(e) = html::write(path, &report, &replay, &record.lines) {
+            eprintln!(
+                "error: cannot write the HTML report {}: {e}",
+                path.display()
+            );
+            return EXIT_IO;
+        }
+        eprintln!("html      {}", path.display());
+    }
+
     let diverged = determinism.as_ref().is_some_and(Determinism::failed);
     if diverged { 1 } else { report.exit_code() }
 }
 
-/// Run once with the requested trace; returns the report and any error writing the trace.
+/// Run once with the requested trace (and, with `record`, the JSONL lines kept for the HTML
+/// report); returns the report and any error writing the trace.
 fn run_traced(
     scenario: &Scenario,
     seed: u64,
     replay: &str,
     format: Option<TraceFormat>,
     messages: bool,
+    record: Option<&mut RecordingSink>,
 ) -> (RunReport, Option<io::Error>) {
-    let run_with = |sink: &mut dyn TraceSink| {
-        let report = sim::run(
-            scenario,
-            RunOptions {
-                seed,
-                sink: Some(sink),
-                replay: replay.to_owned(),
-                messages,
-            },
-        );
-        (report, sink.finish().err())
-    };
-    match format {
-        None => {
-            let options = RunOptions {
-                seed,
-                sink: None,
-                replay: replay.to_owned(),
-                messages,
-            };
-            (sim::run(scenario, options), None)
-        }
-        Some(TraceFormat::Text) => {
-            run_with(&mut LineSink::text(BufWriter::new(io::stdout().lock())))
-        }
-        Some(TraceFormat::Jsonl) => {
-            run_with(&mut LineSink::jsonl(BufWriter::new(io::stdout().lock())))
-        }
-        Some(TraceFormat::Dedup) => {
-            run_with(&mut StorySink::new(BufWriter::new(io::stdout().lock())))
-        }
+    let mut sink: Option<Box<dyn TraceSink>> = match format {
+        None => None,
+        Some(TraceFormat::Text) => Some(Box::new(LineSink::text(BufWriter::new(
+            io::stdout().lock(),
+        )))),
+        Some(TraceFormat::Jsonl) => Some(Box::new(LineSink::jsonl(BufWriter::new(
+            io::stdout().lock(),
+        )))),
+        Some(TraceFormat::Dedup) => Some(Box::new(StorySink::new(BufWriter::new(
+            io::stdout().lock(),
+        )))),
         Some(TraceFormat::Tracing) => {
             super::logging::init("idemsim::trace=info", super::logging::Style::Trace);
-            run_with(&mut TracingSink::default())
+            Some(Box::new(TracingSink::default()))
         }
-    }
+    };
+    html::run_into(
+        scenario,
+        seed,
+        replay,
+        messages,
+        sink.as_deref_mut(),
+        record,
+    )
 }
 
 /// The command that replays this run with a readable trace: the file, the seed, the dedup

@@ -1,13 +1,18 @@
 //! `idemsim sweep`.
 
 use std::io::{self, BufWriter, Write};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::html;
+use super::net::EXIT_IO;
 use super::run::replay_command;
 use super::summary::{plural, thousands};
 use super::{Format, SweepArgs, progress, targets};
 use crate::campaign::{self, Plan, RunSummary, Target, Totals};
 use crate::scenario::FaultTag;
+use crate::trace::RecordingSink;
 use crate::verdict::Rule;
 
 pub fn sweep(args: &SweepArgs) -> u8 {
@@ -21,7 +26,17 @@ pub fn sweep(args: &SweepArgs) -> u8 {
         shard: args.shard,
         jobs: super::jobs(args.jobs),
     };
+    if let Some(dir) = &args.html_failures {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!(
+                "error: cannot create the --html-failures directory {}: {e}",
+                dir.display()
+            );
+            return EXIT_IO;
+        }
+    }
     let bar = progress::bar(plan.runs(), "sweep");
+    let mut html_error = None;
     let mut totals = Totals::default();
     let mut out = BufWriter::new(io::stdout().lock());
     let mut write_error = None;
@@ -31,10 +46,26 @@ pub fn sweep(args: &SweepArgs) -> u8 {
         &plan,
         |run| {
             totals.add(run);
+            let page = match (&args.html_failures, run.passed()) {
+                (Some(dir), false) => match bar.suspend(|| write_page(dir, &targets, run)) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        html_error = Some(e);
+                        return false;
+                    }
+                },
+                _ => None,
+            };
             let line = match args.format {
                 Format::Text if run.passed() => return true,
-                Format::Text => failure_line(&targets, run),
-                Format::Jsonl => json_line(&targets, run),
+                Format::Text => {
+                    let mut line = failure_line(&targets, run);
+                    if let Some(page) = &page {
+                        line.push_str(&format!("  html {}", page.display()));
+                    }
+                    line
+                }
+                Format::Jsonl => json_line(&targets, run, page.as_deref()),
             };
             let written = bar.suspend(|| writeln!(out, "{line}"));
             // A reader that went away (a closed pipe) ends the sweep.
@@ -51,6 +82,10 @@ pub fn sweep(args: &SweepArgs) -> u8 {
     }
     let flushed = out.flush();
     drop(out);
+    if let Some(e) = html_error {
+        eprintln!("error: {e}");
+        return EXIT_IO;
+    }
     if let Some(e) = write_error.or(flushed.err()) {
         if e.kind() != io::ErrorKind::BrokenPipe {
             eprintln!("error: writing the results failed: {e}");
@@ -89,8 +124,52 @@ fn failure_line(targets: &[Target], run: &RunSummary) -> String {
     )
 }
 
-/// One JSON object per run.
-fn json_line(targets: &[Target], run: &RunSummary) -> String {
+/// Run a failing seed again, recording its trace, and write its timeline page into `dir`.
+/// `Ok(None)`: the run panicked again, so there is no page (the sweep line still names it).
+fn write_page(dir: &Path, targets: &[Target], run: &RunSummary) -> Result<Option<PathBuf>, String> {
+    let target = &targets[run.target];
+    let stem = target
+        .path
+        .as_deref()
+        .and_then(Path::file_stem)
+        .map_or_else(
+            || target.scenario.name.clone(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+    let stem: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{stem}-seed{}.html", run.seed));
+    let replay = replay(targets, run);
+    let mut record = RecordingSink::default();
+    let rerun = panic::catch_unwind(AssertUnwindSafe(|| {
+        html::run_into(
+            &target.scenario,
+            run.seed,
+            &replay,
+            false,
+            None,
+            Some(&mut record),
+        )
+        .0
+    }));
+    let Ok(report) = rerun else {
+        return Ok(None);
+    };
+    html::write(&path, &report, &replay, &record.lines)
+        .map_err(|e| format!("cannot write the HTML report {}: {e}", path.display()))?;
+    Ok(Some(path))
+}
+
+/// One JSON object per run (with the path of its timeline page, when one was written).
+fn json_line(targets: &[Target], run: &RunSummary, page: Option<&Path>) -> String {
     let target = &targets[run.target];
     let rules: Vec<&str> = run.rules().map(Rule::name).collect();
     let line = serde_json::json!({
@@ -112,6 +191,10 @@ fn json_line(targets: &[Target], run: &RunSummary) -> String {
         "untriggered": untriggered_json(&run.untriggered),
         "replay": replay(targets, run),
     });
+    let mut line = line;
+    if let Some(page) = page {
+        line["html"] = page.display().to_string().into();
+    }
     line.to_string()
 }
 

@@ -315,6 +315,140 @@ fn sweep_reports_failures_with_replay_commands() {
     );
 }
 
+/// `run --html FILE` writes one self-contained page (with or without `--trace`, messages
+/// allowed without a trace) and leaves stdout as it was; a path it cannot write is exit 74.
+#[test]
+fn run_writes_an_html_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("run.html");
+    let page_arg = page.to_str().unwrap();
+    let plain = idemsim(&["run", MID, "--seed", "3", "--trace", "jsonl"]);
+    let o = idemsim(&[
+        "run", MID, "--seed", "3", "--trace", "jsonl", "--html", page_arg,
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), stdout(&plain), "--html changes no trace line");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("\"scenario\":\"leader-crash-mid-replication\""));
+    assert!(!html.contains("https://"), "nothing fetched");
+
+    let o = idemsim(&["run", MID, "--seed", "3", "--messages", "--html", page_arg]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("\"append_entries\""),
+        "messages are in the page"
+    );
+
+    let o = idemsim(&["run", "--messages"]);
+    assert_eq!(code(&o), 2, "--messages still needs --trace or --html");
+
+    let bad = dir.path().join("missing-dir").join("run.html");
+    let o = idemsim(&["run", "--html", bad.to_str().unwrap()]);
+    assert_eq!(code(&o), 74, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot write the HTML report"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// `sweep --html-failures DIR` writes a page per failing run, named by scenario and seed,
+/// prints it next to the replay command (and in JSONL), creates DIR, and exits 74 when DIR
+/// cannot be made.
+#[test]
+fn sweep_writes_pages_for_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("pages");
+    let out_arg = out_dir.to_str().unwrap();
+    let o = idemsim(&[
+        "sweep",
+        MID,
+        "--seeds",
+        "40..44",
+        "--dedup",
+        "off",
+        "--html-failures",
+        out_arg,
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let fails: Vec<String> = stdout(&o)
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .map(str::to_owned)
+        .collect();
+    assert!(!fails.is_empty(), "{}", stdout(&o));
+    for line in &fails {
+        let seed = line
+            .split("  seed ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let page = out_dir.join(format!("leader-crash-mid-replication-seed{seed}.html"));
+        assert!(
+            line.contains("--trace text  html ") && line.ends_with(page.to_str().unwrap()),
+            "{line}"
+        );
+        let html = std::fs::read_to_string(&page).unwrap();
+        assert!(html.contains("exactly-once"), "the page names the rule");
+    }
+    let pages = std::fs::read_dir(&out_dir).unwrap().count();
+    assert_eq!(
+        pages,
+        fails.len(),
+        "one page per failing run, none for a pass"
+    );
+
+    // JSONL names the page of a failing run, and a passing run gets none.
+    for (dedup, sub) in [("off", "fail"), ("sessions", "pass")] {
+        let sub_dir = dir.path().join(sub);
+        let o = idemsim(&[
+            "sweep",
+            MID,
+            "--seeds",
+            "40..42",
+            "--dedup",
+            dedup,
+            "--format",
+            "jsonl",
+            "--html-failures",
+            sub_dir.to_str().unwrap(),
+        ]);
+        let mut pages = 0;
+        for line in stdout(&o).lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let failed = v["ok"].as_bool() == Some(false);
+            assert_eq!(failed, v.get("html").is_some(), "{line}");
+            pages += usize::from(failed);
+        }
+        assert_eq!(
+            pages,
+            std::fs::read_dir(&sub_dir).unwrap().count(),
+            "{dedup}"
+        );
+    }
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let o = idemsim(&[
+        "sweep",
+        MID,
+        "--seeds",
+        "0..2",
+        "--html-failures",
+        file.join("sub").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 74, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot create the --html-failures directory"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// `sweep` and `catch-table` refuse bad arguments with exit 2 and say why.
 #[test]
 fn campaign_arguments_are_checked() {
