@@ -202,9 +202,12 @@ impl Linearizability {
                 let op = &history.ops()[i];
                 (clients[i], Seq(op.seq.unwrap_or(0)))
             });
+            let whose = about.map_or(String::new(), |(client, seq)| {
+                format!("client {client} seq {seq}: ")
+            });
             let mut message = format!(
-                "the reads and writes of key {} cannot be put in any order that respects their \
-                 real times and the KV semantics:",
+                "{whose}the reads and writes of key {} cannot be put in any order that respects \
+                 their real times and the KV semantics:",
                 window.key
             );
             for line in window.describe(&history).lines() {
