@@ -123,3 +123,16 @@ fn a_run_without_dedup_that_applies_twice_is_not_linearizable() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("<- its answer ends the window"), "{out}");
 }
+
+/// A regression: the window search runs on truncations and segments of one key's operations
+/// with one model, and the model once cached transitions by an operation's index in the
+/// slice, which names another operation in the next slice. On this history (`run --seed 9
+/// --dedup off --swarm`, submits and replies only) that made the window come out
+/// linearizable, which the debug build asserts against.
+#[test]
+fn the_window_of_a_long_history_fails_on_its_own() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/window-regression.jsonl");
+    let (code, out, err) = check(&path);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("key \"k3\""), "{out}");
+}

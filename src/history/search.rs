@@ -127,12 +127,16 @@ impl Model {
 
     /// The step of an append or incr through [`apply_to_value`], cached per (state, op).
     fn computed(&mut self, ops: &[KeyOp], history: &[Operation], i: u32, state: u32) -> (u32, u32) {
-        let op = &ops[i as usize];
-        match self.transitions.get(&(state, i)) {
+        // Keyed by the operation's index in the history, not in `ops`: the window search runs
+        // on truncations and segments of a key's operations with one model, where the same
+        // slice index names different operations.
+        let hist = ops[i as usize].hist;
+        let key = (state, hist as u32);
+        match self.transitions.get(&key) {
             Some(&t) => t,
             None => {
-                let t = self.compute(&history[op.hist].op, state);
-                self.transitions.insert((state, i), t);
+                let t = self.compute(&history[hist].op, state);
+                self.transitions.insert(key, t);
                 t
             }
         }
