@@ -156,6 +156,15 @@ impl ExactlyOnce {
         }
     }
 
+    /// Whether `origin`'s `seq` took effect on some replica (a write applied, not refused).
+    pub fn took_effect(&self, origin: Origin, seq: Seq) -> bool {
+        let Some(&(_, c)) = self.clients.get(&origin) else {
+            return false;
+        };
+        let i = seq.0.saturating_sub(1) as usize;
+        self.ops[c].get(i).is_some_and(|op| op.effect.is_some())
+    }
+
     /// Report, earliest first: writes that took effect more than once (by log index of the
     /// first repeat), then acknowledged writes whose effect is missing or differs (by time of
     /// the reply).

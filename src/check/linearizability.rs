@@ -16,12 +16,12 @@
 //! (`idemsim check-history` applies no such resolution: it sees only the history).
 //!
 //! The rule only collects the history while the run goes on (one push per submit, one
-//! lookup per reply or apply); the search ([`crate::history::check`]) runs once, at the end.
+//! lookup per reply or refusal; whether an unanswered write was applied it asks the
+//! exactly-once rule, which follows every apply anyway, at the end); the search ([`crate::history::check`]) runs once, at the end.
 
 use crate::history::{self, History, Operation, Verdict};
 use crate::ids::{ClientId, Seq, SimTime};
-use crate::kv::{Op, Origin, Outcome};
-use crate::message::Payload;
+use crate::kv::{Op, Origin};
 use crate::trace::TraceEvent;
 use crate::verdict::{Rule, Violations};
 
@@ -40,8 +40,6 @@ pub struct Linearizability {
     ops: Vec<Operation>,
     /// The client id of each operation, for the verdict.
     clients: Vec<ClientId>,
-    /// Whether a replica applied each operation (took effect somewhere).
-    applied: Vec<bool>,
     /// Whether each operation has ended (answered or refused).
     ended: Vec<bool>,
     /// Every client process incarnation seen, in order of first submit (a handful: a linear
@@ -118,7 +116,6 @@ impl Linearizability {
                     result: None,
                 });
                 self.clients.push(client);
-                self.applied.push(false);
                 self.ended.push(false);
                 self.remember(origin, client, seq, at);
             }
@@ -147,28 +144,31 @@ impl Linearizability {
                     self.ended[at] = true;
                 }
             }
-            TraceEvent::Apply {
-                payload: Payload::Client(request),
-                outcome: Outcome::Applied,
-                ..
-            } => {
-                if let Some(at) = self.find(request.origin, request.client, request.seq) {
-                    self.applied[at] = true;
-                }
-            }
             _ => {}
         }
     }
 
     /// The history the rule searches: every operation but the indefinite ones it leaves out
-    /// (see the module doc), with the client id of each.
-    pub fn into_history(self) -> (History, Vec<ClientId>) {
-        let Linearizability {
-            ops,
-            clients,
-            applied,
-            ..
-        } = self;
+    /// (see the module doc), with the client id of each. `took_effect(origin, seq)`: whether
+    /// a replica applied that process incarnation's write (the exactly-once rule knows).
+    pub fn into_history(
+        self,
+        took_effect: impl Fn(Origin, Seq) -> bool,
+    ) -> (History, Vec<ClientId>) {
+        // Asked only of writes that never had an answer, under each incarnation that sent
+        // them (a resumed client's reissue may be the one that applied).
+        let mut applied = vec![false; self.ops.len()];
+        for issued in &self.issued {
+            for (i, &(at, _)) in issued.ops.iter().enumerate() {
+                let Some(op) = self.ops.get(at as usize) else {
+                    continue; // NONE: a seq not seen
+                };
+                if op.return_us.is_none() && op.op.kind().is_write() && !applied[at as usize] {
+                    applied[at as usize] = took_effect(issued.origin, Seq(i as u64 + 1));
+                }
+            }
+        }
+        let Linearizability { ops, clients, .. } = self;
         let mut history = History::default();
         let mut kept = Vec::with_capacity(ops.len());
         for (i, op) in ops.into_iter().enumerate() {
@@ -183,8 +183,8 @@ impl Linearizability {
     }
 
     /// Search the whole history; report the smallest window that cannot be linearized.
-    pub fn finish(self, found: &mut Violations) {
-        let (history, clients) = self.into_history();
+    pub fn finish(self, took_effect: impl Fn(Origin, Seq) -> bool, found: &mut Violations) {
+        let (history, clients) = self.into_history(took_effect);
         let verdict = history::check(&history);
         if let Verdict::Undecided {
             key,

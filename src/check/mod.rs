@@ -55,7 +55,6 @@ impl Checks {
             }
             TraceEvent::Apply { .. } => {
                 self.exactly_once.observe(t, event, &mut self.found);
-                self.linearizability.observe(t, event);
                 self.raft_safety.observe(event, &mut self.found);
                 self.convergence.observe(event, &mut self.found);
                 self.table_size.observe(event, &mut self.found);
@@ -75,7 +74,9 @@ impl Checks {
     /// pending. Returns every violation found.
     pub fn finish(mut self, end: SimTime, pending: &[PendingOp]) -> Violations {
         self.exactly_once.finish(&mut self.found);
-        self.linearizability.finish(&mut self.found);
+        let exactly_once = &self.exactly_once;
+        let took_effect = |origin, seq| exactly_once.took_effect(origin, seq);
+        self.linearizability.finish(took_effect, &mut self.found);
         liveness::check(end, pending, &mut self.found);
         self.found
     }
@@ -85,7 +86,9 @@ impl Checks {
     /// observed; liveness does not.
     pub fn finish_stopped(mut self, rule: Rule, message: String) -> Violations {
         self.exactly_once.finish(&mut self.found);
-        self.linearizability.finish(&mut self.found);
+        let exactly_once = &self.exactly_once;
+        let took_effect = |origin, seq| exactly_once.took_effect(origin, seq);
+        self.linearizability.finish(took_effect, &mut self.found);
         self.found.push(rule, message);
         self.found
     }

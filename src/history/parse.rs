@@ -2,7 +2,7 @@
 //! JSONL traces. Errors name the line (1-based) and what was wrong; nothing here panics on
 //! bad input.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -90,7 +90,7 @@ fn push(history: &mut History, open: Open, return_us: Option<u64>, result: Optio
 pub fn porcupine_kv(text: &str) -> Result<History, ParseError> {
     let mut history = History::new();
     history.set_initial_value(Some(Arc::from("")));
-    let mut open: HashMap<u64, Open> = HashMap::new();
+    let mut open: BTreeMap<u64, Open> = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
         if line.trim().is_empty() {
@@ -289,7 +289,7 @@ fn edn_value(s: &str) -> Result<(Edn, &str), String> {
 /// indefinite. Operations never answered are indefinite. Every other event is ignored.
 pub fn jsonl(text: &str) -> Result<History, ParseError> {
     let mut history = History::new();
-    let mut open: HashMap<(u64, u64, u64), Open> = HashMap::new();
+    let mut open: BTreeMap<(u64, u64, u64), Open> = BTreeMap::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
         if line.trim().is_empty() {

@@ -238,6 +238,15 @@ impl Cache {
     }
 }
 
+/// What [`Search::take`] did.
+enum Take {
+    Taken,
+    /// The configuration it leads to was explored before.
+    Seen,
+    /// The cache passed its bound.
+    Exhausted,
+}
+
 /// What a search is after.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Goal {
@@ -316,32 +325,20 @@ impl Search {
         let mut entry = self.next[HEAD as usize];
         loop {
             if entry == self.next[HEAD as usize] {
-                // A new level: first, any operation that can go now without changing the
-                // state goes, with no alternative tried.
+                // A new level: first, a read that matches the state goes, with no
+                // alternative tried.
                 if let Some(i) = self.greedy(model, ops, history, state) {
-                    let word = (i / 64) as usize;
-                    let bit = 1u64 << (i % 64);
-                    self.bits[word] |= bit;
-                    let h = hash ^ zobrist(i);
-                    if !self.caching
-                        || self
-                            .cache
-                            .insert(&self.bits, state, h ^ mix(u64::from(state) | 1 << 40))
-                    {
-                        if self.over_budget(words) {
-                            return false;
+                    match self.take(i, state, state, true, &mut hash, words) {
+                        Take::Taken => {
+                            entry = self.next[HEAD as usize];
+                            continue;
                         }
-                        self.stack.push((i, state, true));
-                        hash = h;
-                        self.lift(i);
-                        entry = self.next[HEAD as usize];
-                        continue;
-                    }
-                    // Explored before, and it failed: so does this configuration.
-                    self.bits[word] &= !bit;
-                    match self.backtrack(&mut state, &mut hash) {
-                        Some(next) => entry = next,
-                        None => return goal != Goal::Any && !self.ends.is_empty(),
+                        Take::Exhausted => return false,
+                        // Explored before, and it failed: so does this configuration.
+                        Take::Seen => match self.backtrack(&mut state, &mut hash) {
+                            Some(next) => entry = next,
+                            None => return goal != Goal::Any && !self.ends.is_empty(),
+                        },
                     }
                     continue;
                 }
@@ -369,26 +366,15 @@ impl Search {
             if e & RET_BIT == 0 {
                 let i = e;
                 if let Some(new) = model.step(ops, history, i, state) {
-                    let word = (i / 64) as usize;
-                    let bit = 1u64 << (i % 64);
-                    self.bits[word] |= bit;
-                    let h = hash ^ zobrist(i);
-                    if !self.caching
-                        || self
-                            .cache
-                            .insert(&self.bits, new, h ^ mix(u64::from(new) | 1 << 40))
-                    {
-                        if self.over_budget(words) {
-                            return false;
+                    match self.take(i, state, new, false, &mut hash, words) {
+                        Take::Taken => {
+                            state = new;
+                            entry = self.next[HEAD as usize];
+                            continue;
                         }
-                        self.stack.push((i, state, false));
-                        state = new;
-                        hash = h;
-                        self.lift(i);
-                        entry = self.next[HEAD as usize];
-                        continue;
+                        Take::Exhausted => return false,
+                        Take::Seen => {}
                     }
-                    self.bits[word] &= !bit;
                 }
                 entry = self.next[entry as usize];
             } else {
@@ -398,6 +384,35 @@ impl Search {
                 }
             }
         }
+    }
+
+    /// Linearize operation `i`, which takes the state from `before` to `after` (`greedy`: with
+    /// no alternative to try), unless that configuration was explored before.
+    fn take(
+        &mut self,
+        i: u32,
+        before: u32,
+        after: u32,
+        greedy: bool,
+        hash: &mut u64,
+        words: usize,
+    ) -> Take {
+        let word = (i / 64) as usize;
+        let bit = 1u64 << (i % 64);
+        self.bits[word] |= bit;
+        let h = *hash ^ zobrist(i);
+        let key = h ^ mix(u64::from(after) | 1 << 40);
+        if self.caching && !self.cache.insert(&self.bits, after, key) {
+            self.bits[word] &= !bit;
+            return Take::Seen;
+        }
+        if self.over_budget(words) {
+            return Take::Exhausted;
+        }
+        self.stack.push((i, before, greedy));
+        *hash = h;
+        self.lift(i);
+        Take::Taken
     }
 
     /// Configurations the last run explored.
