@@ -3,29 +3,10 @@
 //! 66 scenario file not found.
 
 use std::path::Path;
-use std::process::{Command, Output};
+
+use crate::common::{code, idemsim, stderr, stdout};
 
 const MID: &str = "sim-scenarios/leader-crash-mid-replication.toml";
-
-fn idemsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_idemsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("idemsim runs")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited, not killed")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).expect("utf-8 stdout")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).expect("utf-8 stderr")
-}
 
 /// `idemsim run` with no file runs the built-in default scenario and passes.
 #[test]

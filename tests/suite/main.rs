@@ -6,6 +6,7 @@
 mod common;
 
 mod campaign;
+mod check_history;
 mod cli;
 mod faults;
 mod linearizability_agreement;

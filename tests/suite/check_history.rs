@@ -2,15 +2,8 @@
 //! own JSONL traces of a correct and a flawed run, and malformed input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn idemsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_idemsim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("idemsim runs")
-}
+use crate::common::idemsim;
 
 fn porcupine(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
