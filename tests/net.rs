@@ -2,10 +2,10 @@
 //! leader killed while a client keeps incrementing, bad frames from a raw socket, and bad
 //! command lines. Every wait is bounded in count and time; ports are found free at run time.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -15,91 +15,11 @@ use idemsim::net::client::status;
 
 mod loopback;
 use idemsim::net::wire::{self, Frame};
-use loopback::addr;
-
-const BIN: &str = env!("CARGO_BIN_EXE_idemsim");
-
-/// Fast elections so failover takes well under a second.
-const TIMING: [&str; 4] = ["--election-timeout-ms", "150", "--heartbeat-ms", "30"];
+use loopback::{BIN, Server, TIMING, addr};
 
 /// A base port with `n` consecutive free ports after it.
 fn free_ports(n: u16) -> u16 {
     loopback::free_ports(n, 7919)
-}
-
-/// One `idemsim serve` process; killed when dropped (and it exits by itself if the test
-/// process dies, since its stdin is a pipe from us).
-struct Server {
-    args: Vec<String>,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Server {
-    /// Node `id` of `n`, on port `base + id - 1`, with `extra` arguments.
-    fn start(id: u8, base: u16, n: u8, dir: &Path, extra: &[&str]) -> Server {
-        let peers: Vec<String> = (1..=n)
-            .filter(|&p| p != id)
-            .map(|p| format!("{p}={}", addr(base + u16::from(p) - 1)))
-            .collect();
-        let mut args: Vec<String> = vec![
-            "serve".into(),
-            "--id".into(),
-            id.to_string(),
-            "--listen".into(),
-            addr(base + u16::from(id) - 1).to_string(),
-            "--data-dir".into(),
-            dir.join(format!("n{id}")).display().to_string(),
-            "--exit-with-stdin".into(),
-        ];
-        if !peers.is_empty() {
-            args.push("--peers".into());
-            args.push(peers.join(","));
-        }
-        args.extend(TIMING.iter().chain(extra).map(|s| s.to_string()));
-        let mut server = Server {
-            args,
-            log: dir.join(format!("n{id}.log")),
-            child: None,
-        };
-        server.restart();
-        server
-    }
-
-    /// Start (again) with the same arguments and data directory, appending to the same log.
-    fn restart(&mut self) {
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open server log");
-        let child = Command::new(BIN)
-            .args(&self.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn idemsim serve");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: no chance to flush or say goodbye.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().expect("kill server");
-            child.wait().expect("reap server");
-        }
-    }
-
-    fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// A child process killed (if still running) when the test ends, even by a failed assert.
@@ -396,7 +316,9 @@ fn killing_the_leader_loses_and_doubles_no_increment() {
             // Mid-stream: the client is already sending the next increment. Kill whoever
             // leads now (leadership may have moved since start-up).
             let leader = leader_now(&ports);
-            servers[usize::from(leader) - 1].kill();
+            servers[usize::from(leader) - 1]
+                .kill()
+                .expect("kill server");
             killed = Some(leader);
         }
         if results.len() == 18 {
@@ -448,7 +370,7 @@ fn killing_the_leader_loses_and_doubles_no_increment() {
     // Every node killed at once and restarted: nothing acknowledged is lost, and the session
     // table, rebuilt from the logs on disk, still knows seq {INCREMENTS}.
     for server in &mut servers {
-        server.kill();
+        server.kill().expect("kill server");
     }
     for server in &mut servers {
         server.restart();
@@ -753,7 +675,7 @@ fn a_client_sent_to_a_dead_node_finds_the_others() {
     // n3 may be the leader: then the client also waits out an election, within its
     // default 20 sends. Before the fix, refused connections to the ports above n3 used
     // them all up in about a second.
-    servers[2].kill();
+    servers[2].kill().expect("kill server");
     let out = client(base + 2, &["put", "k", "v", "--timeout-ms", "300"]);
     assert_ok(&out, "put via the dead n3's port");
 }
@@ -1323,7 +1245,7 @@ fn snapshots_bound_the_log_on_disk_and_catch_up_a_node_that_was_down() {
         .collect();
     let leader = wait_for_leader(&ports);
     let down: u8 = if leader == 3 { 2 } else { 3 };
-    servers[usize::from(down) - 1].kill();
+    servers[usize::from(down) - 1].kill().expect("kill server");
 
     for seq in 1..=INCREMENTS {
         let (result, _) = incr_until_acknowledged(base, seq);
@@ -1353,7 +1275,7 @@ fn snapshots_bound_the_log_on_disk_and_catch_up_a_node_that_was_down() {
     );
 
     for server in &mut servers {
-        server.kill();
+        server.kill().expect("kill server");
     }
     for server in &mut servers {
         server.restart();
@@ -1383,7 +1305,7 @@ fn a_restart_with_other_session_rules_is_refused() {
     wait_for_leader(&[base]);
     let out = client(base, &["--register", "put", "k", "v"]);
     assert_ok(&out, "put under a registered session");
-    server.kill();
+    server.kill().expect("kill server");
 
     let listen = addr(base).to_string();
     let data = dir.path().join("n1").display().to_string();
@@ -1441,7 +1363,7 @@ fn a_torn_log_tail_is_cut_and_a_damaged_log_is_refused() {
     for seq in 1..=5 {
         incr_until_acknowledged(base, seq);
     }
-    server.kill();
+    server.kill().expect("kill server");
     let node_dir = dir.path().join("n1");
     let segments = data_files(&node_dir, "log-");
     assert_eq!(segments.len(), 1, "{segments:?}");
@@ -1461,7 +1383,7 @@ fn a_torn_log_tail_is_cut_and_a_damaged_log_is_refused() {
         log.contains("cut a torn record at byte offset"),
         "the cut is reported:\n{log}"
     );
-    server.kill();
+    server.kill().expect("kill server");
 
     // One byte flipped early in the log, with sound records after it.
     let mut damaged = fs::read(&segment).expect("segment");

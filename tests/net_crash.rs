@@ -32,9 +32,7 @@
 //! system's scheduling is not replayed). Server processes are SIGKILLed when the test ends,
 //! however it ends, and exit by themselves if the test process dies (their stdin is ours).
 
-use std::fs::{self, OpenOptions};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::fs;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -45,14 +43,9 @@ use idemsim::ids::{ClientId, Seq};
 mod loopback;
 use idemsim::kv::Op;
 use idemsim::net::client::{CallError, CallOptions, call, status};
-use loopback::addr;
+use loopback::{Server, addr};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-const BIN: &str = env!("CARGO_BIN_EXE_idemsim");
-
-/// Fast elections so failover takes well under a second (as in tests/net.rs).
-const TIMING: [&str; 4] = ["--election-timeout-ms", "150", "--heartbeat-ms", "30"];
 
 /// Client threads writing at once.
 const CLIENTS: usize = 4;
@@ -69,74 +62,7 @@ fn free_ports(n: u16) -> u16 {
     loopback::free_ports(n, 7907)
 }
 
-/// One `idemsim serve` process; SIGKILLed when dropped (and it exits by itself if the test
-/// process dies, since its stdin is a pipe from us).
-struct Server {
-    id: u8,
-    port: u16,
-    args: Vec<String>,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
 impl Server {
-    /// Node `id` of 3, on port `base + id - 1`, with `extra` arguments.
-    fn start(id: u8, base: u16, dir: &Path, extra: &[&str]) -> Server {
-        let peers: Vec<String> = (1..=3u8)
-            .filter(|&p| p != id)
-            .map(|p| format!("{p}={}", addr(base + u16::from(p) - 1)))
-            .collect();
-        let port = base + u16::from(id) - 1;
-        let mut args: Vec<String> = vec![
-            "serve".into(),
-            "--id".into(),
-            id.to_string(),
-            "--listen".into(),
-            addr(port).to_string(),
-            "--data-dir".into(),
-            dir.join(format!("n{id}")).display().to_string(),
-            "--exit-with-stdin".into(),
-            "--peers".into(),
-            peers.join(","),
-        ];
-        args.extend(TIMING.iter().chain(extra).map(|s| s.to_string()));
-        let mut server = Server {
-            id,
-            port,
-            args,
-            log: dir.join(format!("n{id}.log")),
-            child: None,
-        };
-        server.restart();
-        server
-    }
-
-    /// Start (again) with the same arguments and data directory, appending to the same log.
-    fn restart(&mut self) {
-        assert!(self.child.is_none(), "n{} is already running", self.id);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open server log");
-        let child = Command::new(BIN)
-            .args(&self.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn idemsim serve");
-        self.child = Some(child);
-    }
-
-    /// SIGKILL: no chance to flush or say goodbye.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            child.wait().expect("reap server");
-        }
-    }
-
     /// Whether the process exited by itself (it should not), and how.
     fn exited(&mut self) -> Option<String> {
         let child = self.child.as_mut()?;
@@ -148,15 +74,9 @@ impl Server {
 
     /// The last `n` lines of the node's log.
     fn log_tail(&self, n: usize) -> String {
-        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let text = self.log_text();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -640,7 +560,7 @@ fn crash_run(seed: u64, scenario: &Scenario<'_>) -> RunReport {
     let base = free_ports(3);
     let ports = [base, base + 1, base + 2];
     let mut servers: Vec<Server> = (1..=3)
-        .map(|id| Server::start(id, base, dir.path(), scenario.extra))
+        .map(|id| Server::start(id, base, 3, dir.path(), scenario.extra))
         .collect();
     let started = Instant::now();
     let mut schedule = Vec::new();
@@ -679,7 +599,7 @@ fn crash_run(seed: u64, scenario: &Scenario<'_>) -> RunReport {
     for _ in 0..scenario.leader_kills {
         pause(&mut rng, 200..=1200);
         let leader = find_leader(&servers).unwrap_or_else(|| panic!("{}", no_leader(&servers)));
-        servers[leader].kill();
+        let _ = servers[leader].kill(); // it may have exited by itself: restarted all the same
         note(
             &mut schedule,
             &load,
@@ -694,7 +614,7 @@ fn crash_run(seed: u64, scenario: &Scenario<'_>) -> RunReport {
     for _ in 0..scenario.all_kills {
         pause(&mut rng, 300..=1200);
         for server in &mut servers {
-            server.kill();
+            let _ = server.kill();
         }
         note(&mut schedule, &load, "SIGKILL n1 n2 n3".to_owned());
         if scenario.wipe {
