@@ -481,31 +481,22 @@ impl RaftNode {
             for read in self.reads.waiting.values_mut() {
                 read.index = read.index.or(own);
             }
-            let applied = self.last_applied;
-            let ready: Vec<(ClientId, Seq)> = self
-                .reads
-                .waiting
-                .iter()
-                .filter(|(_, r)| r.round <= confirmed && r.index.is_some_and(|i| i <= applied))
-                .map(|(&k, _)| k)
-                .collect();
-            for key in ready {
-                let read = self.reads.waiting.remove(&key).expect("ready read");
-                self.serve(read);
-            }
-        } else {
-            let applied = self.last_applied;
-            let ready: Vec<(ClientId, Seq)> = self
-                .reads
-                .waiting
-                .iter()
-                .filter(|(_, r)| r.index.is_some_and(|i| i <= applied))
-                .map(|(&k, _)| k)
-                .collect();
-            for key in ready {
-                let read = self.reads.waiting.remove(&key).expect("ready read");
-                self.serve(read);
-            }
+        }
+        // A read goes once its index is applied, and at the leader once its round is
+        // confirmed (a follower's `round` is its request id: its leader confirmed it).
+        let applied = self.last_applied;
+        let ready: Vec<(ClientId, Seq)> = self
+            .reads
+            .waiting
+            .iter()
+            .filter(|(_, r)| {
+                (!leader || r.round <= confirmed) && r.index.is_some_and(|i| i <= applied)
+            })
+            .map(|(&k, _)| k)
+            .collect();
+        for key in ready {
+            let read = self.reads.waiting.remove(&key).expect("ready read");
+            self.serve(read);
         }
     }
 
