@@ -44,6 +44,9 @@ pub struct RunOptions<'s> {
     /// Trace every message's fate (`send`, `deliver`, `drop`, `dup`, `cut`): `--messages`.
     /// Off, it costs nothing.
     pub messages: bool,
+    /// Hash every trace event into [`RunReport::trace_digest`], what `--check-determinism`
+    /// compares. Off (the default, and what sweeps use), nothing is hashed.
+    pub digest: bool,
 }
 
 impl<'s> RunOptions<'s> {
@@ -54,6 +57,15 @@ impl<'s> RunOptions<'s> {
             sink: None,
             replay: String::new(),
             messages: false,
+            digest: false,
+        }
+    }
+
+    /// The same, also digesting the trace ([`RunReport::trace_digest`]).
+    pub fn digested(self) -> RunOptions<'s> {
+        RunOptions {
+            digest: true,
+            ..self
         }
     }
 }
@@ -75,8 +87,9 @@ pub struct RunReport {
     pub end: SimTime,
     /// Events processed: message deliveries, timer firings, faults.
     pub events: u64,
-    /// Digest of the whole trace (verdict included): equal digests, equal traces.
-    pub trace_digest: u64,
+    /// Digest of the whole trace (verdict included): equal digests, equal traces. `None`
+    /// unless [`RunOptions::digest`] asked for it.
+    pub trace_digest: Option<u64>,
     /// Trace events produced.
     pub trace_events: u64,
     /// What the seed drew, for a swarm run.
@@ -119,9 +132,17 @@ fn run_drawn(
         sink,
         replay,
         messages,
+        digest,
     } = options;
     let profile_text = profile.as_ref().map(ToString::to_string);
-    let mut world = world::World::new(scenario, seed, sink, profile_text.as_deref(), messages);
+    let mut world = world::World::new(
+        scenario,
+        seed,
+        sink,
+        profile_text.as_deref(),
+        messages,
+        digest,
+    );
     // A panic inside a process (a failed assertion, a bug) ends the run as a violation of
     // its own, keeping everything the checkers saw until then.
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| world.run()));
@@ -168,6 +189,7 @@ fn run_drawn(
     let observer::Observer {
         checks,
         mut digest,
+        mut trace_events,
         mut stats,
         sink,
     } = observer;
@@ -180,7 +202,10 @@ fn run_drawn(
         violations: violations.kept(),
         replay: &replay,
     };
-    digest.add(end, &verdict);
+    if let Some(digest) = &mut digest {
+        digest.add(end, &verdict);
+    }
+    trace_events += 1;
     if let Some(sink) = sink {
         sink.event(end, &verdict);
     }
@@ -197,8 +222,8 @@ fn run_drawn(
         violations,
         end,
         events,
-        trace_digest: digest.value(),
-        trace_events: digest.events(),
+        trace_digest: digest.map(|d| d.value()),
+        trace_events,
         swarm: profile,
         skipped_faults,
     }

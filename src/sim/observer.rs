@@ -8,7 +8,10 @@ use crate::trace::{TraceDigest, TraceEvent, TraceSink};
 
 pub(super) struct Observer<'s> {
     pub checks: Checks,
-    pub digest: TraceDigest,
+    /// Present when the run was asked for its trace digest.
+    pub digest: Option<TraceDigest>,
+    /// Trace events emitted.
+    pub trace_events: u64,
     pub stats: Stats,
     pub sink: Option<&'s mut dyn TraceSink>,
 }
@@ -18,10 +21,12 @@ impl<'s> Observer<'s> {
         nodes: u8,
         bounds: TableBounds,
         sink: Option<&'s mut dyn TraceSink>,
+        digest: bool,
     ) -> Observer<'s> {
         Observer {
             checks: Checks::bounded(nodes, bounds),
-            digest: TraceDigest::default(),
+            digest: digest.then(TraceDigest::default),
+            trace_events: 0,
             stats: Stats::default(),
             sink,
         }
@@ -29,7 +34,10 @@ impl<'s> Observer<'s> {
 
     #[inline]
     pub fn emit(&mut self, t: SimTime, event: &TraceEvent<'_>) {
-        self.digest.add(t, event);
+        if let Some(digest) = &mut self.digest {
+            digest.add(t, event);
+        }
+        self.trace_events += 1;
         self.checks.observe(t, event);
         self.stats.observe(event);
         if let Some(sink) = self.sink.as_deref_mut() {

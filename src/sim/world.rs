@@ -62,13 +62,14 @@ pub(super) struct World<'s> {
 
 impl<'s> World<'s> {
     /// A world at time 0. `swarm` is the drawn swarm profile, if any, traced first;
-    /// `messages` traces every message's fate.
+    /// `messages` traces every message's fate; `digest` hashes the trace.
     pub fn new(
         scenario: &Scenario,
         seed: u64,
         sink: Option<&'s mut dyn TraceSink>,
         swarm: Option<&str>,
         messages: bool,
+        digest: bool,
     ) -> World<'s> {
         let start = SimTime::ZERO;
         let c = scenario.cluster;
@@ -135,7 +136,7 @@ impl<'s> World<'s> {
             max_sessions: scenario.server.max_sessions,
             window: k.window,
         };
-        let observer = Observer::new(c.nodes, bounds, sink);
+        let observer = Observer::new(c.nodes, bounds, sink, digest);
         let budget = scenario.budget();
         let mut sched = Scheduler::new(nodes, clients, network, observer, budget, messages);
         let mut faults = Injector::new(&scenario.faults, stream_rng(seed, stream::FAULTS));

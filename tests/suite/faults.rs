@@ -45,6 +45,7 @@ fn events(s: &scenario::Scenario, seed: u64) -> Vec<Value> {
             sink: Some(&mut sink),
             replay: String::new(),
             messages: false,
+            digest: false,
         },
     );
     sink.lines

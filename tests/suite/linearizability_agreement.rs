@@ -178,6 +178,7 @@ fn the_rule_agrees_with_a_reference_on_every_shipped_scenario_and_design() {
                         sink: Some(&mut recorder),
                         replay: String::new(),
                         messages: false,
+                        digest: false,
                     },
                 );
                 let rule_failed = report

@@ -29,6 +29,7 @@ fn story_and_summary(s: &Scenario, seed: u64, file: &str) -> (String, RunReport)
             sink: Some(&mut sink),
             replay: replay.clone(),
             messages: false,
+            digest: false,
         },
     );
     sink.finish().unwrap();

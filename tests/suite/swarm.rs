@@ -19,8 +19,9 @@ fn each_seed_draws_its_own_reproducible_profile() {
     let s = swarmed(Dedup::Sessions);
     let mut profiles = std::collections::BTreeSet::new();
     for seed in 0..50 {
-        let a = run(&s, RunOptions::new(seed));
-        let b = run(&s, RunOptions::new(seed));
+        let a = run(&s, RunOptions::new(seed).digested());
+        let b = run(&s, RunOptions::new(seed).digested());
+        assert!(a.trace_digest.is_some(), "seed {seed}: digested");
         assert_eq!(a.trace_digest, b.trace_digest, "seed {seed}");
         let profile = a
             .swarm
