@@ -37,35 +37,41 @@ impl KvStore {
     /// Apply one operation and return its result. Never deduplicates: that is the session
     /// table's job, decided before this is called. The semantics live in [`apply_to_value`],
     /// which the linearizability checker's model calls too.
+    ///
+    /// One search of the map for an operation on a present key (the common case); a delete
+    /// or the first write of a key searches twice.
     pub fn apply(&mut self, op: &Op) -> OpResult {
-        let current = self.map.get(op.key()).map(|s| &s.value);
-        let (effect, result) = apply_to_value(op, current, &mut self.scratch);
+        let Some(stored) = self.map.get_mut(op.key()) else {
+            let (effect, result) = apply_to_value(op, None, &mut self.scratch);
+            if let Effect::Set(value) = effect {
+                let hash = Self::element_hash(op.key(), &value);
+                self.digest.add_hash(hash);
+                self.map
+                    .insert(Arc::clone(op.key_arc()), Stored { value, hash });
+            }
+            return result;
+        };
+        let (effect, result) = apply_to_value(op, Some(&stored.value), &mut self.scratch);
         match effect {
             Effect::Unchanged => {}
             Effect::Set(value) => {
-                self.set(op.key_arc(), value);
+                let hash = Self::element_hash(op.key(), &value);
+                self.digest.add_hash(hash);
+                self.digest.remove_hash(stored.hash);
+                *stored = Stored { value, hash };
             }
             Effect::Remove => {
-                if let Some(old) = self.map.remove(op.key()) {
-                    self.digest.remove_hash(old.hash);
-                }
+                self.digest.remove_hash(stored.hash);
+                self.map.remove(op.key());
             }
         }
         result
     }
 
-    /// Set `key` to `value`, returning the previous value.
-    fn set(&mut self, key: &Arc<str>, value: Arc<str>) -> OpResult {
-        let hash = hash_of(&(&**key, &*value));
-        self.digest.add_hash(hash);
-        let new = Stored { value, hash };
-        let Some(slot) = self.map.get_mut(&**key) else {
-            self.map.insert(Arc::clone(key), new);
-            return None;
-        };
-        let old = std::mem::replace(slot, new);
-        self.digest.remove_hash(old.hash);
-        Some(old.value)
+    /// The digest element of `key` holding `value`.
+    #[inline]
+    fn element_hash(key: &str, value: &str) -> u64 {
+        hash_of(&(key, value))
     }
 
     /// The current value of `key`.
