@@ -700,7 +700,14 @@ impl Process for RaftNode {
     }
 
     fn poll_timeout(&self) -> Option<SimTime> {
-        self.timers.iter().flatten().min().copied()
+        // Asked after every step: a minimum over the fixed table without an iterator chain.
+        let mut earliest: Option<SimTime> = None;
+        for &t in &self.timers {
+            if let Some(t) = t {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        }
+        earliest
     }
 
     fn poll_event(&mut self) -> Option<NodeEvent> {
