@@ -284,12 +284,7 @@ impl Tally {
     }
 
     fn row(self, design: Design, seeds: SeedRange) -> CatchRow {
-        let mut rules: Vec<(Rule, u64)> = Rule::ALL
-            .into_iter()
-            .map(|r| (r, self.rules[r]))
-            .filter(|&(_, n)| n > 0)
-            .collect();
-        rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let rules = ranked(&self.rules);
         let detection = self
             .fails
             .iter()
@@ -307,6 +302,17 @@ impl Tally {
             detection,
         }
     }
+}
+
+/// The rules some run broke, with how many runs broke each, most frequent first.
+pub fn ranked(counts: &PerRule<u64>) -> Vec<(Rule, u64)> {
+    let mut rules: Vec<(Rule, u64)> = Rule::ALL
+        .into_iter()
+        .map(|r| (r, counts[r]))
+        .filter(|&(_, n)| n > 0)
+        .collect();
+    rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    rules
 }
 
 /// Run every design against every target over `seeds` on `jobs` threads. `progress` is

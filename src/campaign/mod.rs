@@ -4,11 +4,12 @@
 //! minimal scenario ([`shrink`]).
 
 pub mod catch;
+pub mod merge;
 mod seeds;
 pub mod shrink;
 mod sweep;
 mod totals;
 
 pub use seeds::{SeedRange, Shard};
-pub use sweep::{Plan, RunSummary, Target, in_run, run_one, sweep};
+pub use sweep::{Plan, RunSummary, Target, in_run, run_one, sweep, sweep_until};
 pub use totals::Totals;

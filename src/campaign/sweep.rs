@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
@@ -160,6 +161,18 @@ fn untriggered(skipped: &[(usize, FaultSpec)]) -> [u32; FaultTag::COUNT] {
 /// finished run.
 pub fn sweep(
     plan: &Plan<'_>,
+    each: impl FnMut(&RunSummary) -> bool,
+    progress: impl Fn() + Sync,
+) -> Result<(), rayon::ThreadPoolBuildError> {
+    sweep_until(plan, &AtomicBool::new(false), each, progress)
+}
+
+/// [`sweep`], stopping early once `stop` is set (e.g. by Ctrl-C): workers start no new run,
+/// and `each` gets the runs finished before the first one skipped, still in order, so what
+/// was handed on is always a prefix of the plan.
+pub fn sweep_until(
+    plan: &Plan<'_>,
+    stop: &AtomicBool,
     mut each: impl FnMut(&RunSummary) -> bool,
     progress: impl Fn() + Sync,
 ) -> Result<(), rayon::ThreadPoolBuildError> {
@@ -170,31 +183,34 @@ pub fn sweep(
     // stays flat however many seeds there are.
     let batch_len = 64 * plan.jobs.max(1);
     let mut batch: Vec<(usize, u64)> = Vec::with_capacity(batch_len);
-    let mut go_on = true;
     let mut flush = |batch: &mut Vec<(usize, u64)>| -> bool {
-        let results: Vec<RunSummary> = pool.install(|| {
+        let results: Vec<Option<RunSummary>> = pool.install(|| {
             batch
                 .par_iter()
                 .map(|&(target, seed)| {
+                    if stop.load(Ordering::Relaxed) {
+                        return None;
+                    }
                     let summary = run_one(plan.targets, target, seed);
                     progress();
-                    summary
+                    Some(summary)
                 })
                 .collect()
         });
         batch.clear();
-        results.iter().all(&mut each)
+        results.iter().map_while(Option::as_ref).all(&mut each)
+            && results.iter().all(Option::is_some)
+            && !stop.load(Ordering::Relaxed)
     };
-    'all: for target in 0..plan.targets.len() {
+    for target in 0..plan.targets.len() {
         for seed in plan.shard.seeds(plan.seeds) {
             batch.push((target, seed));
             if batch.len() == batch_len && !flush(&mut batch) {
-                go_on = false;
-                break 'all;
+                return Ok(());
             }
         }
     }
-    if go_on && !batch.is_empty() {
+    if !batch.is_empty() {
         flush(&mut batch);
     }
     Ok(())

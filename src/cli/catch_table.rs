@@ -7,6 +7,7 @@ use super::summary::thousands;
 use super::{CatchTableArgs, Format, progress, targets};
 use crate::campaign::Target;
 use crate::campaign::catch::{CatchRow, Design, Detection, catch_table as compute};
+use crate::verdict::Rule;
 
 pub fn catch_table(args: &CatchTableArgs) -> u8 {
     let paths = if args.scenarios.is_empty() {
@@ -60,12 +61,12 @@ fn caught_by(row: &CatchRow, targets: &[Target]) -> String {
     }
 }
 
-fn rules(row: &CatchRow) -> String {
-    if row.rules.is_empty() {
+/// `exactly-once (12), liveness (1)`, or `—`.
+pub(super) fn rules(rules: &[(Rule, u64)]) -> String {
+    if rules.is_empty() {
         return "—".to_owned();
     }
-    let parts: Vec<String> = row
-        .rules
+    let parts: Vec<String> = rules
         .iter()
         .map(|(rule, n)| format!("{rule} ({n})"))
         .collect();
@@ -96,7 +97,7 @@ fn detection(row: &CatchRow, targets: &[Target]) -> String {
 
 fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: f64) -> String {
     let runs: u64 = rows.iter().map(|r| r.runs).sum();
-    let mut lines = vec![[
+    let mut lines = vec![vec![
         "design".to_owned(),
         "verdict".to_owned(),
         "rules broken (runs)".to_owned(),
@@ -106,41 +107,17 @@ fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: 
         "failed runs".to_owned(),
     ]];
     for row in rows {
-        let verdict = match (row.design.is_correct(), row.as_expected()) {
-            (true, true) => "never fails",
-            (true, false) => "FAILS (a bug)",
-            (false, true) => "caught",
-            (false, false) => "NOT CAUGHT",
-        };
-        lines.push([
+        lines.push(vec![
             row.design.name(),
-            verdict.to_owned(),
-            rules(row),
+            verdict(row.design.is_correct(), row.as_expected()).to_owned(),
+            rules(&row.rules),
             caught_by(row, targets),
             or_dash(row.seeds_needed),
             detection(row, targets),
             format!("{} / {}", thousands(row.failed), thousands(row.runs)),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|c| {
-            lines
-                .iter()
-                .map(|l| l[c].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for line in &lines {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = aligned(&lines);
     out.push_str(&format!(
         "\n{} × seeds {} × {} designs = {} runs in {wall_s:.1} s.\nSeeds needed: a sweep from \
          seed {} catches it after this many seeds on the scenario that catches it first.\n\
@@ -154,6 +131,42 @@ fn render(rows: &[CatchRow], targets: &[Target], args: &CatchTableArgs, wall_s: 
         args.seeds.start,
         Detection::SLOW_MEDIAN
     ));
+    out
+}
+
+/// A correct design never fails; a flawed one is caught.
+pub(super) fn verdict(correct: bool, as_expected: bool) -> &'static str {
+    match (correct, as_expected) {
+        (true, true) => "never fails",
+        (true, false) => "FAILS (a bug)",
+        (false, true) => "caught",
+        (false, false) => "NOT CAUGHT",
+    }
+}
+
+/// Rows of cells as left-aligned columns two spaces apart (the first row is the header).
+pub(super) fn aligned(lines: &[Vec<String>]) -> String {
+    let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            lines
+                .iter()
+                .filter_map(|l| l.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for line in lines {
+        let cells: Vec<String> = line
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
     out
 }
 

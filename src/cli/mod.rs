@@ -5,15 +5,18 @@
 //! Exit codes: 0 pass; 1 safety violation; 2 usage error; 3 liveness failure;
 //! 65 invalid scenario file; 66 scenario file not found (`check-history`: 1 not
 //! linearizable, 65 unreadable history, 66 history file not found, 75 undecided: the search
-//! reached its memory bound). The real-network commands
+//! reached its memory bound; `merge`: 65 for malformed or mismatched sweep files, 66 for a
+//! missing one; `sweep`: 130 when interrupted). The real-network commands
 //! add 65 for a data directory that is not this node's, was written under other session rules
 //! or is damaged, 69 when no node answers and 74 for disk or socket errors; `run --html` and
 //! `sweep --html-failures` exit 74 when they cannot write their report.
 
+mod build_info;
 mod catch_table;
 mod check_history;
 mod html;
 mod logging;
+mod merge;
 mod net;
 mod progress;
 pub mod run;
@@ -52,7 +55,9 @@ pub const EXIT_USAGE: u8 = 2;
                   unreadable history), 66 scenario or history file not found, 69 no node \
                   answered (client), 70 node stopped at --crash-at (serve), 74 disk or \
                   socket error (serve, cluster; run --html, sweep --html-failures), 75 \
-                  check-history undecided (the search reached its memory bound)."
+                  check-history undecided (the search reached its memory bound), 130 sweep \
+                  interrupted (Ctrl-C). `merge`: 65 malformed sweep lines or shards of \
+                  different builds or overlapping seeds, 66 file not found."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -87,6 +92,31 @@ pub enum Command {
     /// key-value logs. Exit 0 linearizable, 1 not (prints a minimal failing window), 65
     /// unreadable history, 66 file not found.
     CheckHistory(check_history::CheckHistoryArgs),
+    /// Merge the JSONL outputs of sweep shards (`sweep --format jsonl`) into one report:
+    /// totals, a catch-table row per design, and the failing seeds with their replay
+    /// commands. Exit like a sweep (1 safety, 3 liveness only, 0 pass); 65 for malformed
+    /// lines, lines of different builds or a run present twice; 66 for a missing file.
+    Merge(MergeArgs),
+    /// Print the build identity: version, git commit, and the hash of this binary that sweep
+    /// lines and `run --build` name.
+    BuildInfo(BuildInfoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Sweep outputs (`sweep --format jsonl`), one per shard, in any order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// `text`: failing seeds, catch-table rows, totals. `jsonl`: one summary JSON object.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildInfoArgs {
+    /// `text` for people; `jsonl`: one JSON object.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -135,10 +165,14 @@ pub struct SweepArgs {
     /// Worker threads [default: the number of cores].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
-    /// Run only the seeds with seed % N == K, so machines can split one campaign (their
-    /// JSONL outputs merge by concatenation).
-    #[arg(long, default_value = "0/1", value_parser = parse_shard)]
-    pub shard: Shard,
+    /// Run only the seeds with seed % N == K, so machines can split one campaign (`idemsim
+    /// merge` joins their JSONL outputs). `auto`: K and N from a Kubernetes Indexed Job
+    /// (JOB_COMPLETION_INDEX and JOB_COMPLETIONS) or else IDEMSIM_SHARD=K/N.
+    #[arg(long, default_value = "0/1", value_parser = parse_shard, value_name = "K/N|auto")]
+    pub shard: ShardArg,
+    /// Stop after N failing runs: report the first N in (scenario, seed) order, then totals.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_failures: Option<u64>,
     /// `text`: one line per failing run, then totals. `jsonl`: one JSON object per run on
     /// stdout, in (scenario, seed) order whatever --jobs is; totals go to stderr.
     #[arg(long, value_enum, default_value = "text")]
@@ -178,8 +212,20 @@ fn parse_seeds(s: &str) -> Result<SeedRange, String> {
     s.parse()
 }
 
-fn parse_shard(s: &str) -> Result<Shard, String> {
+/// `--shard`: a fixed shard, or `auto` (resolved from the environment by the sweep).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardArg {
+    Fixed(Shard),
+    Auto,
+}
+
+fn parse_shard(s: &str) -> Result<ShardArg, String> {
+    if s.trim() == "auto" {
+        return Ok(ShardArg::Auto);
+    }
     s.parse()
+        .map(ShardArg::Fixed)
+        .map_err(|e| format!("{e} (or `auto`)"))
 }
 
 /// Worker threads for `--jobs`, defaulting to the machine's cores.
@@ -246,6 +292,10 @@ pub struct RunArgs {
     /// with every family allowed.
     #[arg(long)]
     pub swarm: bool,
+    /// The build that found the seed (the id a sweep's replay command names): refuse, exit 2,
+    /// if this binary is another build, whose replay may not reproduce the run.
+    #[arg(long, value_name = "ID")]
+    pub build: Option<String>,
 }
 
 /// Summary renderings.
@@ -288,5 +338,7 @@ pub fn dispatch(cli: Cli) -> u8 {
         Command::Cluster(args) => net::cluster(&args),
         Command::Client(args) => net::client(&args),
         Command::CheckHistory(args) => check_history::check_history(&args),
+        Command::Merge(args) => merge::merge(&args),
+        Command::BuildInfo(args) => build_info::print(args.format),
     }
 }

@@ -4,6 +4,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::Instant;
 
+use super::build_info::BuildInfo;
 use super::net::EXIT_IO;
 use super::{RunArgs, SummaryFormat, TraceFormat};
 use super::{html, summary};
@@ -15,6 +16,12 @@ use crate::sim::determinism::{self, Determinism};
 use crate::trace::{LineSink, RecordingSink, StorySink, TraceSink, TracingSink};
 
 pub fn run(args: &RunArgs) -> u8 {
+    if let Some(wanted) = &args.build {
+        if let Err(message) = same_build(wanted, BuildInfo::current()) {
+            eprintln!("error: {message}");
+            return super::EXIT_USAGE;
+        }
+    }
     let mut scenario = match &args.scenario {
         Some(path) => match scenario::load(path) {
             Ok(s) => s,
@@ -169,6 +176,29 @@ pub fn replay_command(path: Option<&Path>, seed: u64, scenario: &Scenario) -> St
     cmd
 }
 
+/// `run --build ID`: is this binary the build that found the seed?
+fn same_build(wanted: &str, running: &BuildInfo) -> Result<(), String> {
+    let id = running.id();
+    if wanted.trim() == id {
+        return Ok(());
+    }
+    Err(format!(
+        "the seed was found by build {wanted}, but this is build {id} (idemsim {}, commit {}): \
+         a replay on another build may not reproduce the run. Replay it with the binary of \
+         build {wanted} (see `idemsim build-info`), or leave out --build to run it here anyway",
+        running.version,
+        running.commit.unwrap_or("unknown"),
+    ))
+}
+
+/// `replay` with the build that ran it: `... --build ID --trace text`.
+pub fn with_build(replay: &str, build: &str) -> String {
+    match replay.strip_suffix(" --trace text") {
+        Some(head) => format!("{head} --build {build} --trace text"),
+        None => format!("{replay} --build {build}"),
+    }
+}
+
 /// Quote `s` for a POSIX shell if it needs it.
 fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
@@ -206,6 +236,27 @@ mod tests {
         assert_eq!(
             replay_command(Some(Path::new("my dir/it's.toml")), 1, &s),
             r"idemsim run 'my dir/it'\''s.toml' --seed 1 --dedup last-seq --on-restart reuse-id --swarm --trace text"
+        );
+        assert_eq!(
+            with_build("idemsim run --seed 7 --dedup off --trace text", "0123abcd"),
+            "idemsim run --seed 7 --dedup off --build 0123abcd --trace text"
+        );
+    }
+
+    /// `run --build` accepts its own id and names both builds when refusing another.
+    #[test]
+    fn a_replay_refuses_another_build() {
+        let running = BuildInfo {
+            version: "0.1.0",
+            commit: Some("abc"),
+            binary: Some("00112233aabbccdd".to_owned()),
+            path: None,
+        };
+        assert_eq!(same_build("00112233aabbccdd", &running), Ok(()));
+        let err = same_build("ffff000011112222", &running).unwrap_err();
+        assert!(
+            err.contains("ffff000011112222") && err.contains("00112233aabbccdd"),
+            "{err}"
         );
     }
 }

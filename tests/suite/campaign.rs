@@ -170,3 +170,276 @@ fn a_panicking_run_fails_its_seed_and_the_sweep_goes_on() {
     }
     assert!(runs[3..].iter().all(RunSummary::passed));
 }
+
+const MID: &str = "sim-scenarios/leader-crash-mid-replication.toml";
+
+/// The built binary with `env` set and the shard variables otherwise unset.
+fn idemsim_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_idemsim"));
+    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    for var in ["JOB_COMPLETION_INDEX", "JOB_COMPLETIONS", "IDEMSIM_SHARD"] {
+        cmd.env_remove(var);
+    }
+    cmd.envs(env.iter().copied()).output().unwrap()
+}
+
+fn fail_lines(out: &str) -> Vec<&str> {
+    out.lines().filter(|l| l.starts_with("FAIL  ")).collect()
+}
+
+/// `--shard auto` runs the shard the environment names, like `--shard K/N`, and refuses a
+/// missing or malformed one (exit 2) naming the variables.
+#[test]
+fn auto_shards_run_what_the_environment_says() {
+    let fixed = common::idemsim(&[
+        "sweep", MID, "--seeds", "0..9", "--format", "jsonl", "--shard", "1/3",
+    ]);
+    let sweep = [
+        "sweep", MID, "--seeds", "0..9", "--format", "jsonl", "--shard", "auto",
+    ];
+    for env in [
+        &[("IDEMSIM_SHARD", "1/3")][..],
+        &[("JOB_COMPLETION_INDEX", "1"), ("JOB_COMPLETIONS", "3")][..],
+        &[
+            ("JOB_COMPLETION_INDEX", "1"),
+            ("JOB_COMPLETIONS", "3"),
+            ("IDEMSIM_SHARD", "0/2"),
+        ][..],
+    ] {
+        let o = idemsim_env(&sweep, env);
+        assert_eq!(common::code(&o), 0, "{env:?}: {}", common::stderr(&o));
+        assert_eq!(common::stdout(&o), common::stdout(&fixed), "{env:?}");
+    }
+    for (env, wanted) in [
+        (&[][..], "IDEMSIM_SHARD=K/N"),
+        (
+            &[("JOB_COMPLETION_INDEX", "1")][..],
+            "only JOB_COMPLETION_INDEX is set",
+        ),
+        (
+            &[("JOB_COMPLETION_INDEX", "3"), ("JOB_COMPLETIONS", "3")][..],
+            "must be below",
+        ),
+        (
+            &[("JOB_COMPLETION_INDEX", "a"), ("JOB_COMPLETIONS", "3")][..],
+            "not a number",
+        ),
+        (&[("IDEMSIM_SHARD", "2/0")][..], "IDEMSIM_SHARD"),
+    ] {
+        let o = idemsim_env(&sweep, env);
+        assert_eq!(common::code(&o), 2, "{env:?}");
+        assert!(
+            common::stderr(&o).contains(wanted),
+            "{env:?}: {}",
+            common::stderr(&o)
+        );
+        assert!(common::stdout(&o).is_empty(), "nothing swept");
+    }
+}
+
+/// `--max-failures 3` reports exactly the first 3 failures in seed order, says where it
+/// stopped, and exits as the failures say.
+#[test]
+fn max_failures_stops_after_the_first_n() {
+    let o = common::idemsim(&[
+        "sweep",
+        MID,
+        "--seeds",
+        "0..500",
+        "--dedup",
+        "off",
+        "--max-failures",
+        "3",
+    ]);
+    assert_eq!(common::code(&o), 1, "{}", common::stderr(&o));
+    let out = common::stdout(&o);
+    let fails = fail_lines(&out);
+    assert_eq!(fails.len(), 3, "{out}");
+    let all = common::idemsim(&["sweep", MID, "--seeds", "0..40", "--dedup", "off"]);
+    assert_eq!(
+        fails,
+        fail_lines(&common::stdout(&all))[..3],
+        "the first three"
+    );
+    assert!(
+        out.contains("stopped   early at 3 failures (--max-failures 3)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("runs      ") && out.contains(" · 3 failed"),
+        "{out}"
+    );
+
+    let o = common::idemsim(&[
+        "sweep",
+        MID,
+        "--seeds",
+        "0..500",
+        "--dedup",
+        "off",
+        "--max-failures",
+        "2",
+        "--format",
+        "jsonl",
+    ]);
+    let failed = common::stdout(&o)
+        .lines()
+        .filter(|l| l.contains("\"ok\":false"))
+        .count();
+    assert_eq!(failed, 2);
+    assert!(common::stderr(&o).contains("stopped   early at 2 failures"));
+    let o = common::idemsim(&["sweep", "--max-failures", "0"]);
+    assert_eq!(common::code(&o), 2);
+}
+
+/// Ctrl-C during a sweep stops it after the runs in hand: partial totals with an
+/// `interrupted` line, the failing seeds so far with their replay commands, exit 130.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_sweep_with_partial_totals() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idemsim"))
+        .args(["sweep", "--seeds", "0..100000000", "--dedup", "off"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut out = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "no FAIL line: {out}"
+        );
+        out.push_str(&line);
+        if line.starts_with("FAIL") {
+            break;
+        }
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    stdout.read_to_string(&mut out).unwrap();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{out}\n{err}");
+    let fails = fail_lines(&out);
+    assert!(!fails.is_empty());
+    assert!(
+        fails
+            .iter()
+            .all(|l| l.contains("idemsim run --seed ") && l.contains(" --build ")),
+        "{out}"
+    );
+    let interrupted = out
+        .lines()
+        .find(|l| l.starts_with("interrupted  "))
+        .unwrap_or_else(|| panic!("no interrupted line: {out}"));
+    assert!(
+        interrupted.contains("of the plan's 100,000,000 runs done"),
+        "{interrupted}"
+    );
+    assert!(
+        out.contains("runs      ") && out.contains("failures  "),
+        "{out}"
+    );
+}
+
+/// `merge` refuses lines of another build, a run present twice and malformed lines (exit
+/// 65, naming file:line), a missing file (66); `run --build` replays only its own build.
+#[test]
+fn merge_refuses_what_is_not_one_campaign_and_replays_name_their_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = common::idemsim(&[
+        "sweep", MID, "--seeds", "0..6", "--dedup", "off", "--format", "jsonl",
+    ]);
+    let lines = common::stdout(&o);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    let id = first["build"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(first["design"]["dedup"], "off");
+    assert_eq!(first["design"]["correct"], false);
+    assert_eq!(first["scenario_digest"].as_str().unwrap().len(), 16);
+    assert!(
+        first["replay"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--build {id} "))
+    );
+
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let good = write("good.jsonl", &lines);
+    let other = write(
+        "other.jsonl",
+        &lines
+            .replace(&id, "0000000000000000")
+            .replace("\"seed\":", "\"seed\":1000"),
+    );
+    let bad = write(
+        "bad.jsonl",
+        &format!("{}\nnot json\n", lines.lines().next().unwrap()),
+    );
+    let o = common::idemsim(&["merge", &good]);
+    assert_eq!(common::code(&o), 1, "{}", common::stderr(&o));
+    for (files, wanted) in [
+        (
+            vec![good.clone(), other.clone()],
+            format!("{good}:1 and {other}:1: lines of different builds"),
+        ),
+        (
+            vec![good.clone(), good.clone()],
+            format!("{good}:1 and {good}:1: "),
+        ),
+        (
+            vec![bad.clone()],
+            format!("{bad}:2: not a line of `sweep --format jsonl`"),
+        ),
+    ] {
+        let args: Vec<&str> = ["merge"]
+            .into_iter()
+            .chain(files.iter().map(String::as_str))
+            .collect();
+        let o = common::idemsim(&args);
+        assert_eq!(common::code(&o), 65, "{files:?}");
+        assert!(
+            common::stderr(&o).contains(&wanted),
+            "{}",
+            common::stderr(&o)
+        );
+    }
+    let o = common::idemsim(&["merge", &format!("{good}.missing")]);
+    assert_eq!(common::code(&o), 66);
+    assert_eq!(common::code(&common::idemsim(&["merge"])), 2);
+
+    let o = common::idemsim(&["run", MID, "--seed", "0", "--dedup", "off", "--build", &id]);
+    assert_eq!(
+        common::code(&o),
+        1,
+        "the seed fails on its own build: {}",
+        common::stderr(&o)
+    );
+    let o = common::idemsim(&["run", MID, "--seed", "0", "--build", "0000000000000000"]);
+    assert_eq!(common::code(&o), 2);
+    let err = common::stderr(&o);
+    assert!(
+        err.contains("found by build 0000000000000000") && err.contains(&id),
+        "{err}"
+    );
+    let o = common::idemsim(&["build-info", "--format", "jsonl"]);
+    let info: serde_json::Value = serde_json::from_str(&common::stdout(&o)).unwrap();
+    assert_eq!(info["id"], id.as_str());
+}

@@ -268,10 +268,11 @@ fn sweep_reports_failures_with_replay_commands() {
             .split(' ')
             .next()
             .unwrap();
-        let replay = format!("idemsim run {MID} --seed {seed} --dedup off --trace text");
+        let replay = format!("idemsim run {MID} --seed {seed} --dedup off --build ");
         assert!(
             line.starts_with("FAIL  leader-crash-mid-replication  seed ")
-                && line.ends_with(&replay),
+                && line.contains(&replay)
+                && line.ends_with(" --trace text"),
             "{line}"
         );
     }

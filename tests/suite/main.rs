@@ -8,6 +8,7 @@ mod common;
 mod campaign;
 mod check_history;
 mod cli;
+mod deploy;
 mod faults;
 mod linearizability_agreement;
 mod linearizability_reference;
