@@ -184,6 +184,10 @@ pub struct Merged {
     pub scenarios: Vec<String>,
     /// The lowest and highest seed run.
     pub seeds: Option<(u64, u64)>,
+    /// Runs missing between those seeds: each (scenario, design) swept should cover every seed
+    /// from the lowest to the highest, so a count above zero means a shard was not given, or a
+    /// sweep stopped early (`--max-failures`, Ctrl-C).
+    pub missing_runs: u64,
     /// Failing runs, smallest seed first, then scenario.
     pub failures: Vec<Failure>,
     /// One row per design, by name.
@@ -360,6 +364,10 @@ impl Merger {
     /// The report of everything added.
     pub fn finish(mut self) -> Merged {
         self.failures.sort();
+        let missing_runs = self.seeds.map_or(0, |(lo, hi)| {
+            let expected = self.digests.len() as u128 * (u128::from(hi - lo) + 1);
+            u64::try_from(expected - u128::from(self.totals.runs)).unwrap_or(u64::MAX)
+        });
         let mut scenarios: Vec<String> = self.digests.into_keys().map(|(s, _)| s).collect();
         scenarios.sort();
         scenarios.dedup();
@@ -368,6 +376,7 @@ impl Merger {
             totals: self.totals,
             scenarios,
             seeds: self.seeds,
+            missing_runs,
             failures: self.failures,
             designs: self
                 .designs
@@ -528,6 +537,12 @@ mod tests {
             assert_eq!(m.scenarios, ["a", "b"]);
         }
         assert_eq!(whole.failures, parts.failures);
+        assert_eq!((whole.missing_runs, parts.missing_runs), (0, 0));
+
+        // One shard left out: the runs it held are counted as missing.
+        let alone = merge(&[("even", file(&even))]).unwrap();
+        assert_eq!(alone.seeds, Some((0, 2)));
+        assert_eq!(alone.missing_runs, 2);
     }
 
     /// Different builds, a run twice, changed scenario contents and malformed lines are

@@ -107,6 +107,13 @@ fn render(m: &Merged) -> String {
         )),
         _ => out.push_str("merge     no runs: the files hold no sweep lines\n"),
     }
+    if m.missing_runs > 0 {
+        out.push_str(&format!(
+            "gaps      {} between the lowest and highest seed: a shard not given, or a sweep \
+             stopped early (--max-failures, Ctrl-C)\n",
+            plural(m.missing_runs, "run missing", "runs missing"),
+        ));
+    }
     out.push_str(&render_totals(&m.totals));
     out
 }
@@ -160,6 +167,7 @@ fn json(m: &Merged) -> serde_json::Value {
         "scenarios": m.scenarios,
         "seed_min": m.seeds.map(|s| s.0),
         "seed_max": m.seeds.map(|s| s.1),
+        "missing_runs": m.missing_runs,
         "runs": t.runs,
         "passed": t.runs - t.failed,
         "failed": t.failed,

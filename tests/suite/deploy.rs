@@ -217,10 +217,26 @@ fn the_indexed_job_and_the_ci_matrix_shard_a_campaign_that_merges_back_whole() {
         text.contains(&format!("runs      {} · ", files.len() * 24)),
         "{text}"
     );
+    assert!(!text.contains("gaps "), "{text}");
     for shards in [&k8s, &ci] {
         let (t, j, e) = merge(shards);
         assert_eq!(t, text);
         assert_eq!(j, json);
         assert_eq!(e, exit);
     }
+
+    // A shard from the middle left out (the lowest and highest seeds are still there): the
+    // report says how many runs are missing.
+    let without_one: Vec<PathBuf> = k8s
+        .iter()
+        .enumerate()
+        .filter(|&(index, _)| index != 1)
+        .map(|(_, file)| file.clone())
+        .collect();
+    let (partial, _, _) = merge(&without_one);
+    let missing = files.len() * 24 / completions as usize;
+    assert!(
+        partial.contains(&format!("gaps      {missing} runs missing")),
+        "{partial}"
+    );
 }
