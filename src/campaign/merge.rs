@@ -49,6 +49,8 @@ pub struct SweepLine {
     /// A hash of the scenario as run (design overrides included).
     pub scenario_digest: String,
     pub design: LineDesign,
+    /// The sweep this run belongs to, so merge can tell a whole campaign from a partial one.
+    pub campaign: LineCampaign,
     /// The run's timeline page, with `sweep --html-failures`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
@@ -62,8 +64,28 @@ pub struct LineDesign {
     pub on_restart: String,
     pub mutations: Vec<String>,
     pub swarm: bool,
+    /// Requests each client keeps in flight (`[clients] window`): `last-seq` is correct
+    /// only at 1.
+    pub window: u32,
     /// Is this a correct design (one that must never fail)? See `catch::Design::is_correct`.
     pub correct: bool,
+}
+
+/// The sweep a line came from: every shard of one campaign carries the same `id`, `seeds`
+/// and `runs`, so merge can count what a shard left out, or a shard never given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineCampaign {
+    /// A hash of the seeds, the shard count and the scenarios as run (in order): the same
+    /// for every shard of one campaign, different for another design or seed range.
+    pub id: String,
+    /// `--seeds` as `START..END`.
+    pub seeds: String,
+    /// This sweep's shard, `K/N`.
+    pub shard: String,
+    /// Runs in the whole campaign (every shard).
+    pub runs: u64,
+    /// Runs in this shard's plan.
+    pub shard_runs: u64,
 }
 
 impl LineDesign {
@@ -79,6 +101,9 @@ impl LineDesign {
         }
         for m in &self.mutations {
             name.push_str(&format!(" + mutation {m}"));
+        }
+        if self.window != 1 {
+            name.push_str(&format!(" + window {}", self.window));
         }
         if self.swarm {
             name.push_str(" + swarm");
@@ -184,10 +209,14 @@ pub struct Merged {
     pub scenarios: Vec<String>,
     /// The lowest and highest seed run.
     pub seeds: Option<(u64, u64)>,
-    /// Runs missing between those seeds: each (scenario, design) swept should cover every seed
-    /// from the lowest to the highest, so a count above zero means a shard was not given, or a
-    /// sweep stopped early (`--max-failures`, Ctrl-C).
+    /// Runs the campaigns planned that no line holds: a shard not given, or a sweep stopped
+    /// early (`--max-failures`, Ctrl-C).
     pub missing_runs: u64,
+    /// Shards (`K/N`) of which no line was given: how many, and the first few.
+    pub missing_shards: u64,
+    pub missing_shard_names: Vec<String>,
+    /// Shards given that hold fewer runs than their plan: they stopped early.
+    pub stopped_shards: Vec<String>,
     /// Failing runs, smallest seed first, then scenario.
     pub failures: Vec<Failure>,
     /// One row per design, by name.
@@ -216,6 +245,18 @@ struct DesignTally {
 
 type At = (String, u64);
 
+/// What one campaign's lines say about its plan, and which runs they hold.
+struct CampaignTally {
+    count: u64,
+    runs: u64,
+    /// shard index -> (runs planned, runs present)
+    shards: BTreeMap<u64, (u64, u64)>,
+    first: At,
+}
+
+/// Missing shards listed by name, at most.
+const SHARDS_NAMED: usize = 8;
+
 /// Lines added so far; [`Merger::finish`] gives the report.
 #[derive(Default)]
 pub struct Merger {
@@ -228,6 +269,7 @@ pub struct Merger {
     failures: Vec<Failure>,
     designs: BTreeMap<String, DesignTally>,
     seeds: Option<(u64, u64)>,
+    campaigns: BTreeMap<String, CampaignTally>,
 }
 
 impl Merger {
@@ -320,6 +362,48 @@ impl Merger {
                 ),
             ));
         }
+        let shard: super::seeds::Shard = line.campaign.shard.parse().map_err(|e| {
+            Err(format!(
+                "campaign shard {:?} is not K/N ({e})",
+                line.campaign.shard
+            ))
+        })?;
+        if line.campaign.shard_runs > line.campaign.runs {
+            return Err(Err(format!(
+                "campaign: a shard of {} runs in a campaign of {}",
+                line.campaign.shard_runs, line.campaign.runs
+            )));
+        }
+        let tally = self
+            .campaigns
+            .entry(line.campaign.id.clone())
+            .or_insert_with(|| CampaignTally {
+                count: shard.count,
+                runs: line.campaign.runs,
+                shards: BTreeMap::new(),
+                first: at.clone(),
+            });
+        if (tally.count, tally.runs) != (shard.count, line.campaign.runs) {
+            return Err(conflict(
+                &tally.first,
+                format!(
+                    "campaign {} is split into {} shards of {} runs on one line and {} of {} on \
+                     the other",
+                    line.campaign.id, tally.count, tally.runs, shard.count, line.campaign.runs
+                ),
+            ));
+        }
+        let (planned, present) = tally
+            .shards
+            .entry(shard.index)
+            .or_insert((line.campaign.shard_runs, 0));
+        *present += 1;
+        if *present > *planned {
+            return Err(Err(format!(
+                "shard {shard} of campaign {} holds more runs than its plan's {planned}",
+                line.campaign.id
+            )));
+        }
         self.runs.insert(run, at);
 
         self.totals.add(&summary);
@@ -364,10 +448,25 @@ impl Merger {
     /// The report of everything added.
     pub fn finish(mut self) -> Merged {
         self.failures.sort();
-        let missing_runs = self.seeds.map_or(0, |(lo, hi)| {
-            let expected = self.digests.len() as u128 * (u128::from(hi - lo) + 1);
-            u64::try_from(expected - u128::from(self.totals.runs)).unwrap_or(u64::MAX)
-        });
+        let (mut missing_runs, mut missing_shards) = (0u64, 0u64);
+        let (mut missing_shard_names, mut stopped_shards) = (Vec::new(), Vec::new());
+        for tally in self.campaigns.values() {
+            let present: u64 = tally.shards.values().map(|&(_, n)| n).sum();
+            missing_runs = missing_runs.saturating_add(tally.runs.saturating_sub(present));
+            missing_shards += tally.count - tally.shards.len() as u64;
+            let mut index = 0;
+            while missing_shard_names.len() < SHARDS_NAMED && index < tally.count {
+                if !tally.shards.contains_key(&index) {
+                    missing_shard_names.push(format!("{index}/{}", tally.count));
+                }
+                index += 1;
+            }
+            for (index, &(planned, present)) in &tally.shards {
+                if present < planned {
+                    stopped_shards.push(format!("{index}/{}", tally.count));
+                }
+            }
+        }
         let mut scenarios: Vec<String> = self.digests.into_keys().map(|(s, _)| s).collect();
         scenarios.sort();
         scenarios.dedup();
@@ -377,6 +476,9 @@ impl Merger {
             scenarios,
             seeds: self.seeds,
             missing_runs,
+            missing_shards,
+            missing_shard_names,
+            stopped_shards,
             failures: self.failures,
             designs: self
                 .designs
@@ -480,10 +582,26 @@ mod tests {
                 on_restart: "fresh-id".to_owned(),
                 mutations: vec![],
                 swarm: false,
+                window: 1,
                 correct: false,
+            },
+            campaign: LineCampaign {
+                id: "c1".to_owned(),
+                seeds: "0..3".to_owned(),
+                shard: "0/1".to_owned(),
+                runs: 6,
+                shard_runs: 6,
             },
             html: None,
         }
+    }
+
+    /// `line`, as shard `seed % 2` of two (scenarios a and b, seeds 0..3).
+    fn sharded(scenario: &str, seed: u64) -> SweepLine {
+        let mut l = line(scenario, seed, &[]);
+        l.campaign.shard = format!("{}/2", seed % 2);
+        l.campaign.shard_runs = if seed % 2 == 0 { 4 } else { 2 };
+        l
     }
 
     fn file(lines: &[SweepLine]) -> String {
@@ -539,10 +657,42 @@ mod tests {
         assert_eq!(whole.failures, parts.failures);
         assert_eq!((whole.missing_runs, parts.missing_runs), (0, 0));
 
-        // One shard left out: the runs it held are counted as missing.
+        // Half of the only shard: it stopped early.
         let alone = merge(&[("even", file(&even))]).unwrap();
         assert_eq!(alone.seeds, Some((0, 2)));
         assert_eq!(alone.missing_runs, 2);
+        assert_eq!(alone.stopped_shards, ["0/1"]);
+        assert_eq!(alone.missing_shards, 0);
+    }
+
+    /// A shard never given is named, and its runs counted as missing; a whole campaign has
+    /// no gaps; lines of one campaign that disagree on its plan are refused.
+    #[test]
+    fn missing_shards_are_named() {
+        let shard0: Vec<SweepLine> = ["a", "b"]
+            .iter()
+            .flat_map(|s| [sharded(s, 0), sharded(s, 2)])
+            .collect();
+        let shard1 = vec![sharded("a", 1), sharded("b", 1)];
+        let whole = merge(&[("0", file(&shard0)), ("1", file(&shard1))]).unwrap();
+        assert_eq!((whole.missing_runs, whole.missing_shards), (0, 0));
+        assert!(whole.stopped_shards.is_empty());
+
+        let part = merge(&[("0", file(&shard0))]).unwrap();
+        assert_eq!((part.missing_runs, part.missing_shards), (2, 1));
+        assert_eq!(part.missing_shard_names, ["1/2"]);
+        assert!(part.stopped_shards.is_empty());
+
+        let mut other_plan = sharded("a", 1);
+        other_plan.campaign.shard = "1/3".to_owned();
+        let e = merge(&[("0", file(&shard0)), ("1", file(&[other_plan]))]).unwrap_err();
+        assert_eq!(e.exit_code(), 65);
+        assert!(e.to_string().starts_with("0:1 and 1:1: campaign c1"), "{e}");
+
+        let mut bad = sharded("a", 1);
+        bad.campaign.shard = "2/2".to_owned();
+        let e = merge(&[("f", file(&[bad]))]).unwrap_err();
+        assert!(e.to_string().starts_with("f:1: campaign shard"), "{e}");
     }
 
     /// Different builds, a run twice, changed scenario contents and malformed lines are
@@ -594,6 +744,25 @@ mod tests {
         let bad_utf8: &[u8] = b"\xff\xfe\n";
         let e = Merger::new().add_file("f", bad_utf8).unwrap_err();
         assert!(e.to_string().starts_with("f:1: not UTF-8"), "{e}");
+    }
+
+    /// The client window is part of a design: `last-seq` at window 1 (correct) and at window
+    /// 4 (flawed) are two rows, not one row mixing both.
+    #[test]
+    fn the_window_tells_designs_apart() {
+        let mut one = line("a", 0, &[]);
+        one.design.dedup = "last-seq".to_owned();
+        one.design.correct = true;
+        let mut four = line("b", 0, &["exactly-once"]);
+        four.design.dedup = "last-seq".to_owned();
+        four.design.window = 4;
+        let m = merge(&[("f", file(&[one, four]))]).unwrap();
+        let rows: Vec<(&str, bool)> = m
+            .designs
+            .iter()
+            .map(|d| (d.name.as_str(), d.correct))
+            .collect();
+        assert_eq!(rows, [("last-seq", true), ("last-seq + window 4", false)]);
     }
 
     /// No lines: an empty report that passes.

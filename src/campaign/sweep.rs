@@ -34,10 +34,10 @@ pub struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    /// Runs the plan holds.
+    /// Runs the plan holds (`u64::MAX` when there are more).
     pub fn runs(&self) -> u64 {
         let per_target = self.shard.seeds(self.seeds).count() as u64;
-        per_target * self.targets.len() as u64
+        per_target.saturating_mul(self.targets.len() as u64)
     }
 }
 
@@ -158,24 +158,25 @@ fn untriggered(skipped: &[(usize, FaultSpec)]) -> [u32; FaultTag::COUNT] {
 /// Run the plan on `plan.jobs` threads. `each` gets every run's summary in (target, seed)
 /// order and returns whether to go on (false stops after the batch in hand, e.g. when the
 /// reader of the output went away); `progress` is called from worker threads once per
-/// finished run.
+/// finished run. `Ok(true)`: every run of the plan was handed to `each`; `Ok(false)`: the
+/// sweep stopped early.
 pub fn sweep(
     plan: &Plan<'_>,
     each: impl FnMut(&RunSummary) -> bool,
     progress: impl Fn() + Sync,
-) -> Result<(), rayon::ThreadPoolBuildError> {
+) -> Result<bool, rayon::ThreadPoolBuildError> {
     sweep_until(plan, &AtomicBool::new(false), each, progress)
 }
 
 /// [`sweep`], stopping early once `stop` is set (e.g. by Ctrl-C): workers start no new run,
 /// and `each` gets the runs finished before the first one skipped, still in order, so what
-/// was handed on is always a prefix of the plan.
+/// was handed on is always a prefix of the plan. `Ok(true)` only when the whole plan ran.
 pub fn sweep_until(
     plan: &Plan<'_>,
     stop: &AtomicBool,
     mut each: impl FnMut(&RunSummary) -> bool,
     progress: impl Fn() + Sync,
-) -> Result<(), rayon::ThreadPoolBuildError> {
+) -> Result<bool, rayon::ThreadPoolBuildError> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(plan.jobs.max(1))
         .build()?;
@@ -183,6 +184,7 @@ pub fn sweep_until(
     // stays flat however many seeds there are.
     let batch_len = 64 * plan.jobs.max(1);
     let mut batch: Vec<(usize, u64)> = Vec::with_capacity(batch_len);
+    let mut handed = 0u64;
     let mut flush = |batch: &mut Vec<(usize, u64)>| -> bool {
         let results: Vec<Option<RunSummary>> = pool.install(|| {
             batch
@@ -198,20 +200,25 @@ pub fn sweep_until(
                 .collect()
         });
         batch.clear();
-        results.iter().map_while(Option::as_ref).all(&mut each)
-            && results.iter().all(Option::is_some)
-            && !stop.load(Ordering::Relaxed)
+        for run in &results {
+            let Some(run) = run else { return false };
+            handed += 1;
+            if !each(run) {
+                return false;
+            }
+        }
+        !stop.load(Ordering::Relaxed)
     };
-    for target in 0..plan.targets.len() {
+    'plan: for target in 0..plan.targets.len() {
         for seed in plan.shard.seeds(plan.seeds) {
             batch.push((target, seed));
             if batch.len() == batch_len && !flush(&mut batch) {
-                return Ok(());
+                break 'plan;
             }
         }
     }
     if !batch.is_empty() {
         flush(&mut batch);
     }
-    Ok(())
+    Ok(handed == plan.runs())
 }

@@ -49,12 +49,13 @@ impl Totals {
         for rule in run.rules() {
             self.by_rule[rule] += 1;
         }
-        self.duplicates += run.duplicates;
-        self.retries += run.retries;
-        self.crashes += run.crashes;
-        self.events += run.events;
+        // Saturating: merge adds counts read from files, which may hold anything.
+        self.duplicates = self.duplicates.saturating_add(run.duplicates);
+        self.retries = self.retries.saturating_add(run.retries);
+        self.crashes = self.crashes.saturating_add(run.crashes);
+        self.events = self.events.saturating_add(run.events);
         for (total, n) in self.untriggered.iter_mut().zip(run.untriggered) {
-            *total += u64::from(n);
+            *total = total.saturating_add(u64::from(n));
         }
         self.sim_us.saturating_record(run.sim_us);
     }

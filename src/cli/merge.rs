@@ -4,12 +4,16 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 
 use super::catch_table::{aligned, rules, verdict};
+use super::net::EXIT_IO;
 use super::summary::{plural, thousands};
 use super::sweep::{fail_line, render_totals};
 use super::{Format, MergeArgs};
 use crate::campaign::merge::{MergeError, Merged, Merger, build_id};
 use crate::scenario::FaultTag;
 use crate::verdict::Rule;
+
+/// Input that holds no campaign (as for malformed input).
+const EXIT_DATA: u8 = 65;
 
 pub fn merge(args: &MergeArgs) -> u8 {
     let merged = match read(args) {
@@ -19,20 +23,26 @@ pub fn merge(args: &MergeArgs) -> u8 {
             return e.exit_code();
         }
     };
+    if merged.totals.runs == 0 {
+        eprintln!(
+            "error: the files hold no sweep lines, so there is no campaign to report (did the \
+             shards run? an empty shard file is fine beside others)"
+        );
+        return EXIT_DATA;
+    }
     let text = match args.format {
         Format::Text => render(&merged),
         Format::Jsonl => format!("{}\n", json(&merged)),
     };
     let mut out = io::stdout().lock();
-    if let Err(e) = out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| (e.kind() != io::ErrorKind::BrokenPipe).then_some(e))
-    {
-        if let Some(e) = e {
-            eprintln!("error: writing the report failed: {e}");
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        // A reader that went away (`| head`) is no error of ours; any other failure to write
+        // must not pass for a verdict.
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return merged.exit_code().max(1);
         }
-        return merged.exit_code().max(1);
+        eprintln!("error: writing the report failed: {e}");
+        return EXIT_IO;
     }
     merged.exit_code()
 }
@@ -107,15 +117,49 @@ fn render(m: &Merged) -> String {
         )),
         _ => out.push_str("merge     no runs: the files hold no sweep lines\n"),
     }
-    if m.missing_runs > 0 {
-        out.push_str(&format!(
-            "gaps      {} between the lowest and highest seed: a shard not given, or a sweep \
-             stopped early (--max-failures, Ctrl-C)\n",
-            plural(m.missing_runs, "run missing", "runs missing"),
-        ));
+    if let Some(gaps) = gaps(m) {
+        out.push_str(&format!("gaps      {gaps}\n"));
     }
     out.push_str(&render_totals(&m.totals));
     out
+}
+
+/// What the campaigns planned and the files do not hold: `1,234 runs missing: shard 1/4 not
+/// given; shard 2/4 stopped early (--max-failures or Ctrl-C)`. `None` when nothing is missing.
+fn gaps(m: &Merged) -> Option<String> {
+    if m.missing_runs == 0 && m.missing_shards == 0 && m.stopped_shards.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if m.missing_shards > 0 {
+        let mut names = m.missing_shard_names.join(", ");
+        let more = m.missing_shards - m.missing_shard_names.len() as u64;
+        if more > 0 {
+            names.push_str(&format!(" and {} more", thousands(more)));
+        }
+        let noun = if m.missing_shards == 1 {
+            "shard"
+        } else {
+            "shards"
+        };
+        parts.push(format!("{noun} {names} not given"));
+    }
+    if !m.stopped_shards.is_empty() {
+        let noun = if m.stopped_shards.len() == 1 {
+            "shard"
+        } else {
+            "shards"
+        };
+        parts.push(format!(
+            "{noun} {} stopped early (--max-failures or Ctrl-C)",
+            m.stopped_shards.join(", ")
+        ));
+    }
+    Some(format!(
+        "{}: {}",
+        plural(m.missing_runs, "run missing", "runs missing"),
+        parts.join("; ")
+    ))
 }
 
 /// One JSON object: the build, the totals, the design rows and the failing runs.
@@ -168,6 +212,9 @@ fn json(m: &Merged) -> serde_json::Value {
         "seed_min": m.seeds.map(|s| s.0),
         "seed_max": m.seeds.map(|s| s.1),
         "missing_runs": m.missing_runs,
+        "missing_shards": m.missing_shards,
+        "missing_shard_names": m.missing_shard_names,
+        "stopped_shards": m.stopped_shards,
         "runs": t.runs,
         "passed": t.runs - t.failed,
         "failed": t.failed,

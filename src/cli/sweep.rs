@@ -14,7 +14,7 @@ use super::run::{replay_command, with_build};
 use super::summary::{plural, thousands};
 use super::{EXIT_USAGE, Format, ShardArg, SweepArgs, progress, targets};
 use crate::campaign::catch::Design;
-use crate::campaign::merge::{LineDesign, SweepLine};
+use crate::campaign::merge::{LineCampaign, LineDesign, SweepLine};
 use crate::campaign::{self, Plan, RunSummary, Shard, Target, Totals};
 use crate::scenario::FaultTag;
 use crate::trace::RecordingSink;
@@ -126,8 +126,57 @@ fn describe(target: &Target) -> Described {
             on_restart: s.clients.on_restart.name().to_owned(),
             mutations: s.mutations.iter().map(|m| m.to_string()).collect(),
             swarm: s.swarm.is_some(),
+            window: s.clients.window,
             correct,
         },
+    }
+}
+
+/// Two scenarios of one sweep with the same name (the same file twice, or two files naming
+/// themselves alike): their runs could not be told apart in the output, nor by `merge`.
+fn repeated_name(targets: &[Target]) -> Option<String> {
+    let where_ = |t: &Target| {
+        t.path.as_ref().map_or_else(
+            || "the built-in default".to_owned(),
+            |p| p.display().to_string(),
+        )
+    };
+    for (i, a) in targets.iter().enumerate() {
+        if let Some(b) = targets[..i]
+            .iter()
+            .find(|b| b.scenario.name == a.scenario.name)
+        {
+            return Some(format!(
+                "two scenarios named {:?} ({} and {}): a sweep runs each scenario once, and its \
+                 output tells runs apart by name",
+                a.scenario.name,
+                where_(b),
+                where_(a)
+            ));
+        }
+    }
+    None
+}
+
+/// The campaign this sweep is a shard of: its id hashes what every shard shares (the seeds,
+/// the shard count and the scenarios as run, in order), so the shards of one campaign agree
+/// and another design or seed range differs.
+fn campaign_of(plan: &Plan<'_>, described: &[Described]) -> LineCampaign {
+    let mut key = format!("seeds {}\nshards {}\n", plan.seeds, plan.shard.count);
+    for d in described {
+        key.push_str(&d.digest);
+        key.push('\n');
+    }
+    let whole = Plan {
+        shard: Shard { index: 0, count: 1 },
+        ..plan.clone()
+    };
+    LineCampaign {
+        id: build_info::hash16(key.as_bytes()),
+        seeds: plan.seeds.to_string(),
+        shard: plan.shard.to_string(),
+        runs: whole.runs(),
+        shard_runs: plan.runs(),
     }
 }
 
@@ -138,17 +187,31 @@ enum Stopped {
     Interrupted,
 }
 
-/// Ctrl-C (or SIGTERM) sets the flag: the sweep stops after the runs in hand. A second one
-/// ends the process at once. `None` if the handler cannot be installed (then Ctrl-C kills).
+/// Ctrl-C (or SIGTERM, SIGHUP) sets the flag: the sweep stops after the runs in hand. A second
+/// one ends the process at once, but only a second or more after the first: `timeout` and a
+/// terminal both signal the whole process group, so one stop request can arrive twice at
+/// once, and must not skip the totals. `None` if the handler cannot be installed (then
+/// Ctrl-C kills).
 fn interrupt_flag() -> Option<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let set = Arc::clone(&flag);
+    let first = std::sync::Mutex::new(None::<Instant>);
     ctrlc::set_handler(move || {
-        if set.swap(true, Ordering::SeqCst) {
-            eprintln!("\ninterrupted again: stopping now");
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        let mut first = first
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *first {
+            None => {
+                *first = Some(Instant::now());
+                set.store(true, Ordering::SeqCst);
+                eprintln!("\ninterrupted: finishing the runs in hand (Ctrl-C again to stop now)");
+            }
+            Some(at) if at.elapsed() >= Duration::from_secs(1) => {
+                eprintln!("\ninterrupted again: stopping now, without the totals");
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+            Some(_) => {} // the same request, delivered twice
         }
-        eprintln!("\ninterrupted: finishing the runs in hand (Ctrl-C again to stop now)");
     })
     .ok()?;
     Some(flag)
@@ -166,6 +229,10 @@ pub fn sweep(args: &SweepArgs) -> u8 {
         Ok(t) => t,
         Err(code) => return code,
     };
+    if let Some(message) = repeated_name(&targets) {
+        eprintln!("error: {message}");
+        return EXIT_USAGE;
+    }
     let plan = Plan {
         targets: &targets,
         seeds: args.seeds,
@@ -185,6 +252,7 @@ pub fn sweep(args: &SweepArgs) -> u8 {
     let build_id = build.id();
     let build_json = build.json();
     let described: Vec<Described> = targets.iter().map(describe).collect();
+    let campaign = campaign_of(&plan, &described);
     let interrupted = interrupt_flag().unwrap_or_default();
     let bar = progress::bar(plan.runs(), "sweep");
     let mut html_error = None;
@@ -229,10 +297,14 @@ pub fn sweep(args: &SweepArgs) -> u8 {
                     page.as_deref(),
                     &build_json,
                     &build_id,
+                    &campaign,
                 )),
             };
-            if let Some(line) = line {
-                let written = bar.suspend(|| writeln!(out, "{line}"));
+            if let Some(mut line) = line {
+                // One write of the whole line: the buffer then only ever holds whole lines,
+                // so output cut short (a second Ctrl-C) never ends in half a line.
+                line.push('\n');
+                let written = bar.suspend(|| out.write_all(line.as_bytes()));
                 // A reader that went away (a closed pipe) ends the sweep.
                 write_error = written.err();
             }
@@ -242,11 +314,16 @@ pub fn sweep(args: &SweepArgs) -> u8 {
     );
     bar.finish_and_clear();
     let wall = started.elapsed();
-    if let Err(e) = swept {
-        eprintln!("error: cannot start {} worker threads: {e}", plan.jobs);
-        return 2;
-    }
-    if stopped.is_none() && interrupted.load(Ordering::SeqCst) && totals.runs < plan.runs() {
+    let complete = match swept {
+        Ok(complete) => complete,
+        Err(e) => {
+            eprintln!("error: cannot start {} worker threads: {e}", plan.jobs);
+            return 2;
+        }
+    };
+    if complete {
+        stopped = None; // the limit was reached on the plan's last run: nothing was left out
+    } else if stopped.is_none() && interrupted.load(Ordering::SeqCst) {
         stopped = Some(Stopped::Interrupted);
     }
     let flushed = out.flush();
@@ -256,10 +333,13 @@ pub fn sweep(args: &SweepArgs) -> u8 {
         return EXIT_IO;
     }
     if let Some(e) = write_error.or(flushed.err()) {
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            eprintln!("error: writing the results failed: {e}");
+        // A reader that went away (`| head`) is no error of ours; any other failure to write
+        // (a full disk) must not pass for a verdict: the output is incomplete.
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            return totals.exit_code().max(1);
         }
-        return totals.exit_code().max(1);
+        eprintln!("error: writing the results failed: {e}");
+        return EXIT_IO;
     }
     let mut table = render_header(args, &plan, shard_from.as_deref());
     table.push_str(&render_totals(&totals));
@@ -292,6 +372,7 @@ pub fn sweep(args: &SweepArgs) -> u8 {
         .filter(|e| e.kind() != io::ErrorKind::BrokenPipe)
     {
         eprintln!("error: writing the totals failed: {e}");
+        return EXIT_IO;
     }
     match stopped {
         Some(Stopped::Interrupted) => EXIT_INTERRUPTED,
@@ -374,6 +455,7 @@ fn json_line(
     page: Option<&Path>,
     build: &serde_json::Value,
     build_id: &str,
+    campaign: &LineCampaign,
 ) -> String {
     let target = &targets[run.target];
     let line = SweepLine {
@@ -397,6 +479,7 @@ fn json_line(
         build: build.clone(),
         scenario_digest: described.digest.clone(),
         design: described.design.clone(),
+        campaign: campaign.clone(),
         html: page.map(|p| p.display().to_string()),
     };
     serde_json::to_string(&line).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))

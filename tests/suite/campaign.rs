@@ -326,13 +326,7 @@ fn ctrl_c_stops_a_sweep_with_partial_totals() {
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     stdout.read_to_string(&mut out).unwrap();
     let status = child.wait().unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let err = read_all(child.stderr.take().unwrap());
     assert_eq!(status.code(), Some(130), "{out}\n{err}");
     let fails = fail_lines(&out);
     assert!(!fails.is_empty());
@@ -354,6 +348,85 @@ fn ctrl_c_stops_a_sweep_with_partial_totals() {
         out.contains("runs      ") && out.contains("failures  "),
         "{out}"
     );
+}
+
+/// Everything `r` gives, as text (a child's stdout or stderr).
+#[cfg(unix)]
+fn read_all(mut r: impl std::io::Read) -> String {
+    let mut text = String::new();
+    r.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// One stop request delivered twice at once (`timeout` and a terminal signal the whole
+/// process group) is still a graceful stop: the totals, exit 130, and JSONL that ends on a
+/// whole line, which merge reads. The sweep is held on a full pipe while both signals land.
+#[cfg(unix)]
+#[test]
+fn a_doubled_interrupt_still_stops_gracefully() {
+    use std::process::{Command, Stdio};
+    use std::time::Duration;
+
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idemsim"))
+        .args(["sweep", "--seeds", "0..100000000", "--dedup", "off"])
+        .args(["--format", "jsonl", "--jobs", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads yet: the pipe fills and the sweep waits on a write.
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = Pid::from_raw(child.id() as i32);
+    kill(pid, Signal::SIGINT).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    kill(pid, Signal::SIGINT).unwrap();
+    let out = read_all(child.stdout.take().unwrap());
+    let status = child.wait().unwrap();
+    let err = read_all(child.stderr.take().unwrap());
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("\ninterrupted  "), "no totals: {err}");
+    assert!(out.ends_with('\n'), "a torn last line");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("part.jsonl");
+    std::fs::write(&file, &out).unwrap();
+    let merged = common::idemsim(&["merge", file.to_str().unwrap()]);
+    assert_eq!(common::code(&merged), 1, "{}", common::stderr(&merged));
+    assert!(
+        common::stdout(&merged).contains("stopped early (--max-failures or Ctrl-C)"),
+        "{}",
+        common::stdout(&merged)
+    );
+}
+
+/// Output that cannot be written (a full disk) is exit 74, never a verdict: a shard whose
+/// results were lost must not pass for one that ran clean. Likewise for merge's report.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_an_io_error_not_a_verdict() {
+    use std::process::{Command, Stdio};
+
+    for args in [
+        &["sweep", "--seeds", "0..3"][..],
+        &["sweep", "--seeds", "0..3", "--format", "jsonl"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_idemsim"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(Stdio::from(full))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(74), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{err}");
+    }
 }
 
 /// `merge` refuses lines of another build, a run present twice and malformed lines (exit
