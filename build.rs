@@ -47,7 +47,9 @@ fn git_commit() -> Option<String> {
     let common =
         git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]).map(PathBuf::from);
     let branch = git(&["symbolic-ref", "-q", "HEAD"]);
-    let mut watched: Vec<PathBuf> = ["src", "Cargo.toml", "Cargo.lock"]
+    // `sim-scenarios/`: the default scenario is compiled in, so an edit there makes the
+    // tree dirty as much as one in `src/`.
+    let mut watched: Vec<PathBuf> = ["src", "sim-scenarios", "Cargo.toml", "Cargo.lock"]
         .iter()
         .map(|p| root.join(p))
         .collect();

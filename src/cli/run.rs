@@ -179,8 +179,16 @@ pub fn replay_command(path: Option<&Path>, seed: u64, scenario: &Scenario) -> St
 /// `run --build ID`: is this binary the build that found the seed?
 fn same_build(wanted: &str, running: &BuildInfo) -> Result<(), String> {
     let id = running.id();
-    if wanted.trim() == id {
+    let wanted = wanted.trim();
+    if wanted.eq_ignore_ascii_case(&id) {
         return Ok(());
+    }
+    if wanted.is_empty() {
+        return Err(
+            "--build needs the id of a build (a sweep line's `build.id`, or what \
+                    `idemsim build-info` prints)"
+                .to_owned(),
+        );
     }
     Err(format!(
         "the seed was found by build {wanted}, but this is build {id} (idemsim {}, commit {}): \
@@ -253,6 +261,12 @@ mod tests {
             path: None,
         };
         assert_eq!(same_build("00112233aabbccdd", &running), Ok(()));
+        assert_eq!(same_build(" 00112233AABBCCDD", &running), Ok(()));
+        assert!(
+            same_build("", &running)
+                .unwrap_err()
+                .contains("needs the id")
+        );
         let err = same_build("ffff000011112222", &running).unwrap_err();
         assert!(
             err.contains("ffff000011112222") && err.contains("00112233aabbccdd"),
