@@ -70,7 +70,7 @@ pub enum Command {
     Run(RunArgs),
     /// Run scenarios over a range of seeds in parallel; print each failing run with its
     /// replay command, then totals. Exit 1 if any run broke a safety rule, 3 if only
-    /// liveness failed.
+    /// liveness failed, 74 if the output could not be written, 130 if interrupted.
     Sweep(SweepArgs),
     /// Run every dedup design, correct and flawed, against the scenarios over a seed range:
     /// which rule catches each flawed design, how soon, and proof the correct ones never fail.
@@ -93,9 +93,11 @@ pub enum Command {
     /// unreadable history, 66 file not found.
     CheckHistory(check_history::CheckHistoryArgs),
     /// Merge the JSONL outputs of sweep shards (`sweep --format jsonl`) into one report:
-    /// totals, a catch-table row per design, and the failing seeds with their replay
-    /// commands. Exit like a sweep (1 safety, 3 liveness only, 0 pass); 65 for malformed
-    /// lines, lines of different builds or a run present twice; 66 for a missing file.
+    /// totals, a catch-table row per design, the failing seeds with their replay commands,
+    /// and a `gaps` line naming shards not given or stopped early. Exit like a sweep (1
+    /// safety, 3 liveness only, 0 pass); 65 for malformed lines, lines of different builds, a
+    /// run present twice or no line at all; 66 for a missing file; 74 when the report cannot
+    /// be written.
     Merge(MergeArgs),
     /// Print the build identity: version, git commit, and the hash of this binary that sweep
     /// lines and `run --build` name.
