@@ -53,6 +53,27 @@ fn measure_idle(scenario: &Scenario, seed: u64) -> (u64, f64) {
     (report.stats.network.sent, wall)
 }
 
+/// The idle cluster's traffic, as both loops carry it: a leader's heartbeat to each of the
+/// other nodes every `heartbeat_us`, each answered, every hop delayed by a draw from
+/// `delay_min_us..=delay_max_us`.
+struct Traffic {
+    nodes: u8,
+    heartbeat_us: u64,
+    delay_min_us: u64,
+    delay_max_us: u64,
+}
+
+impl Traffic {
+    fn of(scenario: &Scenario) -> Traffic {
+        Traffic {
+            nodes: scenario.cluster.nodes,
+            heartbeat_us: scenario.cluster.heartbeat_ms * 1000,
+            delay_min_us: scenario.network.delay_ms.0 * 1000,
+            delay_max_us: scenario.network.delay_ms.1 * 1000,
+        }
+    }
+}
+
 /// What the bare loop queues: a heartbeat's delivery to a follower, an answer's delivery
 /// to the leader, or the leader's next heartbeat round.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,12 +85,12 @@ enum Bare {
 
 /// The bare loop over the idle cluster's traffic: (messages sent, seconds of wall time).
 fn measure_bare(scenario: &Scenario, seed: u64) -> (u64, f64) {
-    let nodes = scenario.cluster.nodes;
-    let heartbeat_us = scenario.cluster.heartbeat_ms * 1000;
-    let (delay_min_us, delay_max_us) = (
-        scenario.network.delay_ms.0 * 1000,
-        scenario.network.delay_ms.1 * 1000,
-    );
+    let Traffic {
+        nodes,
+        heartbeat_us,
+        delay_min_us,
+        delay_max_us,
+    } = Traffic::of(scenario);
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut heap: BinaryHeap<Reverse<(u64, u64, Bare)>> = BinaryHeap::with_capacity(1024);
@@ -115,12 +136,12 @@ enum Queued {
 /// The same traffic as [`measure_bare`], carried as the simulator's messages through its
 /// event queue: (messages sent, seconds of wall time).
 fn measure_enveloped(scenario: &Scenario, seed: u64) -> (u64, f64) {
-    let nodes = scenario.cluster.nodes;
-    let heartbeat_us = scenario.cluster.heartbeat_ms * 1000;
-    let (delay_min_us, delay_max_us) = (
-        scenario.network.delay_ms.0 * 1000,
-        scenario.network.delay_ms.1 * 1000,
-    );
+    let Traffic {
+        nodes,
+        heartbeat_us,
+        delay_min_us,
+        delay_max_us,
+    } = Traffic::of(scenario);
     let started = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut queue: EventQueue<Queued> = EventQueue::new();

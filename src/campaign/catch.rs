@@ -235,12 +235,13 @@ pub struct CatchRow {
 impl CatchRow {
     /// A flawed design that was caught, or a correct one that never failed.
     pub fn as_expected(&self) -> bool {
-        if self.design.is_correct() {
-            self.failed == 0
-        } else {
-            self.failed > 0
-        }
+        as_expected(self.design.is_correct(), self.failed)
     }
+}
+
+/// A correct design that never failed, or a flawed one that failed at least once (caught).
+pub fn as_expected(correct: bool, failed: u64) -> bool {
+    correct == (failed == 0)
 }
 
 /// A design's row, gathered run by run: one bit of memory per run, nothing more.

@@ -191,11 +191,7 @@ pub struct DesignRow {
 impl DesignRow {
     /// A flawed design that was caught, or a correct one that never failed.
     pub fn as_expected(&self) -> bool {
-        if self.correct {
-            self.failed == 0
-        } else {
-            self.failed > 0
-        }
+        super::catch::as_expected(self.correct, self.failed)
     }
 }
 

@@ -48,7 +48,7 @@ pub fn run(args: &RunArgs) -> u8 {
         scenario.swarm = Some(SwarmSpec::default());
     }
     let seed = args.seed.unwrap_or(scenario.seed);
-    let replay = replay_command(args.scenario.as_deref(), seed, &scenario);
+    let replay = replay_command(args.scenario.as_deref(), seed, &scenario, None);
 
     let started = Instant::now();
     // The dedup story has no place for message events: do not pay for them (unless the HTML
@@ -149,8 +149,14 @@ fn run_traced(
 }
 
 /// The command that replays this run with a readable trace: the file, the seed, the dedup
-/// strategy, and any other design choice that differs from the correct default.
-pub fn replay_command(path: Option<&Path>, seed: u64, scenario: &Scenario) -> String {
+/// strategy, any other design choice that differs from the correct default, and `build`
+/// (the id of the binary that ran it) when given, so the replay refuses another binary.
+pub fn replay_command(
+    path: Option<&Path>,
+    seed: u64,
+    scenario: &Scenario,
+    build: Option<&str>,
+) -> String {
     let mut cmd = String::from("idemsim run");
     if let Some(path) = path {
         cmd.push(' ');
@@ -171,6 +177,9 @@ pub fn replay_command(path: Option<&Path>, seed: u64, scenario: &Scenario) -> St
     }
     if scenario.swarm.is_some() {
         cmd.push_str(" --swarm");
+    }
+    if let Some(build) = build {
+        cmd.push_str(&format!(" --build {build}"));
     }
     cmd.push_str(" --trace text");
     cmd
@@ -199,14 +208,6 @@ fn same_build(wanted: &str, running: &BuildInfo) -> Result<(), String> {
     ))
 }
 
-/// `replay` with the build that ran it: `... --build ID --trace text`.
-pub fn with_build(replay: &str, build: &str) -> String {
-    match replay.strip_suffix(" --trace text") {
-        Some(head) => format!("{head} --build {build} --trace text"),
-        None => format!("{replay} --build {build}"),
-    }
-}
-
 /// Quote `s` for a POSIX shell if it needs it.
 fn shell_quote(s: &str) -> String {
     let plain = !s.is_empty()
@@ -230,23 +231,26 @@ mod tests {
         let mut s = crate::scenario::default_scenario();
         s.dedup = Dedup::Off;
         assert_eq!(
-            replay_command(Some(Path::new("sim-scenarios/a.toml")), 42, &s),
+            replay_command(Some(Path::new("sim-scenarios/a.toml")), 42, &s, None),
             "idemsim run sim-scenarios/a.toml --seed 42 --dedup off --trace text"
         );
         s.dedup = Dedup::Sessions;
         assert_eq!(
-            replay_command(None, 7, &s),
+            replay_command(None, 7, &s, None),
             "idemsim run --seed 7 --dedup sessions --trace text"
         );
         s.dedup = Dedup::LastSeq;
         s.clients.on_restart = OnRestart::ReuseId;
         s.swarm = Some(crate::scenario::SwarmSpec::default());
         assert_eq!(
-            replay_command(Some(Path::new("my dir/it's.toml")), 1, &s),
+            replay_command(Some(Path::new("my dir/it's.toml")), 1, &s, None),
             r"idemsim run 'my dir/it'\''s.toml' --seed 1 --dedup last-seq --on-restart reuse-id --swarm --trace text"
         );
+        s.dedup = Dedup::Off;
+        s.clients.on_restart = OnRestart::default();
+        s.swarm = None;
         assert_eq!(
-            with_build("idemsim run --seed 7 --dedup off --trace text", "0123abcd"),
+            replay_command(None, 7, &s, Some("0123abcd")),
             "idemsim run --seed 7 --dedup off --build 0123abcd --trace text"
         );
     }

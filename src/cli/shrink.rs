@@ -16,7 +16,7 @@ pub fn shrink(args: &ShrinkArgs) -> u8 {
         Err(code) => return code,
     };
     let seed = args.seed.unwrap_or(target.scenario.seed);
-    let original = replay_command(target.path.as_deref(), seed, &target.scenario);
+    let original = replay_command(target.path.as_deref(), seed, &target.scenario, None);
     // A swarm run is shrunk as the scenario its seed drew.
     let mut swarm_rng = stream_rng(seed, crate::sim::SWARM_STREAM);
     let (concrete, _) = target.scenario.for_seed(&mut swarm_rng);
@@ -39,7 +39,7 @@ pub fn shrink(args: &ShrinkArgs) -> u8 {
         shrunk.rule
     ));
     minimal.seed = seed;
-    let replay = replay_command(Some(&out), seed, &minimal);
+    let replay = replay_command(Some(&out), seed, &minimal, None);
     let comments = vec![
         format!("Shrunk by idemsim shrink from: {original}"),
         format!(

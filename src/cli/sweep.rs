@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::build_info::{self, BuildInfo};
 use super::html;
 use super::net::EXIT_IO;
-use super::run::{replay_command, with_build};
+use super::run::replay_command;
 use super::summary::{plural, thousands};
 use super::{EXIT_USAGE, Format, ShardArg, SweepArgs, progress, targets};
 use crate::campaign::catch::Design;
@@ -168,7 +168,7 @@ fn campaign_of(plan: &Plan<'_>, described: &[Described]) -> LineCampaign {
         key.push('\n');
     }
     let whole = Plan {
-        shard: Shard { index: 0, count: 1 },
+        shard: Shard::ALL,
         ..plan.clone()
     };
     LineCampaign {
@@ -380,9 +380,10 @@ pub fn sweep(args: &SweepArgs) -> u8 {
     }
 }
 
-fn replay(targets: &[Target], run: &RunSummary) -> String {
+/// The run's replay command, naming `build` when given.
+fn replay(targets: &[Target], run: &RunSummary, build: Option<&str>) -> String {
     let target = &targets[run.target];
-    replay_command(target.path.as_deref(), run.seed, &target.scenario)
+    replay_command(target.path.as_deref(), run.seed, &target.scenario, build)
 }
 
 /// `FAIL  <scenario>  seed <N>  <rules>  <replay command>`: one line, greppable.
@@ -399,7 +400,7 @@ fn failure_line(targets: &[Target], run: &RunSummary, build: &str) -> String {
         &targets[run.target].scenario.name,
         run.seed,
         &rules,
-        &with_build(&replay(targets, run), build),
+        &replay(targets, run, Some(build)),
     )
 }
 
@@ -426,7 +427,7 @@ fn write_page(dir: &Path, targets: &[Target], run: &RunSummary) -> Result<Option
         })
         .collect();
     let path = dir.join(format!("{stem}-seed{}.html", run.seed));
-    let replay = replay(targets, run);
+    let replay = replay(targets, run, None);
     let mut record = RecordingSink::default();
     let rerun = panic::catch_unwind(AssertUnwindSafe(|| {
         html::run_into(
@@ -475,7 +476,7 @@ fn json_line(
         sim_us: run.sim_us,
         swarm: run.swarm.clone(),
         untriggered: untriggered_json(&run.untriggered),
-        replay: with_build(&replay(targets, run), build_id),
+        replay: replay(targets, run, Some(build_id)),
         build: build.clone(),
         scenario_digest: described.digest.clone(),
         design: described.design.clone(),

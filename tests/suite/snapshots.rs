@@ -20,7 +20,7 @@ const STEPS: usize = 40;
 
 /// The dedup story and the summary of one run, as one reviewable text.
 fn story_and_summary(s: &Scenario, seed: u64, file: &str) -> (String, RunReport) {
-    let replay = replay_command(Some(std::path::Path::new(file)), seed, s);
+    let replay = replay_command(Some(std::path::Path::new(file)), seed, s, None);
     let mut sink = StorySink::with_limit(Vec::new(), STORIES, STEPS);
     let report = run(
         s,
